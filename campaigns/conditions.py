@@ -1,0 +1,105 @@
+"""Evaluating a rule's conditions against an event's properties and a contact's traits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MISSING = object()
+
+
+@dataclass(frozen=True)
+class ConditionData:
+    source: str  # "property" or "trait"
+    key: str  # dotted path
+    operator: str
+    value: Any = None
+
+    def describe(self) -> str:
+        label = "trait" if self.source == "trait" else "property"
+        if self.operator in ("exists", "not_exists"):
+            return f"{label} {self.key} {OPERATOR_WORDS[self.operator]}"
+        return f"{label} {self.key} {OPERATOR_WORDS[self.operator]} {self.value!r}"
+
+
+OPERATOR_WORDS = {
+    "eq": "equals",
+    "ne": "does not equal",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "contains": "contains",
+    "exists": "exists",
+    "not_exists": "does not exist",
+}
+
+
+def value_at(data: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path ("cart.value"), or MISSING."""
+    current: Any = data
+    for part in path.split("."):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return MISSING
+    return current
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    # "50" in an event and 50 in a rule mean the same to a marketer.
+    left, right = _number(actual), _number(expected)
+    if left is not None and right is not None:
+        return left == right
+    return bool(actual == expected)
+
+
+def condition_holds(condition: ConditionData, properties: Mapping[str, Any], traits: Mapping[str, Any]) -> bool:
+    actual = value_at(traits if condition.source == "trait" else properties, condition.key)
+    op = condition.operator
+    if op == "exists":
+        return actual is not MISSING and actual is not None
+    if op == "not_exists":
+        return actual is MISSING or actual is None
+    if actual is MISSING:
+        return op == "ne"
+    if op == "eq":
+        return _equal(actual, condition.value)
+    if op == "ne":
+        return not _equal(actual, condition.value)
+    if op == "contains":
+        if isinstance(actual, str):
+            return str(condition.value) in actual
+        if isinstance(actual, list | tuple):
+            return any(_equal(item, condition.value) for item in actual)
+        if isinstance(actual, Mapping):
+            return str(condition.value) in actual
+        return False
+    left, right = _number(actual), _number(condition.value)
+    if left is None or right is None:
+        return False
+    if op == "gt":
+        return left > right
+    if op == "gte":
+        return left >= right
+    if op == "lt":
+        return left < right
+    if op == "lte":
+        return left <= right
+    raise ValueError(f"unknown condition operator {op!r}")

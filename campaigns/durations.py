@@ -1,0 +1,62 @@
+"""Durations as people say them: "30 minutes", "2 days", "1h 30m"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+    "w": 604800, "week": 604800, "weeks": 604800,
+}  # fmt: skip
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
+_FORMAT_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def duration_parse(text: str) -> timedelta:
+    """Parse "30 minutes", "1h 30m", "2 days, 4 hours" or "0"; raise ValueError saying why."""
+    cleaned = text.strip().lower().replace(",", " ").replace(" and ", " ")
+    if cleaned in ("", "0", "none", "immediately", "no delay"):
+        return timedelta(0)
+    position, seconds = 0, 0.0
+    for match in _PART.finditer(cleaned):
+        if cleaned[position : match.start()].strip():
+            break
+        number, unit = match.groups()
+        if unit not in _UNITS:
+            raise ValueError(f"unknown unit {unit!r} in {text!r}; use seconds, minutes, hours, days or weeks")
+        seconds += float(number) * _UNITS[unit]
+        position = match.end()
+    if position == 0 or cleaned[position:].strip():
+        raise ValueError(f"cannot read {text!r} as a duration; write e.g. '30 minutes', '2 days' or '1h 30m'")
+    return timedelta(seconds=seconds)
+
+
+def duration_format(value: timedelta) -> str:
+    """The short form that duration_parse reads back exactly: "1h 30m", "2d", "0s"."""
+    total = int(value.total_seconds())
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in _FORMAT_UNITS:
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)
+
+
+def duration_words(value: timedelta) -> str:
+    """The long form for sentences: "1 hour 30 minutes", "2 days"."""
+    total = int(value.total_seconds())
+    if total == 0:
+        return "no time"
+    names = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
+    parts = []
+    for unit, size in _FORMAT_UNITS:
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {names[unit]}{'' if count == 1 else 's'}")
+    return " ".join(parts)

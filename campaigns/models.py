@@ -1,0 +1,216 @@
+"""Rules, templates and what they caused: decisions, sends and idempotency keys.
+
+State lives in these rows. A django-q2 task only says "look at these rows"; losing one, running
+one late or twice does not change what a person receives, because every transition below is a
+conditional update on the row's state and every reservation a unique constraint.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+
+from events.models import Contact, Event
+
+
+class Category(models.TextChoices):
+    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing"
+
+
+class Template(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    subject = models.CharField(
+        max_length=255, blank=True, help_text="Django template syntax, e.g. {{ event.order_id }}."
+    )
+    html_body = models.TextField(blank=True)
+    text_body = models.TextField(blank=True)
+    sendgrid_template_id = models.CharField(
+        max_length=64, blank=True, help_text="A SendGrid dynamic template id (d-…); replaces subject and bodies."
+    )
+    from_email = models.CharField(max_length=255, blank=True, help_text="Empty: DEFAULT_FROM_EMAIL.")
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.MARKETING)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DedupePolicy(models.TextChoices):
+    PER_EVENT = "per_event", "Once per event"
+    PER_USER_DAY = "per_user_day", "Once per user per day"
+    ONCE_PER_USER = "once_per_user", "Once per user, ever"
+    PER_PROPERTY = "per_property", "Once per value of a property"
+
+
+class Rule(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    trigger_event = models.CharField(max_length=255, db_index=True)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="rules")
+    delay = models.DurationField(default=timedelta(0))
+    cooldown = models.DurationField(
+        default=timedelta(0), help_text="No second email from this rule to the same contact within this time."
+    )
+    active = models.BooleanField(default=True)
+    exit_events = models.JSONField(
+        default=list, blank=True, help_text="Events that cancel a pending send, e.g. order_completed."
+    )
+    dedupe_policy = models.CharField(max_length=20, choices=DedupePolicy.choices, default=DedupePolicy.PER_EVENT)
+    dedupe_property = models.CharField(max_length=255, blank=True, help_text="With 'once per value of a property'.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["trigger_event", "delay", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(dedupe_policy="per_property") | ~Q(dedupe_property=""),
+                name="rule_per_property_names_property",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Condition(models.Model):
+    class Source(models.TextChoices):
+        PROPERTY = "property", "Event property"
+        TRAIT = "trait", "Contact trait"
+
+    class Operator(models.TextChoices):
+        EQUALS = "eq", "equals"
+        NOT_EQUALS = "ne", "does not equal"
+        GREATER = "gt", "is greater than"
+        GREATER_OR_EQUAL = "gte", "is at least"
+        LESS = "lt", "is less than"
+        LESS_OR_EQUAL = "lte", "is at most"
+        CONTAINS = "contains", "contains"
+        EXISTS = "exists", "exists"
+        NOT_EXISTS = "not_exists", "does not exist"
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveSmallIntegerField(default=0)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.PROPERTY)
+    key = models.CharField(max_length=255, help_text="Dotted path, e.g. cart.value.")
+    operator = models.CharField(max_length=12, choices=Operator.choices, default=Operator.EQUALS)
+    value = models.JSONField(null=True, blank=True, help_text='JSON: 50, "gold", true. Unused by exists.')
+
+    class Meta:
+        ordering = ["rule", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.key} {self.operator} {self.value!r}"
+
+
+class Send(models.Model):
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled"
+        SENDING = "sending"  # key reserved and committed; provider call in flight
+        SENT = "sent"
+        UNKNOWN = "unknown"  # ambiguous provider answer; settled from evidence, never resent
+        FAILED = "failed"  # the provider refused it or retries ran out; it was not sent
+        CANCELLED = "cancelled"  # exit event, paused rule, duplicate key, cooldown at send time
+        SUPPRESSED = "suppressed"  # the contact cannot be emailed (no address)
+
+    # States in which a dedupe key is taken: a cancelled or failed send frees it.
+    LIVE_STATES = (State.SCHEDULED, State.SENDING, State.SENT, State.UNKNOWN)
+
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="sends")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sends")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends")
+    # When the triggering action happened: exit events after it cancel this send.
+    triggered_at = models.DateTimeField()
+    dedupe_key = models.CharField(max_length=255)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
+    reason = models.CharField(max_length=255, blank=True, help_text="Why the send is in its state, for people.")
+    due_at = models.DateTimeField()
+    # Set when a delivery task was queued for this send, so the dispatcher does not queue it again
+    # until the task has had time to run.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    to_email = models.CharField(max_length=254, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True, help_text="SendGrid's X-Message-Id.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(state__in=["scheduled", "sending", "sent", "unknown"]),
+                name="send_dedupe_key_live",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(state="scheduled"), name="send_due"),
+            models.Index(fields=["sending_started_at"], condition=Q(state="sending"), name="send_in_flight"),
+            models.Index(fields=["contact", "rule", "state"], name="send_contact_rule"),
+            models.Index(fields=["state", "created_at"], name="send_state_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} → {self.contact} ({self.state})"
+
+
+class Decision(models.Model):
+    """What matching decided for one (event, rule) pair: the answer to "why (not)?"."""
+
+    class Outcome(models.TextChoices):
+        SCHEDULED = "scheduled"
+        SKIPPED = "skipped"
+
+    class Reason(models.TextChoices):
+        SCHEDULED = "scheduled"
+        INACTIVE = "inactive", "rule inactive"
+        CONDITION_FALSE = "condition_false", "condition false"
+        COOLDOWN = "cooldown"
+        DUPLICATE = "duplicate"
+        NO_EMAIL = "no_email", "no email address"
+        NO_DEDUPE_VALUE = "no_dedupe_value", "dedupe property missing"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="decisions")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    send = models.OneToOneField(Send, null=True, blank=True, on_delete=models.SET_NULL, related_name="decision")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "rule"], name="decision_once_per_event_rule")]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.outcome} ({self.reason})"
+
+
+class IdempotencyKey(models.Model):
+    """A reservation of one provider call.
+
+    The row is committed before the provider is called. While it exists no other attempt with the
+    same key calls the provider; it is deleted only when the provider's answer proves the message
+    was not accepted (connection refused, 4xx), so the send may be tried again.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    send = models.ForeignKey(Send, null=True, on_delete=models.SET_NULL, related_name="idempotency_keys")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Kept at least as long as the rule's dedupe window; empty means kept for good.
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,107 @@
+"""The one place that talks to the email provider, and classifies what its answer proves.
+
+SendGrid has no idempotency key, so after a failure the only question is: could the message have
+been accepted? "No" (nothing reached it, or it refused) allows a retry; "maybe" never does.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import requests
+from anymail.exceptions import AnymailError, AnymailRequestsAPIError
+from anymail.message import AnymailMessage
+from django.core.mail import get_connection
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    RETRY = "retry"  # proven not sent; may be tried again
+    REJECTED = "rejected"  # proven not sent; trying again would not help
+    AMBIGUOUS = "ambiguous"  # may have been sent; never retried automatically
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    outcome: Outcome
+    message_id: str = ""
+    error: str = ""
+    retry_after: float | None = None
+
+
+def provider_send(message: AnymailMessage) -> ProviderResult:
+    try:
+        message.connection = get_connection()
+        message.send()
+    except Exception as exc:  # every failure is classified; none may escape unrecorded
+        return error_classify(exc)
+    return ProviderResult(Outcome.ACCEPTED, message_id=_provider_message_id(message))
+
+
+def _provider_message_id(message: AnymailMessage) -> str:
+    status = getattr(message, "anymail_status", None)
+    response = getattr(status, "esp_response", None)
+    if response is None:
+        return ""
+    return str(response.headers.get("X-Message-Id", ""))
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the request provably never reached the provider (refused, unresolvable host)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+            return True
+        stack += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        stack += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+    return False
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    if response is None:
+        return None
+    header = response.headers.get("Retry-After")
+    if header:
+        if header.strip().isdigit():
+            return float(header)
+        parsed = email.utils.parsedate_to_datetime(header)
+        return max(0.0, parsed.timestamp() - time.time())
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset and reset.strip().isdigit():
+        return max(0.0, float(reset) - time.time())
+    return None
+
+
+def error_classify(exc: BaseException) -> ProviderResult:
+    text = f"{type(exc).__name__}: {exc}"[:2000]
+    if isinstance(exc, AnymailRequestsAPIError):
+        status = exc.status_code
+        if status is None:
+            if _never_connected(exc):
+                return ProviderResult(Outcome.RETRY, error=text)
+            # Read timeouts and connections dropped after the request went out.
+            return ProviderResult(Outcome.AMBIGUOUS, error=text)
+        if status == 429:
+            return ProviderResult(Outcome.RETRY, error=text, retry_after=_retry_after(exc.response))
+        if status in (401, 403):
+            # A wrong or revoked API key: nothing was sent, and an operator can fix it in time.
+            return ProviderResult(Outcome.RETRY, error=text)
+        if status >= 500:
+            return ProviderResult(Outcome.AMBIGUOUS, error=text)
+        return ProviderResult(Outcome.REJECTED, error=text)
+    if isinstance(exc, AnymailError):
+        # Raised while building the request (bad address, unsupported feature): nothing was sent.
+        return ProviderResult(Outcome.REJECTED, error=text)
+    return ProviderResult(Outcome.AMBIGUOUS, error=text)

@@ -1,0 +1,101 @@
+"""Write keys, contacts and the events they send.
+
+An Event row is written by the ingest API inside the request's transaction and is the only
+record that the event was acknowledged; `processed_at` stays empty until the rules have been
+matched, so an event whose processing task was lost is found again by the dispatcher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+WRITE_KEY_PREFIX = "tm_"
+
+
+def write_key_hash(raw_key: str) -> str:
+    # Write keys are 32 random bytes, so a fast hash is enough: there is nothing to brute-force,
+    # and the lookup runs on every ingest request.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class WriteKey(models.Model):
+    name = models.CharField(max_length=100, help_text="Which app or environment uses this key.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise the key.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def issue(cls, *, name: str) -> tuple[WriteKey, str]:
+        """Create a key and return it with its secret, which is stored only as a hash."""
+        raw = WRITE_KEY_PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(name=name, prefix=raw[:10], key_hash=write_key_hash(raw))
+        return key, raw
+
+
+class Contact(models.Model):
+    # Segment's userId, or its anonymousId when a message has no userId.
+    user_id = models.CharField(max_length=255, unique=True)
+    email = models.EmailField(max_length=254, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone, e.g. Europe/Paris.")
+    locale = models.CharField(max_length=35, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+
+class Event(models.Model):
+    class Type(models.TextChoices):
+        TRACK = "track"
+        IDENTIFY = "identify"
+        # Stored so nothing an SDK sends is lost; rules listen to track events only.
+        PAGE = "page"
+        SCREEN = "screen"
+        GROUP = "group"
+        ALIAS = "alias"
+
+    # Segment's messageId: the same message posted twice (SDK retries) is stored once.
+    message_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    name = models.CharField(max_length=255, blank=True, db_index=True, help_text="Event name of a track call.")
+    user_id = models.CharField(max_length=255, db_index=True)
+    anonymous_id = models.CharField(max_length=255, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    # When the user acted (the message's timestamp, never later than received_at).
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    source = models.ForeignKey(WriteKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="event_unprocessed"),
+            models.Index(fields=["user_id", "name", "occurred_at"], name="event_user_name_time"),
+            models.Index(fields=["received_at"], name="event_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.type} from {self.user_id}"

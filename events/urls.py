@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from events import views
+
+urlpatterns = [
+    path("batch", views.batch, name="ingest-batch"),
+    path("track", views.track, name="ingest-track"),
+    path("identify", views.identify, name="ingest-identify"),
+    path("openapi.json", views.openapi, name="openapi"),
+]

@@ -1,0 +1,186 @@
+"""TriggerMail settings.
+
+Every setting that differs between machines is read from the environment (or a `.env` file
+beside manage.py) with django-environ. A variable that does not parse stops start-up with a
+message naming it; configurations that would undermine "never twice" are reported by the
+system checks in `triggermail/checks.py`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import environ
+from anymail.exceptions import AnymailNotSupportedWarning
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is not set. Set it in the environment or in .env (`make run` writes one).")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The public base URL of this deployment, used in links inside emails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    # Listed before django_q so that its `qcluster` command (which adds the due-send
+    # dispatcher to the cluster) takes precedence over django_q's own.
+    "campaigns",
+    "events",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "anymail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "triggermail.urls"
+WSGI_APPLICATION = "triggermail.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "triggermail" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# The embedded default is SQLite in var/; production is PostgreSQL (DATABASE_URL=postgres://...).
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
+    # IMMEDIATE transactions take the write lock up front, so two processes never both read
+    # a row as "scheduled" and then fail to upgrade their lock: the state change is the claim.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests start real gunicorn and qcluster processes, which cannot see an in-memory database.
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=str(VAR_DIR / "test.sqlite3"))}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve admin assets from the app directories without a collectstatic step in development.
+WHITENOISE_USE_FINDERS = True
+
+# --- Email delivery -------------------------------------------------------------------------
+SENDGRID_API_KEY = env.str("SENDGRID_API_KEY", default="")
+SENDGRID_API_URL = env.str("SENDGRID_API_URL", default="https://api.sendgrid.com/v3/")
+# Seconds one provider call may take before it is treated as ambiguous (see Guarantees).
+PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TriggerMail <hello@example.com>")
+MAIL_CAPTURE_DIR = Path(env.str("MAIL_CAPTURE_DIR", default=str(VAR_DIR / "mail")))
+
+ANYMAIL: dict[str, Any] = {
+    "SENDGRID_API_KEY": SENDGRID_API_KEY,
+    "SENDGRID_API_URL": SENDGRID_API_URL,
+    "REQUESTS_TIMEOUT": PROVIDER_TIMEOUT,
+}
+if SENDGRID_API_KEY:
+    EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
+    # Anymail stopped official support for SendGrid in 2025 but the backend works and is
+    # exercised by our tests against a SendGrid-compatible server; the warning adds nothing.
+    SILENCED_SYSTEM_CHECKS = ["anymail.W003"]
+    warnings.filterwarnings("ignore", category=AnymailNotSupportedWarning)
+else:
+    # No provider key: every email is written to a file a person can open (make run says where).
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(MAIL_CAPTURE_DIR)
+
+# --- Sending policy -------------------------------------------------------------------------
+# How often a send that was not sent (connection refused, 429) is tried before it fails.
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=8)
+# A `sending` row older than this (worker died mid-call) becomes `unknown`, never `scheduled`.
+SENDING_STALE_AFTER = env.float("SENDING_STALE_AFTER", default=PROVIDER_TIMEOUT + 60.0)
+# How often the dispatcher inside every qcluster looks for due sends and unprocessed events.
+DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
+
+# --- Task queue (django-q2) -----------------------------------------------------------------
+# Rows are the source of truth: a task only says "look at these rows". Failed tasks are not
+# retried by the queue (max_attempts=1, ack_failures) because the dispatcher re-finds work.
+Q_BROKER = env.str("Q_BROKER", default="orm")
+if Q_BROKER not in ("orm", "redis"):
+    raise ImproperlyConfigured(f"Q_BROKER must be 'orm' or 'redis', not {Q_BROKER!r}.")
+Q_CLUSTER: dict[str, Any] = {
+    "name": env.str("Q_CLUSTER_NAME", default="triggermail"),
+    "workers": env.int("Q_WORKERS", default=4),
+    "timeout": env.int("Q_TIMEOUT", default=60),
+    "retry": env.int("Q_RETRY", default=120),
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": -1,
+    "catch_up": False,
+    "poll": env.float("Q_POLL", default=0.05),
+    "bulk": 10,
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if Q_BROKER == "orm":
+    Q_CLUSTER["orm"] = "default"
+else:
+    Q_CLUSTER["redis"] = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django_q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")}},
+}
+
+# Idempotency keys of "per event" and "per user per day" rules are kept this long after the send
+# (at least the longest such dedupe window); "once per user" and per-property keys are kept for good.
+IDEMPOTENCY_KEY_DAYS = env.int("IDEMPOTENCY_KEY_DAYS", default=30)
