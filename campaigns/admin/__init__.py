@@ -1,0 +1,17 @@
+"""The TriggerMail admin: where marketers edit rules and anyone can ask why an email (didn't) go.
+
+Split by what people look at: templates, rules, and the sends with their decisions. The events,
+contacts and write keys pages live in `events/admin.py` and reuse the trace tables from here.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from campaigns.admin import email_templates, rules, sends
+
+admin.site.site_header = "TriggerMail"
+admin.site.site_title = "TriggerMail"
+admin.site.index_title = "Rules, templates and what they sent"
+
+__all__ = ["email_templates", "rules", "sends"]

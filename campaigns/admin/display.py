@@ -1,0 +1,61 @@
+"""Small display helpers shared by the TriggerMail admin pages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+
+def admin_url(obj: Model) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def admin_link(obj: Model | None, label: str | None = None) -> SafeString | str:
+    if obj is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', admin_url(obj), label or str(obj))
+
+
+def pretty_json(value: Any) -> SafeString:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+
+
+def null_filter(
+    *, title: str, parameter: str, field: str, empty: tuple[str, str], filled: tuple[str, str]
+) -> type[admin.SimpleListFilter]:
+    """A list filter on whether a nullable time is set, in the words people use for the two cases:
+    e.g. revoked_at empty is "Active", processed_at empty is "Waiting"."""
+
+    class NullFilter(admin.SimpleListFilter):
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            return [empty, filled]
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+            if self.value() in (empty[0], filled[0]):
+                return queryset.filter(**{f"{field}__isnull": self.value() == empty[0]})
+            return queryset
+
+    NullFilter.title = title
+    NullFilter.parameter_name = parameter
+    return NullFilter
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the system: people look at them, and never add, edit or delete them here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -1,0 +1,50 @@
+"""Email templates: Django-template subject and bodies, or a SendGrid dynamic template."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from campaigns.forms import TemplateForm
+from campaigns.models import Template
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    form = TemplateForm
+    list_display = ["name", "category", "kind", "subject", "rule_count", "updated_at"]
+    list_filter = ["category"]
+    search_fields = ["name", "subject", "sendgrid_template_id"]
+    readonly_fields = ["updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "category", "from_email"]}),
+        (
+            "Content",
+            {
+                "fields": ["subject", "text_body", "html_body"],
+                "description": "Django template syntax: {{ event.&lt;property&gt; }} and "
+                "{{ contact.&lt;trait&gt; }}, e.g. {{ contact.first_name|default:'there' }}.",
+            },
+        ),
+        (
+            "Or a SendGrid dynamic template",
+            {
+                "fields": ["sendgrid_template_id"],
+                "description": "When set, SendGrid renders the email from its own template with the same "
+                "event and contact data; the subject and bodies above are not used.",
+            },
+        ),
+        (None, {"fields": ["updated_at"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
+        return super().get_queryset(request).annotate(rule_count=Count("rules"))
+
+    @admin.display(description="Kind")
+    def kind(self, template: Template) -> str:
+        return "SendGrid" if template.sendgrid_template_id else "Django"
+
+    @admin.display(description="Rules", ordering="rule_count")
+    def rule_count(self, template: Template) -> int:
+        return int(getattr(template, "rule_count", 0))

@@ -1,0 +1,106 @@
+"""Rules and their conditions, as marketers edit them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import BaseFormSet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from campaigns.durations import duration_words
+from campaigns.forms import ConditionForm, ConditionFormSet, RuleForm
+from campaigns.models import Condition, Rule
+from campaigns.selectors import rule_data
+from campaigns.summary import rule_summary
+from events.models import Event
+
+# How far back the change page looks for the trigger event, to catch a misspelt event name.
+TRIGGER_LOOKBACK = timedelta(days=7)
+
+
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    form = ConditionForm
+    formset = ConditionFormSet
+    fields = ["source", "key", "operator", "value"]
+    extra = 0
+    verbose_name = "condition (all must hold)"
+    verbose_name_plural = "conditions (all must hold)"
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    inlines = [ConditionInline]
+    list_display = [
+        "name",
+        "trigger_event",
+        "template",
+        "delay_words",
+        "cooldown_words",
+        "active",
+        "dedupe_policy",
+        "updated_at",
+    ]
+    list_filter = ["trigger_event", "active", "template__category", "dedupe_policy"]
+    list_select_related = ["template"]
+    search_fields = ["name", "trigger_event"]
+    actions = ["rules_pause", "rules_resume"]
+    readonly_fields = ["summary", "trigger_activity", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["summary", "name", "active"]}),
+        ("When", {"fields": ["trigger_event", "trigger_activity", "delay", "exit_events"]}),
+        ("What", {"fields": ["template"]}),
+        ("How often", {"fields": ["dedupe_policy", "dedupe_property", "cooldown"]}),
+        (None, {"fields": ["updated_at"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Rule | None = None) -> Any:
+        if obj is None:
+            # A rule that does not exist yet has nothing to summarise or look up.
+            hidden = {"summary", "trigger_activity", "updated_at"}
+            return [(name, {"fields": [f for f in opts["fields"] if f not in hidden]}) for name, opts in self.fieldsets]
+        return self.fieldsets
+
+    @admin.display(description="Delay", ordering="delay")
+    def delay_words(self, rule: Rule) -> str:
+        return duration_words(rule.delay) if rule.delay else "at once"
+
+    @admin.display(description="Cooldown", ordering="cooldown")
+    def cooldown_words(self, rule: Rule) -> str:
+        return duration_words(rule.cooldown) if rule.cooldown else "none"
+
+    @admin.display(description="In plain words")
+    def summary(self, rule: Rule) -> SafeString:
+        return format_html("<strong>{}</strong>", rule_summary(rule_data(rule)))
+
+    @admin.display(description="Seen lately")
+    def trigger_activity(self, rule: Rule) -> str:
+        since = timezone.now() - TRIGGER_LOOKBACK
+        count = Event.objects.filter(name=rule.trigger_event, received_at__gte=since).count()
+        if count == 0:
+            return f"No {rule.trigger_event} event received in the last 7 days. Is the name spelt as the app sends it?"
+        return f"{count} {rule.trigger_event} event{'' if count == 1 else 's'} received in the last 7 days."
+
+    @admin.action(description="Pause selected rules", permissions=["change"])
+    def rules_pause(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
+        # Pending sends of a paused rule are cancelled when they come due (campaigns.recheck).
+        count = queryset.filter(active=True).update(active=False, updated_at=timezone.now())
+        self.message_user(request, f"Paused {count} rule{'' if count == 1 else 's'}.", messages.SUCCESS)
+
+    @admin.action(description="Resume selected rules", permissions=["change"])
+    def rules_resume(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
+        count = queryset.filter(active=False).update(active=True, updated_at=timezone.now())
+        self.message_user(request, f"Resumed {count} rule{'' if count == 1 else 's'}.", messages.SUCCESS)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: BaseFormSet, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        # The rule's updated_at is the time marketers look at; a change to its conditions counts.
+        if formset.has_changed():
+            Rule.objects.filter(pk=form.instance.pk).update(updated_at=timezone.now())

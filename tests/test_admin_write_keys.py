@@ -1,0 +1,94 @@
+"""Write keys in the admin: issued with a name, shown once, stored hashed, revoked not deleted."""
+
+from __future__ import annotations
+
+import re
+
+from events.models import WriteKey, write_key_hash
+from tests.conftest import Api, track
+
+ADD_URL = "/admin/events/writekey/add/"
+LIST_URL = "/admin/events/writekey/"
+
+
+def test_adding_a_key_shows_the_raw_key_once_and_stores_only_its_hash(admin_client):
+    response = admin_client.post(ADD_URL, {"name": "web shop"}, follow=True)
+
+    page = response.content.decode()
+    assert "stored only as a hash and cannot be shown again" in page
+    raw = re.search(r"tm_[A-Za-z0-9_-]{40,}", page).group(0)
+    key = WriteKey.objects.get(name="web shop")
+    assert key.key_hash == write_key_hash(raw)
+    assert key.prefix == raw[:10]
+    assert raw not in (key.name, key.prefix, key.key_hash)
+    # Shown once: neither the list nor the key's own page can show it again.
+    assert raw not in admin_client.get(LIST_URL).content.decode()
+    change_page = admin_client.get(f"/admin/events/writekey/{key.pk}/change/").content.decode()
+    assert raw not in change_page
+    assert key.key_hash not in change_page
+
+
+def test_the_issued_key_is_accepted_by_the_ingest_api(admin_client, client):
+    response = admin_client.post(ADD_URL, {"name": "backend"}, follow=True)
+    raw = re.search(r"tm_[A-Za-z0-9_-]{40,}", response.content.decode()).group(0)
+
+    assert Api(client, raw).batch([track("user_signup", "u1")]).status_code == 200
+
+
+def test_the_add_form_asks_only_for_a_name(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+
+    assert 'name="name"' in page
+    assert 'name="prefix"' not in page
+    assert 'name="key_hash"' not in page
+
+
+def test_a_key_s_prefix_and_hash_cannot_be_edited(admin_client):
+    key, _ = WriteKey.issue(name="old name")
+    before = (key.prefix, key.key_hash)
+
+    admin_client.post(
+        f"/admin/events/writekey/{key.pk}/change/", {"name": "new name", "prefix": "tm_evil", "key_hash": "0" * 64}
+    )
+
+    key.refresh_from_db()
+    assert key.name == "new name"
+    assert (key.prefix, key.key_hash) == before
+
+
+def test_revoking_keys_refuses_their_requests_with_401(admin_client, api, write_key):
+    assert api.batch([track("user_signup", "u1")]).status_code == 200
+    key = WriteKey.objects.get(key_hash=write_key_hash(write_key))
+    other, _ = WriteKey.issue(name="untouched")
+
+    response = admin_client.post(LIST_URL, {"action": "keys_revoke", "_selected_action": [key.pk]}, follow=True)
+
+    assert "Revoked 1 write key" in response.content.decode()
+    key.refresh_from_db()
+    other.refresh_from_db()
+    assert key.revoked_at is not None
+    assert other.revoked_at is None
+    assert api.batch([track("user_signup", "u2")]).status_code == 401
+
+
+def test_the_list_shows_which_keys_are_revoked(admin_client):
+    WriteKey.issue(name="live key")
+    revoked, _ = WriteKey.issue(name="dead key")
+    admin_client.post(LIST_URL, {"action": "keys_revoke", "_selected_action": [revoked.pk]})
+
+    active_page = admin_client.get(LIST_URL, {"status": "active"}).content.decode()
+    revoked_page = admin_client.get(LIST_URL, {"status": "revoked"}).content.decode()
+
+    assert "live key" in active_page and "dead key" not in active_page
+    assert "dead key" in revoked_page and "live key" not in revoked_page
+    revoked.refresh_from_db()
+    assert f"revoked {revoked.revoked_at:%Y-%m-%d}" in revoked_page
+
+
+def test_keys_are_revoked_not_deleted(admin_client):
+    key, _ = WriteKey.issue(name="keep me")
+
+    response = admin_client.post(f"/admin/events/writekey/{key.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 403
+    assert WriteKey.objects.filter(pk=key.pk).exists()
