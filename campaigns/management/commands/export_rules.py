@@ -1,0 +1,32 @@
+"""`manage.py export_rules [--output FILE]`: all rules and templates as JSON, for version control."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from campaigns.transfer import document_dumps, rules_export
+
+
+class Command(BaseCommand):
+    help = "Writes every rule and template as JSON (to stdout unless --output), for import_rules to read back."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.")
+
+    def handle(self, *args: Any, output: str | None = None, **options: Any) -> None:
+        document = rules_export()
+        text = document_dumps(document)
+        if output in (None, "-"):
+            self.stdout.write(text, ending="")
+            return
+        assert output is not None
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot write {output}: {exc.strerror}") from exc
+        self.stdout.write(
+            f"Wrote {len(document['templates'])} templates and {len(document['rules'])} rules to {output}."
+        )
