@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,16 +54,22 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    # float() reads "nan" and "inf"; to a marketer those are words, and NaN equals nothing.
+    return number if math.isfinite(number) else None
 
 
 def _equal(actual: Any, expected: Any) -> bool:
+    # JSON true and 1 are different answers (Python says True == 1).
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
     # "50" in an event and 50 in a rule mean the same to a marketer.
     left, right = _number(actual), _number(expected)
     if left is not None and right is not None:

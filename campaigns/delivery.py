@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import DedupePolicy, IdempotencyKey, Send
@@ -132,31 +133,38 @@ def send_record(claim: Claim, result: ProviderResult, *, now: datetime) -> None:
     with transaction.atomic():
         if result.outcome is Outcome.ACCEPTED:
             in_flight.update(state=Send.State.SENT, reason="", sent_at=now, provider_message_id=result.message_id)
-            return
-        if result.outcome is Outcome.AMBIGUOUS:
+        elif result.outcome is Outcome.AMBIGUOUS:
             in_flight.update(
                 state=Send.State.UNKNOWN,
                 reason="the provider's answer was ambiguous; it may have been sent, so it is not retried",
                 last_error=result.error,
             )
             logger.warning("send %s is unknown: %s", claim.send_id, result.error)
-            return
-        # Proven not sent: release the key so that this send (and only it) may be tried again.
-        IdempotencyKey.objects.filter(key=claim.key, send_id=claim.send_id).delete()
-        attempts = Send.objects.filter(pk=claim.send_id).values_list("attempts", flat=True).first() or 0
-        if result.outcome is Outcome.RETRY and attempts < settings.SEND_MAX_ATTEMPTS:
-            in_flight.filter(state=Send.State.SENDING).update(
-                state=Send.State.SCHEDULED,
-                reason=f"not sent (attempt {attempts}); retrying",
-                due_at=now + _retry_delay(attempts, result.retry_after),
-                enqueued_at=None,
-                last_error=result.error,
-            )
-            return
-        in_flight.filter(state=Send.State.SENDING).update(
-            state=Send.State.FAILED,
-            reason=f"not sent after {attempts} attempt(s): provider refused it"
-            if result.outcome is Outcome.REJECTED
-            else f"not sent after {attempts} attempts",
+        else:
+            _record_not_sent(claim, result, in_flight, now=now)
+
+
+def _record_not_sent(claim: Claim, result: ProviderResult, in_flight: QuerySet[Send], *, now: datetime) -> None:
+    # Proven not sent: release the key so that this send (and only it) may be tried again.
+    IdempotencyKey.objects.filter(key=claim.key, send_id=claim.send_id).delete()
+    attempts = Send.objects.filter(pk=claim.send_id).values_list("attempts", flat=True).first() or 0
+    if result.outcome is Outcome.RETRY and attempts < settings.SEND_MAX_ATTEMPTS:
+        # Only from `sending`: a send the stale sweep already called `unknown` is never rescheduled.
+        rescheduled = in_flight.filter(state=Send.State.SENDING).update(
+            state=Send.State.SCHEDULED,
+            reason=f"not sent (attempt {attempts}); retrying",
+            due_at=now + _retry_delay(attempts, result.retry_after),
+            enqueued_at=None,
             last_error=result.error,
         )
+        if rescheduled:
+            return
+    # Also from `unknown` (a slow answer after the stale sweep): the answer proves it was not sent
+    # and the key is released, so the row must not go on saying "maybe sent".
+    in_flight.update(
+        state=Send.State.FAILED,
+        reason=f"not sent after {attempts} attempt(s): provider refused it"
+        if result.outcome is Outcome.REJECTED
+        else f"not sent after {attempts} attempts",
+        last_error=result.error,
+    )

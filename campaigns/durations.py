@@ -32,7 +32,11 @@ def duration_parse(text: str) -> timedelta:
         position = match.end()
     if position == 0 or cleaned[position:].strip():
         raise ValueError(f"cannot read {text!r} as a duration; write e.g. '30 minutes', '2 days' or '1h 30m'")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError as exc:
+        # A form shows a ValueError to the marketer; an OverflowError would be a server error.
+        raise ValueError(f"{text!r} is too long for a duration") from exc
 
 
 def duration_format(value: timedelta) -> str:

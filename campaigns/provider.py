@@ -37,18 +37,32 @@ class ProviderResult:
 def provider_send(message: AnymailMessage) -> ProviderResult:
     try:
         message.connection = get_connection()
-        message.send()
+        sent = message.send()
     except Exception as exc:  # every failure is classified; none may escape unrecorded
+        # Anymail's post_send signal runs after the provider answered; an error raised by a
+        # receiver there does not undo an accepted message, and must not make it look unsent.
+        response = _esp_response(message)
+        if response is not None and 200 <= response.status_code < 300:
+            return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(response), error=_error_text(exc))
         return error_classify(exc)
-    return ProviderResult(Outcome.ACCEPTED, message_id=_provider_message_id(message))
+    if not sent:
+        # A pre_send receiver cancelled it, or it had no recipients: the provider was not called.
+        return ProviderResult(Outcome.REJECTED, error="the email backend sent nothing (cancelled before sending)")
+    response = _esp_response(message)
+    return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(response) if response is not None else "")
 
 
-def _provider_message_id(message: AnymailMessage) -> str:
+def _esp_response(message: AnymailMessage) -> requests.Response | None:
     status = getattr(message, "anymail_status", None)
-    response = getattr(status, "esp_response", None)
-    if response is None:
-        return ""
+    return getattr(status, "esp_response", None)
+
+
+def _message_id(response: requests.Response) -> str:
     return str(response.headers.get("X-Message-Id", ""))
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -76,7 +90,11 @@ def _retry_after(response: requests.Response | None) -> float | None:
     if header:
         if header.strip().isdigit():
             return float(header)
-        parsed = email.utils.parsedate_to_datetime(header)
+        try:
+            parsed = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            # A garbled header must not turn a proven "not sent" into an unrecorded crash.
+            return None
         return max(0.0, parsed.timestamp() - time.time())
     reset = response.headers.get("X-RateLimit-Reset")
     if reset and reset.strip().isdigit():
@@ -85,9 +103,12 @@ def _retry_after(response: requests.Response | None) -> float | None:
 
 
 def error_classify(exc: BaseException) -> ProviderResult:
-    text = f"{type(exc).__name__}: {exc}"[:2000]
+    text = _error_text(exc)
     if isinstance(exc, AnymailRequestsAPIError):
         status = exc.status_code
+        if status is not None and 200 <= status < 300 and exc.response is not None:
+            # The provider accepted it; only reading its answer failed.
+            return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(exc.response), error=text)
         if status is None:
             if _never_connected(exc):
                 return ProviderResult(Outcome.RETRY, error=text)

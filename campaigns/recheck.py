@@ -21,18 +21,7 @@ def send_recheck(send: Send, *, now: datetime) -> Verdict | None:
     if not rule.active:
         return Verdict(Send.State.CANCELLED, f"rule {rule.name!r} was paused before the send was due")
     if rule.exit_events:
-        exit_event = (
-            Event.objects.filter(
-                user_id=contact.user_id,
-                type=Event.Type.TRACK,
-                name__in=rule.exit_events,
-                occurred_at__gte=send.triggered_at,
-                occurred_at__lte=now,
-            )
-            .exclude(pk=send.event_id)
-            .order_by("occurred_at")
-            .first()
-        )
+        exit_event = _exit_event_since_trigger(send, now=now)
         if exit_event is not None:
             return Verdict(
                 Send.State.CANCELLED, f"exit event {exit_event.name} at {exit_event.occurred_at.isoformat()}"
@@ -53,3 +42,17 @@ def send_recheck(send: Send, *, now: datetime) -> Verdict | None:
     if not contact.email:
         return Verdict(Send.State.SUPPRESSED, "the contact has no email address")
     return None
+
+
+def _exit_event_since_trigger(send: Send, *, now: datetime) -> Event | None:
+    exits = Event.objects.filter(
+        user_id=send.contact.user_id,
+        type=Event.Type.TRACK,
+        name__in=send.rule.exit_events,
+        occurred_at__gte=send.triggered_at,
+        occurred_at__lte=now,
+    )
+    if send.event_id is not None:
+        # A rule whose trigger is also an exit event is not cancelled by its own trigger.
+        exits = exits.exclude(pk=send.event_id)
+    return exits.order_by("occurred_at").first()

@@ -40,10 +40,16 @@ def render_context(*, properties: dict[str, Any], user_id: str, email: str, trai
 
 def _render(engine: Engine, part: str, source: str, context: dict[str, Any]) -> str:
     try:
-        return DjangoTemplate(source, engine=engine).render(Context(context))
+        template = DjangoTemplate(source, engine=engine)
+        # A Context escapes HTML unless told otherwise, whatever the engine says.
+        return template.render(Context(context, autoescape=engine.autoescape))
     except TemplateSyntaxError as exc:
         info = getattr(exc, "template_debug", None) or {}
         raise RenderError(part, str(exc), info.get("line")) from exc
+    except Exception as exc:
+        # Errors while rendering ({% include %} of a missing file, a filter that raises) are the
+        # template's fault too: the send fails with the reason instead of crashing every retry.
+        raise RenderError(part, f"{type(exc).__name__}: {exc}") from exc
 
 
 def template_render(template: Template, context: dict[str, Any]) -> RenderedEmail:

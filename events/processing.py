@@ -87,7 +87,7 @@ def _decisions_store(
             else:
                 assert contact_data is not None
                 contact_data = contact_with_send(contact_data, decision)
-                if decision.due_at <= now:
+                if send.due_at <= now:
                     due_now.append(send.pk)
         rows.append(
             Decision(

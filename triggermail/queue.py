@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 
 
 def enqueue(func: str, *args: Any) -> None:
-    if settings.Q_BROKER == "orm" and not settings.Q_CLUSTER.get("sync"):
+    if settings.Q_BROKER == "orm":
         async_task(func, *args)
     else:
         transaction.on_commit(lambda: async_task(func, *args))

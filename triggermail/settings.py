@@ -28,8 +28,6 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is not set. Set it in the environment or in .env (`make run` writes one).")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The public base URL of this deployment, used in links inside emails.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     # Listed before django_q so that its `qcluster` command (which adds the due-send
@@ -165,7 +163,6 @@ Q_CLUSTER: dict[str, Any] = {
     "catch_up": False,
     "poll": env.float("Q_POLL", default=0.05),
     "bulk": 10,
-    "sync": env.bool("Q_SYNC", default=False),
 }
 if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
@@ -178,7 +175,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django_q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")}},
+    "loggers": {"django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")}},
 }
 
 # Idempotency keys of "per event" and "per user per day" rules are kept this long after the send

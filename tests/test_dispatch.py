@@ -1,0 +1,130 @@
+"""The dispatcher finds work in the rows: due sends, lost tasks, stale events, dead workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from campaigns.delivery import send_claim, send_record
+from campaigns.dispatch import dispatch_once, dispatcher_run, stale_events_dispatch
+from campaigns.models import Send
+from campaigns.provider import provider_send
+from campaigns.scheduling import due_sends_dispatch, stale_sending_settle
+from events.processing import events_process_pending
+from tests.conftest import identify, run_worker, track
+from tests.sendgrid_server import Fault
+from tests.world import minutes, queued_tasks, queued_tasks_run, rule_make
+
+DELIVER = "campaigns.tasks.sends_deliver"
+
+
+@pytest.fixture
+def signup(api, sendgrid):
+    """A welcome due now and a nudge due in 30 minutes, matched at T; the ingest task already ran."""
+    rule_make("welcome", "user_signup")
+    rule_make("nudge", "user_signup", delay=minutes(30))
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
+        OrmQ.objects.all().delete()
+        events_process_pending()
+    return now, Send.objects.get(rule__name="welcome"), Send.objects.get(rule__name="nudge")
+
+
+def test_processing_queues_the_send_due_now_and_marks_it(signup):
+    now, welcome, nudge = signup
+    assert queued_tasks() == [(DELIVER, ([welcome.pk],))]
+    assert (welcome.enqueued_at, nudge.enqueued_at) == (now, None)
+
+
+def test_it_queues_only_due_sends_not_queued_recently(signup):
+    now, _, nudge = signup
+    OrmQ.objects.all().delete()
+    assert due_sends_dispatch(now=now + timedelta(seconds=10)) == 0
+    assert queued_tasks() == []
+    queued_tasks_run()
+    run_worker(at=now + timedelta(seconds=20))
+    assert due_sends_dispatch(now=now + minutes(31)) == 1
+    assert queued_tasks() == [(DELIVER, ([nudge.pk],))]
+    nudge.refresh_from_db()
+    assert nudge.enqueued_at == now + minutes(31)
+    assert due_sends_dispatch(now=now + minutes(32)) == 0
+
+
+def test_a_lost_delivery_task_is_queued_again_after_the_retry_lease(signup, sendgrid, settings):
+    now, welcome, _ = signup
+    OrmQ.objects.all().delete()  # the broker lost it (a Redis cluster died)
+    lease = settings.Q_CLUSTER["retry"]
+    assert due_sends_dispatch(now=now + timedelta(seconds=lease - 1)) == 0
+    with time_machine.travel(now + timedelta(seconds=lease + 1), tick=False):
+        assert dispatch_once(now=timezone.now(), slow_checks=False) == 1
+        assert queued_tasks() == [(DELIVER, ([welcome.pk],))]
+        assert queued_tasks_run() == 1
+    assert [m.key for m in sendgrid.accepted] == [welcome.dedupe_key]
+
+
+def test_a_task_queued_twice_still_sends_once(signup, sendgrid, settings):
+    now, welcome, _ = signup
+    with time_machine.travel(now + timedelta(seconds=settings.Q_CLUSTER["retry"] + 1), tick=False):
+        due_sends_dispatch(now=timezone.now())
+        assert queued_tasks() == [(DELIVER, ([welcome.pk],)), (DELIVER, ([welcome.pk],))]
+        assert queued_tasks_run() == 2
+    assert list(sendgrid.keys().values()) == [1]
+
+
+def test_a_sending_row_outliving_its_worker_becomes_unknown_and_a_late_answer_still_counts(signup, sendgrid, settings):
+    now, welcome, _ = signup
+    claim = send_claim(welcome.pk, now=now)
+    assert claim is not None
+    stale_after = timedelta(seconds=settings.SENDING_STALE_AFTER)
+    assert stale_sending_settle(now=now + stale_after - timedelta(seconds=1)) == 0
+    assert stale_sending_settle(now=now + stale_after + timedelta(seconds=1)) == 1
+    welcome.refresh_from_db()
+    assert welcome.state == "unknown"
+    # Never back to scheduled: the dispatcher and the worker leave it alone.
+    assert due_sends_dispatch(now=now + timedelta(days=1)) == 1  # only the nudge
+    run_worker(at=now + timedelta(days=1))
+    assert [m.key for m in sendgrid.accepted] == [Send.objects.get(rule__name="nudge").dedupe_key]
+    # The worker was only slow: its answer arrives and proves the send.
+    result = provider_send(claim.message)
+    send_record(claim, result, now=now + timedelta(days=1))
+    welcome.refresh_from_db()
+    assert (welcome.state, welcome.provider_message_id) == ("sent", sendgrid.accepted[-1].message_id)
+
+
+def test_events_whose_processing_task_was_lost_are_queued_again(api):
+    rule_make("welcome", "user_signup")
+    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
+    OrmQ.objects.all().delete()
+    assert stale_events_dispatch(now=timezone.now()) is False
+    assert stale_events_dispatch(now=timezone.now() + timedelta(seconds=6)) is True
+    assert queued_tasks() == [("events.tasks.events_process", ())]
+    queued_tasks_run()
+    assert Send.objects.count() == 1
+
+
+def test_the_dispatcher_loop_runs_until_told_to_stop(transactional_db, signup, sendgrid, settings):
+    # transactional_db: the loop closes stale connections, which would end a test transaction.
+    now, welcome, _ = signup
+    OrmQ.objects.all().delete()
+    rounds = iter([False, True])
+    with time_machine.travel(now + timedelta(seconds=settings.Q_CLUSTER["retry"] + 1), tick=False):
+        dispatcher_run(should_stop=lambda: next(rounds), interval=0)
+    assert queued_tasks() == [(DELIVER, ([welcome.pk],))]
+
+
+def test_a_late_refusal_of_an_unknown_send_marks_it_failed_not_scheduled(signup, sendgrid, settings):
+    now, welcome, _ = signup
+    claim = send_claim(welcome.pk, now=now)
+    assert claim is not None
+    stale_sending_settle(now=now + timedelta(seconds=settings.SENDING_STALE_AFTER + 1))
+    sendgrid.fail_next(Fault(kind="status", status=429))
+    send_record(claim, provider_send(claim.message), now=now + timedelta(minutes=5))
+    welcome.refresh_from_db()
+    assert welcome.state == "failed"
+    run_worker(at=now + timedelta(days=1))
+    assert sendgrid.keys()[welcome.dedupe_key] == 0
