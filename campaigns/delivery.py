@@ -21,6 +21,7 @@ from campaigns.models import DedupePolicy, IdempotencyKey, Send
 from campaigns.provider import Outcome, ProviderResult, provider_send
 from campaigns.recheck import send_recheck
 from campaigns.rendering import RenderError, render_context, template_render
+from events.models import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,9 @@ def send_claim(send_id: int, *, now: datetime) -> Claim | None:
         )
         if send is None:
             return None
+        # Claims for one contact take turns, so that two workers cannot both pass the cooldown
+        # re-check for the same contact (each would see the other's send as still scheduled).
+        Contact.objects.select_for_update().filter(pk=send.contact_id).first()
         verdict = send_recheck(send, now=now)
         if verdict is not None:
             _finish(send, verdict.state, verdict.reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -65,3 +66,18 @@ def test_concurrent_processing_stores_each_decision_once(orders, sendgrid):
     assert Decision.objects.filter(rule__name="welcome", reason="scheduled").count() == 1
     assert Send.objects.filter(rule__name="receipt").count() == 20
     assert Send.objects.filter(rule__name="welcome").count() == 1
+
+
+def test_concurrent_workers_respect_a_cooldown_added_while_sends_waited(transactional_db, api, sendgrid):
+    rule = rule_make("nudge", "cart_abandoned")
+    api.batch([identify("u1", "u1@example.com"), track("cart_abandoned", "u1"), track("cart_abandoned", "u1")])
+    events_process_pending()
+    ids = list(Send.objects.order_by("id").values_list("pk", flat=True))
+    assert len(ids) == 2
+    # A marketer adds a cooldown while both sends wait: only one may go, even when two workers
+    # claim them at the same moment.
+    rule.cooldown = timedelta(hours=1)
+    rule.save()
+    assert in_parallel(lambda n: sends_deliver([ids[n]]), workers=2) == []
+    assert len(sendgrid.accepted) == 1
+    assert sorted(Send.objects.values_list("state", flat=True)) == ["cancelled", "sent"]
