@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -26,9 +27,17 @@ def _basic_user(request: HttpRequest) -> str:
     return decoded.partition(":")[0]
 
 
-def write_key_authenticate(request: HttpRequest, body_key: str = "") -> WriteKey:
-    """The active write key the request presents, or Unauthorized saying what was wrong."""
-    raw = _basic_user(request) or body_key
+def _body_key(document: Any) -> str:
+    # Official SDKs also put the key in the JSON body, beside the batch or the single message.
+    if isinstance(document, dict) and isinstance(document.get("writeKey"), str):
+        return str(document["writeKey"])
+    return ""
+
+
+def write_key_authenticate(request: HttpRequest, document: Any = None) -> WriteKey:
+    """The active write key the request presents (Basic header first, then the body's writeKey),
+    or Unauthorized saying what was wrong."""
+    raw = _basic_user(request) or _body_key(document)
     if not raw:
         raise Unauthorized("no write key: send it as the HTTP Basic user name (empty password)")
     key = WriteKey.objects.filter(key_hash=write_key_hash(raw)).first()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone as django_timezone
 
 from events.models import Contact, Event, WriteKey
@@ -45,7 +45,10 @@ def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at:
 
 
 def _db_value(field_name: str, value: Any) -> Any:
-    return Event._meta.get_field(field_name).get_db_prep_save(value, connection)
+    # The raw INSERT below bypasses the ORM, so each value is adapted as the ORM would (JSON, time zone).
+    model_field = Event._meta.get_field(field_name)
+    assert isinstance(model_field, models.Field)
+    return model_field.get_db_prep_save(value, connection)
 
 
 def _events_insert(source: WriteKey, messages: Sequence[Message], received_at: datetime) -> set[str]:
@@ -85,48 +88,50 @@ class _ContactUpdate:
 
 
 def _contact_updates(messages: Sequence[Message]) -> dict[str, _ContactUpdate]:
+    """What each sender's messages say about them, merged in the order they happened."""
     updates: dict[str, _ContactUpdate] = {}
     for m in sorted(messages, key=lambda m: m.occurred_at):
-        timezone = m.traits.get("timezone") or m.context.get("timezone")
-        locale = m.traits.get("locale") or m.context.get("locale")
-        if not (m.traits or timezone or locale):
+        if not (m.contact_traits or m.timezone or m.locale):
             continue
         update = updates.setdefault(m.user_id, _ContactUpdate(traits={}))
-        update.traits.update(m.traits)
-        if m.traits.get("email"):
-            update.email = str(m.traits["email"])
-        if isinstance(timezone, str) and timezone:
-            update.timezone = timezone[:64]
-        if isinstance(locale, str) and locale:
-            update.locale = locale[:35]
+        update.traits.update(m.contact_traits)
+        if m.contact_traits.get("email"):
+            update.email = str(m.contact_traits["email"])
+        update.timezone = m.timezone or update.timezone
+        update.locale = m.locale or update.locale
     return updates
 
 
+def _contacts_lock(user_ids: Sequence[str]) -> dict[str, Contact]:
+    # Lock in a fixed order so two requests touching the same contacts cannot deadlock.
+    contacts = Contact.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id")
+    return {c.user_id: c for c in contacts}
+
+
 def contacts_upsert(messages: Sequence[Message]) -> None:
-    """Merge identify traits (and track calls' context.traits) into contacts, in time order."""
+    """Merge identify traits (and other calls' context.traits) into contacts, in time order.
+
+    A fixed number of queries whatever the number of messages: lock the existing contacts,
+    insert the missing ones (ON CONFLICT DO NOTHING, as a concurrent request may be inserting
+    them too), lock those, and write every change in one bulk update.
+    """
     updates = _contact_updates(messages)
     if not updates:
         return
     user_ids = sorted(updates)
-    # Lock in a fixed order so two requests touching the same contacts cannot deadlock.
-    existing = {
-        c.user_id: c for c in Contact.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id")
-    }
+    existing = _contacts_lock(user_ids)
     missing = [uid for uid in user_ids if uid not in existing]
-    for user_id in missing:
-        try:
-            with transaction.atomic():
-                existing[user_id] = Contact.objects.create(user_id=user_id)
-        except IntegrityError:
-            # Another request created it since our read; take its row, locked.
-            existing[user_id] = Contact.objects.select_for_update().get(user_id=user_id)
-    changed, now = [], django_timezone.now()
+    if missing:
+        Contact.objects.bulk_create([Contact(user_id=uid) for uid in missing], ignore_conflicts=True)
+        existing.update(_contacts_lock(missing))
+    now = django_timezone.now()
     for user_id in user_ids:
         contact, update = existing[user_id], updates[user_id]
-        contact.traits = {**contact.traits, **update.traits}
+        contact.traits = {**(contact.traits if isinstance(contact.traits, dict) else {}), **update.traits}
         contact.email = update.email if update.email is not None else contact.email
         contact.timezone = update.timezone if update.timezone is not None else contact.timezone
         contact.locale = update.locale if update.locale is not None else contact.locale
         contact.updated_at = now
-        changed.append(contact)
-    Contact.objects.bulk_update(changed, ["traits", "email", "timezone", "locale", "updated_at"])
+    Contact.objects.bulk_update(
+        [existing[uid] for uid in user_ids], ["traits", "email", "timezone", "locale", "updated_at"]
+    )

@@ -2,20 +2,23 @@
 
 A whole request can be refused (413 too large, 415 not JSON, 400 not an object); otherwise every
 message is validated on its own, so one bad message names its field without losing the others.
+A message that passes is storable as it is: nothing in it can make the database refuse the row.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
@@ -24,6 +27,16 @@ MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
 SUPPORTED_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 MAX_NAME_LENGTH = 255
+MAX_EMAIL_LENGTH = 254
+MAX_LOCALE_LENGTH = 35
+# JSON nested deeper than this is refused before anything recurses through it.
+MAX_DEPTH = 32
+# A timestamp outside this range is a bug in the sender; it would also overflow the clock-skew
+# arithmetic or land before year 1 in PostgreSQL, which stores it but cannot read it back.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+# analytics.js posts with text/plain to avoid a CORS preflight; any +json media type is JSON too.
+_JSON_TYPE = re.compile(r"^(application/json|application/[\w.+-]+\+json|text/plain)$")
 
 
 class RequestRefused(Exception):
@@ -62,34 +75,214 @@ class Message:
     properties: dict[str, Any] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    # What the message says about the person who sent it (identify traits or context.traits),
+    # already validated: this is what is merged into their Contact.
+    contact_traits: dict[str, Any] = field(default_factory=dict)
+    timezone: str = ""
+    locale: str = ""
+
+
+Problems = list[tuple[str, str]]
+
+
+# --- The request as a whole -----------------------------------------------------------------
 
 
 def body_read(request: HttpRequest) -> Any:
     """The request's JSON document, gunzipped when sent with Content-Encoding: gzip."""
     content_type = request.content_type or ""
-    if content_type and content_type not in ("application/json", "text/plain"):
+    if content_type and not _JSON_TYPE.match(content_type):
         raise RequestRefused(415, "Content-Type", f"send application/json, not {content_type}")
-    raw = request.body
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise RequestRefused(413, "body", f"request is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
-    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+    raw = _body_bytes(request)
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding == "gzip":
         raw = _gunzip(raw)
+    elif encoding not in ("", "identity"):
+        raise RequestRefused(415, "Content-Encoding", f"send gzip or no Content-Encoding, not {encoding}")
+    return _json_load(raw)
+
+
+def _too_large(size: int) -> RequestRefused:
+    return RequestRefused(413, "body", f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}")
+
+
+def _body_bytes(request: HttpRequest) -> bytes:
+    # Refuse on the declared length before reading: Django would otherwise buffer up to
+    # DATA_UPLOAD_MAX_MEMORY_SIZE and then answer its own 400 instead of our 413.
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RequestRefused(415, "body", f"body is not JSON: {exc}") from exc
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_REQUEST_BYTES:
+        raise _too_large(declared)
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise _too_large(declared) from exc
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise _too_large(len(raw))
+    return raw
 
 
 def _gunzip(raw: bytes) -> bytes:
-    # Read one byte past the limit so a small bomb cannot expand into memory unchecked.
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(raw, MAX_REQUEST_BYTES + 1)
-    except (zlib.error, gzip.BadGzipFile) as exc:
-        raise RequestRefused(400, "body", f"Content-Encoding is gzip but the body is not gzip: {exc}") from exc
-    if len(data) > MAX_REQUEST_BYTES:
-        raise RequestRefused(413, "body", f"decompressed request exceeds {MAX_REQUEST_BYTES} bytes")
+    # Inflate at most one byte past the limit, so a small gzip bomb never expands in memory.
+    # A gzip body may hold several members one after the other; each is inflated in turn.
+    data = b""
+    while raw:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data += decompressor.decompress(raw, MAX_REQUEST_BYTES + 1 - len(data))
+        except zlib.error as exc:
+            raise RequestRefused(400, "body", f"Content-Encoding is gzip but the body is not gzip: {exc}") from exc
+        if len(data) > MAX_REQUEST_BYTES:
+            raise RequestRefused(413, "body", f"decompressed request exceeds {MAX_REQUEST_BYTES} bytes")
+        if not decompressor.eof:
+            raise RequestRefused(400, "body", "Content-Encoding is gzip but the gzip stream is truncated")
+        raw = decompressor.unused_data
     return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_load(raw: bytes) -> Any:
+    try:
+        # NaN and Infinity are accepted by Python's json module but are not JSON, and PostgreSQL's
+        # jsonb refuses them: reject them here rather than fail at INSERT.
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise RequestRefused(400, "body", f"JSON is nested more than {MAX_DEPTH} levels deep") from exc
+    except ValueError as exc:
+        raise RequestRefused(415, "body", f"body is not JSON: {exc}") from exc
+
+
+def _sent_at(document: dict[str, Any]) -> datetime | None:
+    problems: Problems = []
+    sent_at = _timestamp(document, "sentAt", problems)
+    if problems:
+        raise RequestRefused(400, *problems[0])
+    return sent_at
+
+
+def batch_parse(document: Any, *, received_at: datetime) -> tuple[list[Message], list[MessageError]]:
+    if not isinstance(document, dict):
+        raise RequestRefused(400, "body", "must be a JSON object with a 'batch' array")
+    batch = document.get("batch")
+    if not isinstance(batch, list):
+        raise RequestRefused(400, "batch", "must be an array of messages")
+    if not batch:
+        raise RequestRefused(400, "batch", "must contain at least one message")
+    shared_context = document.get("context", {})
+    if not isinstance(shared_context, dict) or _unstorable(shared_context):
+        raise RequestRefused(400, "context", "must be an object of storable JSON")
+    sent_at = _sent_at(document)
+    messages: list[Message] = []
+    errors: list[MessageError] = []
+    for index, raw in enumerate(batch):
+        # Segment applies a batch's top-level context to every message; the message's own wins.
+        if shared_context and isinstance(raw, dict) and isinstance(raw.get("context", {}), dict):
+            raw = {**raw, "context": {**shared_context, **raw.get("context", {})}}
+        parsed = message_parse(raw, index=index, default_type=None, received_at=received_at, sent_at=sent_at)
+        if isinstance(parsed, Message):
+            messages.append(parsed)
+        else:
+            errors.extend(parsed)
+    return messages, errors
+
+
+def single_parse(document: Any, *, kind: str, received_at: datetime) -> tuple[list[Message], list[MessageError]]:
+    if not isinstance(document, dict):
+        raise RequestRefused(400, "body", f"must be a JSON object (one {kind} message)")
+    sent_at = _sent_at(document)
+    parsed = message_parse(document, index=0, default_type=kind, received_at=received_at, sent_at=sent_at)
+    if isinstance(parsed, Message):
+        return [parsed], []
+    return [], parsed
+
+
+# --- One message ----------------------------------------------------------------------------
+
+
+def message_parse(
+    raw: Any, *, index: int, default_type: str | None, received_at: datetime, sent_at: datetime | None
+) -> Message | list[MessageError]:
+    """One validated message, or the list of what is wrong with it."""
+    if not isinstance(raw, dict):
+        return [MessageError(index, "message", f"must be an object, not {_json_type(raw)}")]
+    hint = _text(raw.get("messageId"))
+    for key, value in raw.items():
+        if reason := _unstorable(value) or _unstorable_text(key):
+            return [MessageError(index, key, reason, hint)]
+    size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_MESSAGE_BYTES:
+        reason = f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        return [MessageError(index, "message", reason, hint, too_large=True)]
+    problems: Problems = []
+    kind = _kind(raw, default_type, problems)
+    user_id = _id(raw, "userId", problems)
+    anonymous_id = _id(raw, "anonymousId", problems)
+    if raw.get("userId") in (None, "") and raw.get("anonymousId") in (None, ""):
+        problems.append(("userId", "one of userId or anonymousId is required"))
+    name = _name(raw, kind, problems)
+    properties = {**_object(raw, "properties", problems), **_type_ids(raw, kind, problems)}
+    context = _object(raw, "context", problems)
+    contact_traits, zone, locale = _contact_fields(raw, kind, context, problems)
+    occurred_at = _occurred_at(_timestamp(raw, "timestamp", problems), sent_at, received_at, problems)
+    message_id = _message_id(raw, problems)
+    if problems:
+        return [MessageError(index, key, reason, hint) for key, reason in problems]
+    return Message(
+        type=kind,
+        message_id=message_id,
+        name=name,
+        user_id=user_id or anonymous_id,
+        anonymous_id=anonymous_id,
+        occurred_at=occurred_at,
+        properties=properties,
+        # A group call's own traits describe the group, not the person; both are stored.
+        traits=_object(raw, "traits", []) if kind == "group" else contact_traits,
+        context=context,
+        contact_traits=contact_traits,
+        timezone=zone,
+        locale=locale,
+    )
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _unstorable_text(text: str) -> str | None:
+    # PostgreSQL cannot store NUL in text or jsonb, and no database can encode a lone surrogate.
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return "contains an unpaired UTF-16 surrogate, which is not valid Unicode"
+    return None
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why this JSON value cannot be stored as it is, or None. Iterative, so depth is no risk."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            children: list[Any] = []
+            reason = _unstorable_text(item)
+        elif isinstance(item, dict | list):
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            reason = f"is nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else None
+        else:
+            continue
+        if reason:
+            return reason
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _text(value: Any) -> str | None:
@@ -102,152 +295,147 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _object(raw: dict[str, Any], key: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
+def _kind(raw: dict[str, Any], default_type: str | None, problems: Problems) -> str:
+    kind = raw.get("type", default_type)
+    if kind not in SUPPORTED_TYPES:
+        problems.append(("type", f"must be one of {', '.join(SUPPORTED_TYPES)}"))
+        return ""
+    if default_type is not None and kind != default_type:
+        problems.append(("type", f"this endpoint takes {default_type} messages; post others to /v1/batch"))
+    return str(kind)
+
+
+def _id(raw: dict[str, Any], key: str, problems: Problems, *, required: bool = False) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        if required:
+            problems.append((key, "is required"))
+        return ""
+    text = _text(value)
+    if text is None:
+        problems.append((key, f"must be a string or a number, not {_json_type(value)}"))
+        return ""
+    if len(text) > MAX_NAME_LENGTH:
+        problems.append((key, f"must be at most {MAX_NAME_LENGTH} characters"))
+    return text
+
+
+def _name(raw: dict[str, Any], kind: str, problems: Problems) -> str:
+    if kind == "track":
+        name = (_text(raw.get("event")) or "").strip()
+        if not name or len(name) > MAX_NAME_LENGTH:
+            problems.append(("event", f"a track call needs an event name of 1 to {MAX_NAME_LENGTH} characters"))
+        return name
+    if kind in ("page", "screen"):
+        return _id(raw, "name", problems).strip()
+    return ""
+
+
+def _type_ids(raw: dict[str, Any], kind: str, problems: Problems) -> dict[str, str]:
+    # The Event row has no column for a group's or an alias's other id; keep it with the properties
+    # (those calls carry none of their own) so nothing the SDK sent is lost.
+    key = {"group": "groupId", "alias": "previousId"}.get(kind)
+    if key is None:
+        return {}
+    return {key: _id(raw, key, problems, required=True)}
+
+
+def _object(raw: dict[str, Any], key: str, problems: Problems, *, prefix: str = "") -> dict[str, Any]:
     value = raw.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        errors.append((key, f"must be an object, not {type(value).__name__}"))
+        problems.append((prefix + key, f"must be an object, not {_json_type(value)}"))
         return {}
     return value
 
 
-def _timestamp(raw: dict[str, Any], key: str, errors: list[tuple[str, str]]) -> datetime | None:
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _contact_fields(
+    raw: dict[str, Any], kind: str, context: dict[str, Any], problems: Problems
+) -> tuple[dict[str, Any], str, str]:
+    """The sender's traits, time zone and locale, as they will be written to their Contact."""
+    if kind == "identify":
+        traits, prefix = _object(raw, "traits", problems), "traits."
+    else:
+        traits, prefix = _object(context, "traits", problems, prefix="context."), "context.traits."
+    email = traits.get("email")
+    if email not in (None, ""):
+        try:
+            if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH:
+                raise ValidationError("too long")
+            validate_email(email)
+        except ValidationError:
+            problems.append((prefix + "email", f"{email!r} is not a valid email address"))
+    zone, zone_field = (traits.get("timezone"), prefix + "timezone")
+    if zone in (None, ""):
+        zone, zone_field = (context.get("timezone"), "context.timezone")
+    if zone not in (None, "") and not (isinstance(zone, str) and zone in _time_zones()):
+        problems.append((zone_field, f"{zone!r} is not an IANA time zone such as Europe/Paris"))
+    locale, locale_field = (traits.get("locale"), prefix + "locale")
+    if locale in (None, ""):
+        locale, locale_field = (context.get("locale"), "context.locale")
+    if locale not in (None, "") and not (isinstance(locale, str) and len(locale) <= MAX_LOCALE_LENGTH):
+        problems.append(
+            (locale_field, f"must be a language tag such as en-US of at most {MAX_LOCALE_LENGTH} characters")
+        )
+    return traits, zone if isinstance(zone, str) else "", locale if isinstance(locale, str) else ""
+
+
+def _timestamp(raw: dict[str, Any], key: str, problems: Problems) -> datetime | None:
     value = raw.get(key)
     if value is None:
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        # Well formed but impossible, like month 13.
+        parsed = None
     if parsed is None:
-        errors.append((key, "must be an ISO 8601 date-time, e.g. 2026-11-28T10:00:00Z"))
+        problems.append((key, "must be an ISO 8601 date-time, e.g. 2026-11-28T10:00:00Z"))
         return None
     if parsed.tzinfo is None:
-        errors.append((key, "must include a time zone offset, e.g. Z or +01:00"))
+        problems.append((key, "must include a time zone offset, e.g. Z or +01:00"))
+        return None
+    if not EARLIEST <= parsed < LATEST:
+        problems.append((key, f"must be between {EARLIEST.year} and {LATEST.year}"))
         return None
     return parsed
 
 
-def _message_id(raw: dict[str, Any], errors: list[tuple[str, str]]) -> str:
-    value = raw.get("messageId")
-    if value is None:
-        # Without a messageId a retried request cannot be recognised unless it carries the same
-        # timestamp; a digest of the whole message then stands in for the id.
-        if raw.get("timestamp") is not None:
-            digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
-            return f"digest-{digest}"
-        return f"generated-{uuid.uuid4()}"
-    text = _text(value)
-    if text is None or not text or len(text) > MAX_NAME_LENGTH:
-        errors.append(("messageId", f"must be a non-empty string of at most {MAX_NAME_LENGTH} characters"))
-        return ""
-    return text
-
-
-def message_parse(
-    raw: Any, *, index: int, default_type: str | None, received_at: datetime, sent_at: datetime | None
-) -> Message | list[MessageError]:
-    """One validated message, or the list of what is wrong with it."""
-    if not isinstance(raw, dict):
-        return [MessageError(index, "message", f"must be an object, not {type(raw).__name__}")]
-    message_id_hint = _text(raw.get("messageId"))
-    size = len(json.dumps(raw, separators=(",", ":")))
-    if size > MAX_MESSAGE_BYTES:
-        reason = f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
-        return [MessageError(index, "message", reason, message_id_hint, too_large=True)]
-    errors: list[tuple[str, str]] = []
-    kind = raw.get("type", default_type)
-    if kind not in SUPPORTED_TYPES:
-        errors.append(("type", f"must be one of {', '.join(SUPPORTED_TYPES)}"))
-    elif default_type is not None and kind != default_type:
-        errors.append(("type", f"this endpoint takes {default_type} messages"))
-    user_id = _text(raw.get("userId")) or ""
-    anonymous_id = _text(raw.get("anonymousId")) or ""
-    if not user_id and not anonymous_id:
-        errors.append(("userId", "one of userId or anonymousId is required (a string)"))
-    if len(user_id) > MAX_NAME_LENGTH or len(anonymous_id) > MAX_NAME_LENGTH:
-        errors.append(("userId", f"ids are at most {MAX_NAME_LENGTH} characters"))
-    name = ""
-    if kind == "track":
-        name = _text(raw.get("event")) or ""
-        if not name.strip() or len(name) > MAX_NAME_LENGTH:
-            errors.append(("event", f"a track call needs an event name of 1 to {MAX_NAME_LENGTH} characters"))
-    elif kind in ("page", "screen"):
-        name = _text(raw.get("name")) or ""
-    properties = _object(raw, "properties", errors)
-    traits = _object(raw, "traits", errors)
-    context = _object(raw, "context", errors)
-    if kind != "identify":
-        traits = _object(context, "traits", errors) if isinstance(context.get("traits"), dict) else {}
-    email = traits.get("email")
-    if email not in (None, ""):
-        try:
-            validate_email(email)
-        except (ValidationError, TypeError):
-            errors.append(("traits.email", f"{email!r} is not a valid email address"))
-    timestamp = _timestamp(raw, "timestamp", errors)
-    message_id = _message_id(raw, errors)
-    if errors:
-        return [MessageError(index, key, reason, message_id_hint) for key, reason in errors]
-    return Message(
-        type=str(kind),
-        message_id=message_id,
-        name=name.strip(),
-        user_id=user_id or anonymous_id,
-        anonymous_id=anonymous_id,
-        occurred_at=_occurred_at(timestamp, sent_at, received_at),
-        properties=properties,
-        traits=traits,
-        context=context,
-    )
-
-
-def _occurred_at(timestamp: datetime | None, sent_at: datetime | None, received_at: datetime) -> datetime:
+def _occurred_at(
+    timestamp: datetime | None, sent_at: datetime | None, received_at: datetime, problems: Problems
+) -> datetime:
     if timestamp is None:
         return received_at
     if sent_at is not None:
         # Segment's clock-skew correction: the device's clock may be wrong, but the gap between
         # the action and the send is right, so measure it back from our own receive time.
         timestamp = received_at - (sent_at - timestamp)
+        if timestamp < EARLIEST:
+            problems.append(("timestamp", f"is before {EARLIEST.year} once corrected by sentAt for clock skew"))
+            return received_at
     # An action cannot have happened after we received it.
     return min(timestamp, received_at)
 
 
-def batch_parse(document: Any, *, received_at: datetime) -> tuple[list[Message], list[MessageError]]:
-    if not isinstance(document, dict):
-        raise RequestRefused(400, "body", "must be a JSON object with a 'batch' array")
-    batch = document.get("batch")
-    if not isinstance(batch, list):
-        raise RequestRefused(400, "batch", "must be an array of messages")
-    if not batch:
-        raise RequestRefused(400, "batch", "must contain at least one message")
-    header_errors: list[tuple[str, str]] = []
-    sent_at = _timestamp(document, "sentAt", header_errors)
-    if header_errors:
-        raise RequestRefused(400, *header_errors[0])
-    messages: list[Message] = []
-    errors: list[MessageError] = []
-    for index, raw in enumerate(batch):
-        parsed = message_parse(raw, index=index, default_type=None, received_at=received_at, sent_at=sent_at)
-        if isinstance(parsed, Message):
-            messages.append(parsed)
-        else:
-            errors.extend(parsed)
-    return messages, errors
-
-
-def single_parse(document: Any, *, kind: str, received_at: datetime) -> tuple[list[Message], list[MessageError]]:
-    if not isinstance(document, dict):
-        raise RequestRefused(400, "body", f"must be a JSON object (one {kind} message)")
-    sent_errors: list[tuple[str, str]] = []
-    sent_at = _timestamp(document, "sentAt", sent_errors)
-    if sent_errors:
-        raise RequestRefused(400, *sent_errors[0])
-    parsed = message_parse(document, index=0, default_type=kind, received_at=received_at, sent_at=sent_at)
-    if isinstance(parsed, Message):
-        return [parsed], []
-    return [], parsed
-
-
-def write_key_from_body(document: Any) -> str:
-    if isinstance(document, dict) and isinstance(document.get("writeKey"), str):
-        return str(document["writeKey"])
-    return ""
+def _message_id(raw: dict[str, Any], problems: Problems) -> str:
+    value = raw.get("messageId")
+    if value is None:
+        # Without a messageId a retried request cannot be recognised unless it carries the same
+        # timestamp; a digest of the message then stands in for the id. sentAt and writeKey are
+        # left out because a retry may send them differently.
+        if raw.get("timestamp") is not None:
+            content = {k: v for k, v in raw.items() if k not in ("sentAt", "writeKey")}
+            digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+            return f"digest-{digest}"
+        return f"generated-{uuid.uuid4()}"
+    text = _text(value)
+    if not text or len(text) > MAX_NAME_LENGTH:
+        problems.append(("messageId", f"must be a non-empty string of at most {MAX_NAME_LENGTH} characters"))
+        return ""
+    return text

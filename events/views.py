@@ -1,17 +1,26 @@
-"""The Segment-compatible ingest API. Views only translate HTTP; the work is in events.ingest."""
+"""The Segment-compatible ingest API. Views only translate HTTP; the work is in events.ingest.
+
+Every answer is JSON, and its shape is the one published in events.openapi:
+200 `{"success": true}` once every message is committed; a refused request (401, 413, 415, or 400
+for a body that is not a batch) stores nothing and names the problem; a request with some bad
+messages stores the good ones and answers 400 (413 if one was too large) naming each bad one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from functools import partial, wraps
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from events.auth import Unauthorized, write_key_authenticate
-from events.ingest import events_ingest
+from events.ingest import IngestResult, events_ingest
+from events.models import WriteKey
 from events.openapi import openapi_document
 from events.parsing import (
     Message,
@@ -20,65 +29,82 @@ from events.parsing import (
     batch_parse,
     body_read,
     single_parse,
-    write_key_from_body,
 )
 
-Parser = Callable[[Any], tuple[list[Message], list[MessageError]]]
+Parser = Callable[..., tuple[list[Message], list[MessageError]]]
 
 
-def _error(status: int, field: str, reason: str) -> JsonResponse:
-    return JsonResponse({"success": False, "errors": [{"field": field, "reason": reason}]}, status=status)
+def _refusal(status: int, field: str, reason: str) -> JsonResponse:
+    response = JsonResponse({"success": False, "errors": [{"field": field, "reason": reason}]}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="TriggerMail ingest"'
+    return response
 
 
-def _ingest(request: HttpRequest, parse: Callable[..., tuple[list[Message], list[MessageError]]]) -> JsonResponse:
-    received_at = timezone.now()
+def _post_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    # Like require_POST, but the 405 is JSON, as every other answer of this API.
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            response = _refusal(405, "method", f"{request.method} is not allowed; POST the message")
+            response["Allow"] = "POST"
+            return response
+        return view(request)
+
+    return csrf_exempt(wrapper)
+
+
+def _document_authenticated(request: HttpRequest) -> tuple[Any, WriteKey]:
     try:
         document = body_read(request)
-    except RequestRefused as refused:
-        # Authenticate first so that an anonymous caller learns nothing but "401".
-        try:
-            write_key_authenticate(request)
-        except Unauthorized as exc:
-            return _error(401, "writeKey", str(exc))
-        return _error(refused.status, refused.field, refused.reason)
-    try:
-        source = write_key_authenticate(request, write_key_from_body(document))
-        messages, errors = parse(document, received_at=received_at)
-    except Unauthorized as exc:
-        return _error(401, "writeKey", str(exc))
-    except RequestRefused as refused:
-        return _error(refused.status, refused.field, refused.reason)
-    result = events_ingest(source=source, messages=messages, received_at=received_at)
+    except RequestRefused:
+        # Authenticate first so that an anonymous caller learns nothing but "401". Without a
+        # readable body only the Basic header can carry the key.
+        write_key_authenticate(request)
+        raise
+    return document, write_key_authenticate(request, document)
+
+
+def _answer(result: IngestResult, errors: list[MessageError]) -> JsonResponse:
     if not errors:
         return JsonResponse({"success": True})
-    # Valid messages were committed above; the answer names every bad one. A message over the
+    # The valid messages are committed; the answer names every bad one. A message over the
     # size limit makes the status 413, any other problem 400.
-    status = 413 if any(e.too_large for e in errors) else 400
     body = {
         "success": False,
         "accepted": result.accepted + result.duplicates,
         "rejected": len({e.index for e in errors}),
         "errors": [e.as_json() for e in errors],
     }
-    return JsonResponse(body, status=status)
+    return JsonResponse(body, status=413 if any(e.too_large for e in errors) else 400)
 
 
-@csrf_exempt
-@require_POST
+def _ingest(request: HttpRequest, parse: Parser) -> JsonResponse:
+    received_at: datetime = timezone.now()
+    try:
+        document, source = _document_authenticated(request)
+        messages, errors = parse(document, received_at=received_at)
+    except Unauthorized as exc:
+        return _refusal(401, "writeKey", str(exc))
+    except RequestRefused as refused:
+        return _refusal(refused.status, refused.field, refused.reason)
+    result = events_ingest(source=source, messages=messages, received_at=received_at)
+    return _answer(result, errors)
+
+
+@_post_only
 def batch(request: HttpRequest) -> JsonResponse:
     return _ingest(request, batch_parse)
 
 
-@csrf_exempt
-@require_POST
+@_post_only
 def track(request: HttpRequest) -> JsonResponse:
-    return _ingest(request, lambda doc, received_at: single_parse(doc, kind="track", received_at=received_at))
+    return _ingest(request, partial(single_parse, kind="track"))
 
 
-@csrf_exempt
-@require_POST
+@_post_only
 def identify(request: HttpRequest) -> JsonResponse:
-    return _ingest(request, lambda doc, received_at: single_parse(doc, kind="identify", received_at=received_at))
+    return _ingest(request, partial(single_parse, kind="identify"))
 
 
 @require_GET

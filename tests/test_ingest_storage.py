@@ -1,0 +1,251 @@
+"""What the ingest API stores: events once per messageId, contacts from traits, corrected times."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django_q.models import OrmQ
+
+from campaigns.models import Decision, Rule, Send, Template
+from events.models import Contact, Event
+from events.processing import events_process_pending
+from tests.conftest import identify, track
+
+NOW = datetime.fromisoformat("2026-11-28T10:00:00+00:00")
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def welcome_rule(trigger_event: str = "signed_up") -> Rule:
+    template = Template.objects.create(name="Welcome", subject="Hi", text_body="Welcome")
+    return Rule.objects.create(name="welcome", trigger_event=trigger_event, template=template)
+
+
+# --- Committed before 200 -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_success_only_once_the_events_are_committed(api):
+    response = api.batch([track("signed_up", "u1"), identify("u1", "u1@example.com")])
+    assert response.json() == {"success": True}
+    # Another connection sees only committed rows: what the 200 promised is there.
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {Event._meta.db_table}")
+            assert cursor.fetchone() == (2,)
+    finally:
+        other.close()
+
+
+# --- messageId dedupes --------------------------------------------------------------------
+
+
+def test_it_stores_and_processes_a_retried_message_once(api):
+    welcome_rule()
+    api.batch([identify("u1", "u1@example.com")])
+    first = api.batch([track("signed_up", "u1", message_id="m-1")])
+    retry = api.batch([track("signed_up", "u1", message_id="m-1")])
+    assert (first.json(), retry.json()) == ({"success": True}, {"success": True})
+    events_process_pending()
+    assert Event.objects.filter(name="signed_up").count() == 1
+    assert Send.objects.count() == 1
+
+
+def test_it_stores_a_message_repeated_within_one_batch_once(api):
+    welcome_rule()
+    api.batch([identify("u1", "u1@example.com")])
+    response = api.batch([track("signed_up", "u1", message_id="m-1")] * 3)
+    assert response.json() == {"success": True}
+    events_process_pending()
+    assert Event.objects.filter(message_id="m-1").count() == 1
+    assert Decision.objects.count() == 1
+
+
+def test_it_recognises_a_retry_without_message_id_by_its_content(api):
+    message = {**track("signed_up", "u1"), "timestamp": "2026-11-28T09:00:00Z"}
+    api.post("/v1/track", {**message, "sentAt": "2026-11-28T09:00:01Z"})
+    api.post("/v1/track", {**message, "sentAt": "2026-11-28T09:05:00Z"})
+    assert Event.objects.count() == 1
+
+
+def test_it_queues_processing_only_when_something_new_was_stored(api):
+    api.batch([track("signed_up", "u1", message_id="m-1")])
+    api.batch([track("signed_up", "u1", message_id="m-1")])
+    assert [q.task["func"] for q in OrmQ.objects.all()] == ["events.tasks.events_process"]
+
+
+def test_it_counts_duplicates_as_accepted_when_another_message_is_bad(api):
+    api.batch([track("signed_up", "u1", message_id="m-1")])
+    response = api.batch([track("signed_up", "u1", message_id="m-1"), {"type": "track", "userId": "u1"}])
+    assert (response.status_code, response.json()["accepted"], response.json()["rejected"]) == (400, 1, 1)
+
+
+# --- Contacts -----------------------------------------------------------------------------
+
+
+def test_it_creates_a_contact_from_identify_traits(api):
+    response = api.post(
+        "/v1/identify",
+        {"userId": "u1", "traits": {"email": "ann@example.com", "first_name": "Ann", "timezone": "Europe/Paris"}},
+    )
+    assert response.status_code == 200, response.content
+    contact = Contact.objects.get()
+    assert (contact.user_id, contact.email, contact.timezone) == ("u1", "ann@example.com", "Europe/Paris")
+    assert contact.traits == {"email": "ann@example.com", "first_name": "Ann", "timezone": "Europe/Paris"}
+
+
+def test_it_merges_new_traits_into_the_contact(api):
+    api.batch([identify("u1", "ann@example.com", first_name="Ann", plan="free")])
+    api.batch([{"type": "identify", "userId": "u1", "traits": {"plan": "pro"}, "context": {"locale": "fr-FR"}}])
+    contact = Contact.objects.get()
+    assert contact.traits == {"email": "ann@example.com", "first_name": "Ann", "plan": "pro"}
+    assert (contact.email, contact.locale) == ("ann@example.com", "fr-FR")
+
+
+def test_it_takes_the_contact_from_context_traits_on_a_track_call(api):
+    message = {
+        **track("signed_up", "u1"),
+        "context": {"traits": {"email": "ann@example.com"}, "timezone": "Asia/Tokyo"},
+    }
+    api.post("/v1/track", message)
+    contact = Contact.objects.get()
+    assert (contact.user_id, contact.email, contact.timezone) == ("u1", "ann@example.com", "Asia/Tokyo")
+
+
+def test_it_does_not_let_a_retried_identify_overwrite_newer_traits(api):
+    api.batch([identify("u1", "old@example.com", message_id="m-1", plan="free")])
+    api.batch([identify("u1", "new@example.com", message_id="m-2", plan="pro")])
+    api.batch([identify("u1", "old@example.com", message_id="m-1", plan="free")])
+    contact = Contact.objects.get()
+    assert (contact.email, contact.traits["plan"]) == ("new@example.com", "pro")
+
+
+def test_it_applies_a_batch_of_identifies_in_the_order_they_happened(api):
+    later = {**identify("u1", "new@example.com"), "timestamp": "2026-01-01T09:00:00Z"}
+    earlier = {**identify("u1", "old@example.com"), "timestamp": "2026-01-01T08:00:00Z"}
+    api.batch([later, earlier])
+    assert Contact.objects.get().email == "new@example.com"
+
+
+def test_it_keys_an_anonymous_contact_on_its_anonymous_id(api):
+    api.batch([{"type": "identify", "anonymousId": "anon-1", "traits": {"email": "a@example.com"}}])
+    assert Event.objects.get().anonymous_id == "anon-1"
+    assert Contact.objects.get().user_id == "anon-1"
+
+
+def test_it_stores_a_numeric_user_id_as_a_string(api):
+    response = api.batch([{"type": "track", "event": "signed_up", "userId": 12345}, identify(678, "n@example.com")])
+    assert response.status_code == 200, response.content
+    assert sorted(Event.objects.values_list("user_id", flat=True)) == ["12345", "678"]
+    assert Contact.objects.get().user_id == "678"
+
+
+def test_it_applies_the_batch_context_to_every_message(api):
+    body = {
+        "batch": [track("a", "u1"), {**track("b", "u2"), "context": {"locale": "de-DE"}}],
+        "context": {"ip": "1.2.3.4"},
+    }
+    api.post("/v1/batch", body)
+    assert dict(Event.objects.values_list("name", "context")) == {
+        "a": {"ip": "1.2.3.4"},
+        "b": {"ip": "1.2.3.4", "locale": "de-DE"},
+    }
+
+
+# --- Other Segment calls ------------------------------------------------------------------
+
+
+def test_it_stores_page_screen_group_and_alias_calls_without_matching_them(api):
+    welcome_rule(trigger_event="Pricing")
+    api.batch([identify("u1", "u1@example.com")])
+    response = api.batch(
+        [
+            {"type": "page", "userId": "u1", "name": "Pricing", "properties": {"path": "/pricing"}},
+            {"type": "screen", "userId": "u1", "name": "Pricing"},
+            {"type": "group", "userId": "u1", "groupId": "acme", "traits": {"plan": "enterprise"}},
+            {"type": "alias", "userId": "u1", "previousId": "anon-1"},
+        ]
+    )
+    assert response.status_code == 200, response.content
+    events_process_pending()
+    stored = Event.objects.exclude(type="identify").order_by("id")
+    assert [(e.type, e.name, e.properties) for e in stored] == [
+        ("page", "Pricing", {"path": "/pricing"}),
+        ("screen", "Pricing", {}),
+        ("group", "", {"groupId": "acme"}),
+        ("alias", "", {"previousId": "anon-1"}),
+    ]
+    assert stored.get(type="group").traits == {"plan": "enterprise"}
+    # A group's traits describe the group: they are not the person's.
+    assert "plan" not in Contact.objects.get().traits
+    assert not Decision.objects.exists()
+    assert not Send.objects.exists()
+
+
+# --- Time -----------------------------------------------------------------------------------
+
+
+def test_it_corrects_the_timestamp_for_the_device_clock_skew(api, frozen):
+    # The device's clock is an hour fast: it says the action was 5 minutes before sending.
+    message = {**track("x", "u1"), "timestamp": "2026-11-28T10:55:00Z", "sentAt": "2026-11-28T11:00:00Z"}
+    api.post("/v1/track", message)
+    event = Event.objects.get()
+    assert (event.received_at, event.occurred_at) == (NOW, NOW - timedelta(minutes=5))
+
+
+def test_it_corrects_every_message_of_a_batch_by_the_batch_sent_at(api, frozen):
+    messages = [{**track("a", "u1"), "timestamp": "2026-11-28T08:30:00-01:00"}, track("b", "u1")]
+    api.post("/v1/batch", {"batch": messages, "sentAt": "2026-11-28T08:40:00-01:00"})
+    assert dict(Event.objects.values_list("name", "occurred_at")) == {"a": NOW - timedelta(minutes=10), "b": NOW}
+
+
+def test_it_keeps_the_timestamp_without_sent_at(api, frozen):
+    api.post("/v1/track", {**track("x", "u1"), "timestamp": "2026-11-28T11:30:00+02:00"})
+    assert Event.objects.get().occurred_at == NOW - timedelta(minutes=30)
+
+
+def test_it_never_places_an_event_after_it_was_received(api, frozen):
+    api.post("/v1/track", {**track("x", "u1"), "timestamp": "2026-11-28T12:00:00Z"})
+    assert Event.objects.get().occurred_at == NOW
+
+
+# --- The lean path --------------------------------------------------------------------------
+
+
+def _event_inserts(queries: CaptureQueriesContext) -> list[str]:
+    table = connection.ops.quote_name(Event._meta.db_table)
+    return [q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"INSERT INTO {table}")]
+
+
+def test_it_inserts_events_with_one_statement_per_500_messages(api):
+    messages = [track("viewed", f"u{i % 50}", message_id=f"m-{i}") for i in range(1200)]
+    with CaptureQueriesContext(connection) as queries:
+        response = api.batch(messages)
+    assert response.status_code == 200, response.content
+    inserts = _event_inserts(queries)
+    assert len(inserts) == 3
+    assert all("ON CONFLICT (" in sql and "DO NOTHING RETURNING" in sql for sql in inserts)
+    assert Event.objects.count() == 1200
+    # Tracks without traits touch no contact: the whole request is a handful of statements.
+    assert len(queries.captured_queries) <= 8, [q["sql"][:80] for q in queries.captured_queries]
+
+
+def test_it_upserts_contacts_without_a_query_per_message(api):
+    small, large = [identify(f"u{i}", f"u{i}@example.com") for i in range(10)], []
+    large = [identify(f"v{i}", f"v{i}@example.com") for i in range(400)]
+    with CaptureQueriesContext(connection) as few:
+        api.batch(small)
+    with CaptureQueriesContext(connection) as many:
+        api.batch(large)
+    assert Contact.objects.count() == 410
+    # Forty times the messages, not forty times the queries: only bulk_update's own batching grows.
+    assert len(many.captured_queries) <= len(few.captured_queries) + 5
