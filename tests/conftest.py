@@ -64,7 +64,7 @@ class Api:
             raw = gzip.compress(raw)
             extra["HTTP_CONTENT_ENCODING"] = "gzip"
         content_type = headers.pop("content_type", "application/json")
-        return self.client.post(path, raw, content_type=content_type, **extra, **headers)
+        return self.client.post(path, raw, content_type=content_type, **{**extra, **headers})  # type: ignore[arg-type]
 
     def batch(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
         return self.post("/v1/batch", {"batch": messages}, **kwargs)

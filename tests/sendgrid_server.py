@@ -84,7 +84,7 @@ class SendGridServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
         return f"http://{host}:{port}/v3/"
 
     def start(self) -> SendGridServer:

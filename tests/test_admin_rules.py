@@ -3,6 +3,7 @@ errors on the field (or the row) that caused them, and a plain-language summary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ def recovery(db: None) -> Template:
     return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
 
 
-def rule_form(template: Template, conditions: list[dict[str, str]] = (), **fields: str) -> dict[str, Any]:
+def rule_form(template: Template, conditions: Sequence[dict[str, str]] = (), **fields: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": "cart recovery",
         "active": "on",

@@ -11,12 +11,19 @@ ADD_URL = "/admin/events/writekey/add/"
 LIST_URL = "/admin/events/writekey/"
 
 
+def issued_key(page: str) -> str:
+    """The raw key from the success message shown after adding a key."""
+    match = re.search(r"tm_[A-Za-z0-9_-]{40,}", page)
+    assert match is not None, "the page shows no write key"
+    return match.group(0)
+
+
 def test_adding_a_key_shows_the_raw_key_once_and_stores_only_its_hash(admin_client):
     response = admin_client.post(ADD_URL, {"name": "web shop"}, follow=True)
 
     page = response.content.decode()
     assert "stored only as a hash and cannot be shown again" in page
-    raw = re.search(r"tm_[A-Za-z0-9_-]{40,}", page).group(0)
+    raw = issued_key(page)
     key = WriteKey.objects.get(name="web shop")
     assert key.key_hash == write_key_hash(raw)
     assert key.prefix == raw[:10]
@@ -30,7 +37,7 @@ def test_adding_a_key_shows_the_raw_key_once_and_stores_only_its_hash(admin_clie
 
 def test_the_issued_key_is_accepted_by_the_ingest_api(admin_client, client):
     response = admin_client.post(ADD_URL, {"name": "backend"}, follow=True)
-    raw = re.search(r"tm_[A-Za-z0-9_-]{40,}", response.content.decode()).group(0)
+    raw = issued_key(response.content.decode())
 
     assert Api(client, raw).batch([track("user_signup", "u1")]).status_code == 200
 

@@ -143,7 +143,8 @@ def test_it_keys_an_anonymous_contact_on_its_anonymous_id(api):
 
 
 def test_it_stores_a_numeric_user_id_as_a_string(api):
-    response = api.batch([{"type": "track", "event": "signed_up", "userId": 12345}, identify(678, "n@example.com")])
+    numeric_identify = {**identify("x", "n@example.com"), "userId": 678}
+    response = api.batch([{"type": "track", "event": "signed_up", "userId": 12345}, numeric_identify])
     assert response.status_code == 200, response.content
     assert sorted(Event.objects.values_list("user_id", flat=True)) == ["12345", "678"]
     assert Contact.objects.get().user_id == "678"
