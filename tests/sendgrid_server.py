@@ -141,14 +141,18 @@ class SendGridServer:
                 return
 
             def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                if body:
-                    self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    if body:
+                        self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up waiting (a timeout fault); the message stays accepted.
+                    self.close_connection = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
