@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterator
 
 import pytest
-import requests
-from segment.analytics import Client, request
+from django.conf import settings
+from django.db import connection
+from segment.analytics import Client
 
 from events.models import Contact, Event
+from tests.processes import database_sessions_wait, database_url, gunicorn_start, process_env
+from tests.sendgrid_server import API_KEY
 
 
 @pytest.fixture
-def sdk_http(monkeypatch):
-    """A fresh keep-alive session for the SDK, hung up after the test.
+def web(transactional_db, sendgrid_server, tmp_path) -> Iterator[str]:
+    """The production web server (gunicorn) on the test database; its base URL."""
+    env = process_env(
+        database_url=database_url(connection.settings_dict),
+        secret_key=settings.SECRET_KEY,
+        sendgrid_url=sendgrid_server.url,
+        api_key=API_KEY,
+    )
+    gunicorn, base_url = gunicorn_start(env=env, log_dir=tmp_path)
+    try:
+        yield base_url
+    finally:
+        gunicorn.stop()
+        print(gunicorn.log())
+    database_sessions_wait()
 
-    A live-server thread serves one kept-alive connection and holds a database connection while it
-    does; hanging up and waiting for those threads lets the test database be dropped afterwards.
-    """
-    session = requests.Session()
-    monkeypatch.setattr(request, "_session", session)
-    yield
-    session.close()
-    for thread in threading.enumerate():
-        if "process_request_thread" in thread.name:
-            thread.join(timeout=10)
 
-
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.e2e
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
-def test_the_official_python_sdk_is_understood(write_key, live_server, sdk_http, gzip):
+def test_the_official_python_sdk_is_understood(write_key, web, gzip):
     # sync_mode posts each call as its own /v1/batch (Basic auth, writeKey and sentAt in the body)
     # and raises if the answer is not a success.
-    sdk = Client(write_key, host=live_server.url, gzip=gzip, sync_mode=True, max_retries=0)
+    sdk = Client(write_key, host=web, gzip=gzip, sync_mode=True, max_retries=0)
     sdk.identify("u1", {"email": "ann@example.com", "first_name": "Ann"}, context={"timezone": "Europe/Paris"})
     sdk.track("u1", "signed_up", {"plan": "pro"})
     sdk.page("u1", "Docs", "Pricing", {"path": "/pricing"})

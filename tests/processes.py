@@ -1,0 +1,283 @@
+"""Starting and stopping the real TriggerMail processes (gunicorn, `manage.py qcluster`) for tests.
+
+The end-to-end tests run the product as a deployment does: separate processes that share nothing
+with the test but the database and the provider's URL. Each process writes its output to a log
+file, so a failing test can print what the processes said; every process is started in its own
+session, so stopping it also reaches the children it forked (gunicorn and django-q2 workers).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = BASE_DIR / ".venv" / "bin"
+
+T = TypeVar("T")
+
+# gunicorn binds port 0 (the kernel picks a free port, so there is no race with another test run)
+# and reports the port it got in this line.
+_LISTENING = re.compile(r"Listening at: http://[^:]+:(\d+)")
+_QCLUSTER_RUNNING = re.compile(r"Q Cluster .+ running\.")
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop gracefully (SIGTERM to the main process), then kill the whole session if it lingers."""
+        if self.alive:
+            # Only the main process gets SIGTERM: both gunicorn's master and django-q2's cluster
+            # then stop their children in order, whereas a group-wide SIGTERM kills django-q2's
+            # sentinel outright (it keeps the default SIGTERM action).
+            self.popen.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout)
+        # Children that outlived their parent (or a parent that ignored SIGTERM) must not keep
+        # database connections open: pytest-django drops the test database after the run.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        if self.alive:
+            self.popen.wait(5)
+        if self in _started:
+            _started.remove(self)
+
+
+# Every process started and not yet stopped. A fixture's finalizer normally stops them; this is the
+# net for a test run that ends another way (an error in a finalizer, an interrupt), so that no
+# server keeps running, or keeps the test database open, after pytest has gone.
+_started: list[ManagedProcess] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for process in list(_started):
+        process.stop(timeout=5)
+
+
+def process_start(name: str, argv: list[str], *, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            argv,
+            cwd=BASE_DIR,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process = ManagedProcess(name=name, popen=popen, log_path=log_path)
+    _started.append(process)
+    return process
+
+
+def processes_logs(processes: Iterable[ManagedProcess]) -> str:
+    parts = []
+    for process in processes:
+        state = "running" if process.alive else f"exited with {process.popen.returncode}"
+        parts.append(f"----- {process.name} (pid {process.popen.pid}, {state}) -----\n{process.log()}")
+    return "\n".join(parts)
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    *,
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    processes: Iterable[ManagedProcess] = (),
+) -> T:
+    """Poll `condition` until it returns something truthy; fail saying `what` was awaited.
+
+    A watched process that exits fails the wait at once, with every process's log, instead of
+    letting the test wait out its timeout for work that can no longer happen.
+    """
+    watched = list(processes)
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        dead = [p for p in watched if not p.alive]
+        if dead:
+            names = ", ".join(p.name for p in dead)
+            raise AssertionError(f"{names} exited while waiting for {what}\n{processes_logs(watched)}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def database_url(settings_dict: Mapping[str, Any]) -> str:
+    """A DATABASE_URL (django-environ syntax) naming the database these connection settings use."""
+    engine = settings_dict["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
+    if engine == "django.db.backends.postgresql":
+        user = quote(settings_dict.get("USER") or "", safe="")
+        password = quote(settings_dict.get("PASSWORD") or "", safe="")
+        credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+        return f"postgres://{credentials}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+    raise ValueError(f"end-to-end tests do not know how to point a subprocess at {engine}")
+
+
+def process_env(*, database_url: str, secret_key: str, sendgrid_url: str, api_key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY=secret_key,
+        SENDGRID_API_KEY=api_key,
+        SENDGRID_API_URL=sendgrid_url,
+        # Short, so that a provider that hangs shows up within a test's wait, not after it.
+        PROVIDER_TIMEOUT="5",
+        Q_WORKERS="2",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DEBUG="false",
+        # The cluster's own INFO lines ("running", task failures) are what a failing test needs.
+        LOG_LEVEL="INFO",
+        Q_LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    # The subprocesses must not believe they run under pytest (pytest-env's defaults, test names).
+    env.pop("TEST_DATABASE_NAME", None)
+    return env
+
+
+def gunicorn_start(*, env: Mapping[str, str], log_dir: Path, workers: int = 2) -> tuple[ManagedProcess, str]:
+    """Start gunicorn on a free port; return it with its base URL once it answers HTTP."""
+    argv = [
+        str(VENV_BIN / "gunicorn"),
+        "triggermail.wsgi",
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        # gunicorn's default format logs the HTTP Basic user name, which is the write key.
+        "--access-logformat",
+        '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms',
+        "--graceful-timeout",
+        "5",
+        # gunicorn 27 opens a control socket at one fixed path per user; parallel test runs would
+        # take it from each other.
+        "--no-control-socket",
+    ]
+    process = process_start("gunicorn", argv, env=env, log_dir=log_dir)
+    try:
+        port = wait_until(
+            lambda: (m := _LISTENING.search(process.log())) and m.group(1),
+            what="gunicorn to listen",
+            processes=[process],
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{base_url}/v1/openapi.json"), what="gunicorn to answer", processes=[process])
+    except BaseException:
+        print(processes_logs([process]), file=sys.stderr)
+        process.stop()
+        raise
+    return process, base_url
+
+
+def qcluster_start(*, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    """Start `manage.py qcluster` (cluster and dispatcher); it is ready once `qcluster_ready`."""
+    argv = [str(VENV_BIN / "python"), "manage.py", "qcluster"]
+    return process_start("qcluster", argv, env=env, log_dir=log_dir)
+
+
+def qcluster_ready(process: ManagedProcess) -> None:
+    wait_until(lambda: _QCLUSTER_RUNNING.search(process.log()), what="the qcluster to run", processes=[process])
+
+
+@dataclass
+class Deployment:
+    """One web process and one worker process, as the Procfile runs them."""
+
+    gunicorn: ManagedProcess
+    qcluster: ManagedProcess
+    base_url: str
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return [self.gunicorn, self.qcluster]
+
+    def logs(self) -> str:
+        return processes_logs(self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+def deployment_start(*, env: Mapping[str, str], log_dir: Path) -> Deployment:
+    """Start the worker and the web process side by side (they boot in parallel); wait for both."""
+    qcluster = qcluster_start(env=env, log_dir=log_dir)
+    try:
+        gunicorn, base_url = gunicorn_start(env=env, log_dir=log_dir)
+    except BaseException:
+        qcluster.stop()
+        raise
+    deployment = Deployment(gunicorn=gunicorn, qcluster=qcluster, base_url=base_url)
+    try:
+        qcluster_ready(qcluster)
+    except BaseException:
+        print(deployment.logs(), file=sys.stderr)
+        deployment.stop()
+        raise
+    return deployment
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def database_sessions_of_others() -> list[tuple[Any, ...]]:
+    """Other sessions on the test database (PostgreSQL), which would block its flush and drop."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchall()
+
+
+def database_sessions_wait() -> None:
+    """PostgreSQL ends a session a moment after its client has gone; wait for the stopped processes'."""
+    wait_until(lambda: not database_sessions_of_others(), what="the processes' database sessions to end", timeout=15)
