@@ -7,6 +7,8 @@ second process was not started.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +36,18 @@ class Command(DjangoQClusterCommand):
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         cluster = Cluster()
+        # django-q2's own handler stops the cluster inside the signal handler. When the signal went
+        # to the whole process group (honcho, systemd, Heroku do that) the sentinel has already died
+        # holding the stop event's lock, and that handler waits for it forever. Ours only records
+        # the request; the cluster is stopped below, outside signal context, if it still runs.
+        stop_requested = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop_requested.set())
         cluster.start()
-        # The cluster's SIGTERM/SIGINT handler stops the sentinel; the loop then ends too.
-        dispatcher_run(should_stop=lambda: cluster.sentinel is None or not cluster.sentinel.is_alive())
+        dispatcher_run(should_stop=lambda: stop_requested.is_set() or not _alive(cluster))
+        if _alive(cluster):
+            cluster.stop()
+
+
+def _alive(cluster: Cluster) -> bool:
+    return cluster.sentinel is not None and cluster.sentinel.is_alive()
