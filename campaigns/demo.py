@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -24,7 +23,7 @@ from events.models import WriteKey
 DEMO_CAMPAIGN = Path(__file__).with_name("demo_campaign.json")
 ADMIN_USERNAME = "admin"
 DEMO_KEY_NAME = "demo"
-BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEMO_USER_ID = "demo-user-1"
 DEMO_EMAIL = "you@example.com"
 
@@ -38,7 +37,7 @@ class DemoSetup:
     write_key: str = ""
     # The raw key when it was created now; None when an existing key cannot be shown.
     raw_key: str | None = None
-    notes: list[str] = field(default_factory=list)
+    base_url: str = DEFAULT_BASE_URL
 
     def lines(self) -> list[str]:
         key = shlex.quote(f"{self.raw_key}:") if self.raw_key else '"$WRITE_KEY:"'
@@ -52,8 +51,8 @@ class DemoSetup:
         ]
         if not self.raw_key:
             lines.append("  export WRITE_KEY=<your write key>")
-        lines.append(f"  {demo_curl(key)}")
-        return lines + self.notes
+        lines.append(f"  {demo_curl(key, self.base_url)}")
+        return lines
 
 
 def demo_batch() -> dict[str, Any]:
@@ -66,20 +65,18 @@ def demo_batch() -> dict[str, Any]:
     }
 
 
-def demo_curl(quoted_key: str) -> str:
+def demo_curl(quoted_key: str, base_url: str = DEFAULT_BASE_URL) -> str:
     body = shlex.quote(json.dumps(demo_batch()))
-    return f"curl -sS -u {quoted_key} -H 'Content-Type: application/json' -d {body} {BASE_URL}/v1/batch"
+    return f"curl -sS -u {quoted_key} -H 'Content-Type: application/json' -d {body} {base_url}/v1/batch"
 
 
-def demo_setup() -> DemoSetup:
+def demo_setup(*, base_url: str = DEFAULT_BASE_URL) -> DemoSetup:
     """Import the demo campaign, create the admin login and a write key, each only if missing."""
-    result = DemoSetup()
+    result = DemoSetup(base_url=base_url.rstrip("/"))
     with transaction.atomic():
         result.campaign = _campaign_import()
-        result.admin = _admin_create()
-        result.write_key, result.raw_key = _write_key_issue()
-    if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
-        result.notes.append(f"No SENDGRID_API_KEY is set: emails are written to {settings.EMAIL_FILE_PATH}/.")
+        result.admin = _admin_create(result.base_url)
+        result.write_key, result.raw_key = _write_key_issue(result.base_url)
     return result
 
 
@@ -93,7 +90,7 @@ def _campaign_import() -> str:
     return f"imported {len(document['rules'])} rules from {DEMO_CAMPAIGN.name}: {names}"
 
 
-def _admin_create() -> str:
+def _admin_create(base_url: str) -> str:
     users = get_user_model()._default_manager
     if users.filter(username=ADMIN_USERNAME).exists():
         return f"user {ADMIN_USERNAME!r} exists; to set a new password: manage.py changepassword {ADMIN_USERNAME}"
@@ -103,16 +100,16 @@ def _admin_create() -> str:
         return f"superuser {name!r} exists; to set a new password: manage.py changepassword {name}"
     password = secrets.token_urlsafe(12)
     users.create_superuser(username=ADMIN_USERNAME, email="", password=password)
-    return f"{BASE_URL}/admin/  user {ADMIN_USERNAME}  password {password}  (shown once)"
+    return f"{base_url}/admin/  user {ADMIN_USERNAME}  password {password}  (shown once)"
 
 
-def _write_key_issue() -> tuple[str, str | None]:
+def _write_key_issue(base_url: str) -> tuple[str, str | None]:
     existing = WriteKey.objects.filter(revoked_at__isnull=True).order_by("-created_at").first()
     if existing is not None:
         # Only a hash is stored, so the secret of an existing key is gone for good.
         return (
             f"{existing} exists but is stored hashed, so it cannot be shown; "
-            f"create another in Admin: {BASE_URL}/admin/events/writekey/add/",
+            f"create another in Admin: {base_url}/admin/events/writekey/add/",
             None,
         )
     _, raw = WriteKey.issue(name=DEMO_KEY_NAME)

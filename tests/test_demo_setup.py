@@ -24,9 +24,9 @@ from tests.conftest import identify, later, run_worker, track
 pytestmark = pytest.mark.django_db
 
 
-def demo_setup() -> str:
+def demo_setup(*args: str) -> str:
     out = StringIO()
-    call_command("demo_setup", stdout=out)
+    call_command("demo_setup", *args, stdout=out)
     return out.getvalue()
 
 
@@ -174,6 +174,13 @@ def test_demo_setup_on_a_fresh_database_prepares_everything_and_shows_secrets_on
     response = client.post("/v1/batch", demo_batch(), content_type="application/json", HTTP_AUTHORIZATION=auth)
     assert response.status_code == 200, response.content
     assert Event.objects.filter(name="user_signup", user_id="demo-user-1").exists()
+
+
+def test_demo_setup_prints_links_to_the_port_make_run_serves_on():
+    output = demo_setup("--base-url", "http://127.0.0.1:8123/")
+
+    assert printed_curl(output)[-1] == "http://127.0.0.1:8123/v1/batch"
+    assert "http://127.0.0.1:8123/admin/  user admin" in output
 
 
 def test_demo_setup_a_second_time_creates_nothing_and_prints_no_secret():

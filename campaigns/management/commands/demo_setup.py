@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from campaigns.demo import demo_setup
+from campaigns.demo import DEFAULT_BASE_URL, demo_setup
 
 
 class Command(BaseCommand):
@@ -16,6 +16,11 @@ class Command(BaseCommand):
         "post a first event. Safe to run on every start."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--base-url", default=DEFAULT_BASE_URL, help="Where the web process answers, for the printed links."
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
-        for line in demo_setup().lines():
+        for line in demo_setup(base_url=options["base_url"]).lines():
             self.stdout.write(line)

@@ -1,0 +1,64 @@
+# TriggerMail's two commands are `make run` and `make test`; the rest are their parts.
+# Every target that runs Python first makes sure .venv exists and matches the requirements files.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install; older than a requirements file means "install again".
+STAMP := $(VENV)/.requirements-installed
+PORT ?= 8000
+export PORT
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help run test lint format typecheck pytest venv deps-system clean distclean
+
+help: ## List the targets
+	@echo "TriggerMail make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
+	@echo
+	@echo "Variables: PORT=$(PORT) (web port for make run), DATABASE_URL (unset: SQLite in var/)."
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP) ## Create .venv and install requirements-dev.txt (only when they changed)
+
+run: $(STAMP) ## Set up .env, migrate, load the demo, then run web + worker on http://127.0.0.1:PORT
+	@scripts/run.sh
+
+# Every step runs even when an earlier one fails, so one run shows all that is wrong.
+test: $(STAMP) ## Lint, type check and run the test suite (DATABASE_URL picks the database)
+	@failed=""; \
+	for step in lint typecheck pytest; do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
+	if [ -n "$$failed" ]; then echo "make test failed:$$failed"; exit 1; fi
+
+lint: $(STAMP) ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# What ruff cannot fix is printed here and fails `make lint`; formatting goes ahead regardless.
+format: $(STAMP) ## Fix what ruff can fix and format the code
+	$(BIN)/ruff check --fix --exit-zero .
+	$(BIN)/ruff format .
+
+# django-stubs imports the settings, which refuse to load without a SECRET_KEY (.env may not exist yet).
+typecheck: $(STAMP) ## mypy with django-stubs (config in pyproject.toml)
+	SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy .
+
+pytest: $(STAMP) ## Only the test suite; pass options with ARGS="-k name"
+	$(BIN)/pytest $(ARGS)
+
+deps-system: ## apt-install what browser tests need (chromium, chromium-driver, fonts-liberation) if missing
+	@scripts/deps-system.sh
+
+clean: ## Remove var/ (database, captured mail), collected static files, caches and the install stamp
+	rm -rf var/ staticfiles/ .mypy_cache/ .ruff_cache/ .pytest_cache/ $(STAMP)
+
+distclean: clean ## Also remove .venv and .env (a new SECRET_KEY is written on the next make run)
+	rm -rf $(VENV) .env
