@@ -11,6 +11,7 @@ with) a worker that is polling the queue, and every test starts from an empty da
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,8 +84,14 @@ def provider(sendgrid_server: SendGridServer) -> SendGridServer:
 
 
 @pytest.fixture
+def broker_env() -> dict[str, str]:
+    """Extra settings for the processes' task broker; the default is the ORM broker."""
+    return {}
+
+
+@pytest.fixture
 def deployment(
-    transactional_db: None, campaigns: Campaigns, provider: SendGridServer, tmp_path: Path
+    transactional_db: None, campaigns: Campaigns, provider: SendGridServer, tmp_path: Path, broker_env: dict[str, str]
 ) -> Iterator[Deployment]:
     """gunicorn and qcluster on the test database, stopped before pytest-django flushes it."""
     env = process_env(
@@ -93,6 +100,7 @@ def deployment(
         sendgrid_url=provider.url,
         api_key=API_KEY,
     )
+    env.update(broker_env)
     running = deployment_start(env=env, log_dir=tmp_path)
     try:
         yield running
@@ -307,4 +315,30 @@ def test_a_changed_delay_applies_to_the_next_event_without_a_restart(deployment,
     assert after.due_at == occurred_at(after) + timedelta(minutes=30)
     assert all(p.alive for p in deployment.processes), "a process restarted"
     assert emails_to(provider, "fay@example.com") == emails_to(provider, "gus@example.com") == []
+    assert_no_key_accepted_twice(provider)
+
+
+@pytest.mark.parametrize(
+    "broker_env",
+    # A queue name of its own, so that no other run's tasks share the Redis list.
+    [{"Q_BROKER": "redis", "REDIS_URL": "redis://127.0.0.1:6379/0", "Q_CLUSTER_NAME": f"e2e-{uuid.uuid4().hex[:8]}"}],
+    ids=["redis"],
+)
+def test_the_redis_broker_carries_immediate_and_delayed_sends(deployment, write_key, campaigns, provider):
+    with segment(deployment, write_key) as analytics:
+        analytics.identify("e2e-rita", {"email": "rita@example.com", "first_name": "Rita"})
+        analytics.track("e2e-rita", "user_signup", {"plan": "free"})
+        analytics.track("e2e-rita", "cart_abandoned", {"value": 12}, timestamp=ago(NEARLY_DUE))
+
+    recovery = send_of(campaigns.recovery, "e2e-rita", deployment)
+    wait_until(
+        lambda: len(emails_to(provider, "rita@example.com")) == 2,
+        what="the welcome and the cart recovery to rita@example.com through Redis",
+        timeout=TIMEOUT,
+        processes=deployment.processes,
+    )
+    subjects = sorted(email.subject for email in emails_to(provider, "rita@example.com"))
+    assert subjects == ["Welcome, Rita! Your account is ready", "You left something in your cart, Rita"]
+    recovery.refresh_from_db()
+    assert recovery.state == Send.State.SENT
     assert_no_key_accepted_twice(provider)
