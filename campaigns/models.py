@@ -116,9 +116,10 @@ class Send(models.Model):
         FAILED = "failed"  # the provider refused it or retries ran out; it was not sent
         CANCELLED = "cancelled"  # exit event, paused rule, duplicate key, cooldown at send time
         SUPPRESSED = "suppressed"  # the contact cannot be emailed (no address)
+        ABANDONED = "abandoned"  # unknown past the grace window with no evidence: a person decides
 
     # States in which a dedupe key is taken: a cancelled or failed send frees it.
-    LIVE_STATES = (State.SCHEDULED, State.SENDING, State.SENT, State.UNKNOWN)
+    LIVE_STATES = (State.SCHEDULED, State.SENDING, State.SENT, State.UNKNOWN, State.ABANDONED)
 
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="sends")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sends")
@@ -138,6 +139,8 @@ class Send(models.Model):
     to_email = models.CharField(max_length=254, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True, help_text="SendGrid's X-Message-Id.")
     last_error = models.TextField(blank=True)
+    # A person's deliberate resend of an abandoned send points at the original.
+    resend_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -146,7 +149,7 @@ class Send(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["dedupe_key"],
-                condition=Q(state__in=["scheduled", "sending", "sent", "unknown"]),
+                condition=Q(state__in=["scheduled", "sending", "sent", "unknown", "abandoned"]),
                 name="send_dedupe_key_live",
             ),
         ]
@@ -214,3 +217,31 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ProviderEvent(models.Model):
+    """One event from the provider's Event Webhook, normalized by Anymail and recorded once.
+
+    An event carrying a send's key is evidence of what the provider did with it: any of them proves
+    the message was accepted, which settles an `unknown` send as `sent`.
+    """
+
+    # SendGrid's sg_event_id: a redelivered event is recognised and applied once.
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=20, help_text="Anymail's normalized type: delivered, bounced, …")
+    send = models.ForeignKey(Send, null=True, blank=True, on_delete=models.SET_NULL, related_name="provider_events")
+    key = models.CharField(max_length=255, blank=True, db_index=True, help_text="The send's idempotency key.")
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    recipient = models.CharField(max_length=254, blank=True)
+    reject_reason = models.CharField(max_length=30, blank=True)
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["send", "event_type"], name="provider_event_send_type")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.key or self.recipient}"

@@ -122,11 +122,16 @@ PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TriggerMail <hello@example.com>")
 MAIL_CAPTURE_DIR = Path(env.str("MAIL_CAPTURE_DIR", default=str(VAR_DIR / "mail")))
 
+# SendGrid's Signed Event Webhook public key (base64 DER, as SendGrid shows it). When set, every
+# webhook request must carry a valid ECDSA signature; the system checks require it in production.
+SENDGRID_WEBHOOK_VERIFICATION_KEY = env.str("SENDGRID_WEBHOOK_VERIFICATION_KEY", default="")
 ANYMAIL: dict[str, Any] = {
     "SENDGRID_API_KEY": SENDGRID_API_KEY,
     "SENDGRID_API_URL": SENDGRID_API_URL,
     "REQUESTS_TIMEOUT": PROVIDER_TIMEOUT,
 }
+if SENDGRID_WEBHOOK_VERIFICATION_KEY:
+    ANYMAIL["SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"] = SENDGRID_WEBHOOK_VERIFICATION_KEY
 if SENDGRID_API_KEY:
     EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
     # Anymail stopped official support for SendGrid in 2025 but the backend works and is
@@ -143,6 +148,10 @@ else:
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=8)
 # A `sending` row older than this (worker died mid-call) becomes `unknown`, never `scheduled`.
 SENDING_STALE_AFTER = env.float("SENDING_STALE_AFTER", default=PROVIDER_TIMEOUT + 60.0)
+# An `unknown` send with no webhook evidence after this long becomes `abandoned`, for a person.
+UNKNOWN_GRACE_SECONDS = env.float("UNKNOWN_GRACE_SECONDS", default=2 * 3600.0)
+# Processed events older than this are pruned (their sends keep everything a person needs).
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)
 # How often the dispatcher inside every qcluster looks for due sends and unprocessed events.
 DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
 
