@@ -32,6 +32,9 @@ class Template(models.Model):
     )
     from_email = models.CharField(max_length=255, blank=True, help_text="Empty: DEFAULT_FROM_EMAIL.")
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.MARKETING)
+    topic = models.CharField(
+        max_length=100, blank=True, help_text="Marketing topic people can leave on their preference page, e.g. Offers."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -48,6 +51,11 @@ class DedupePolicy(models.TextChoices):
     PER_PROPERTY = "per_property", "Once per value of a property"
 
 
+class CappedAction(models.TextChoices):
+    SKIP = "skip", "Skip the email"
+    DELAY = "delay", "Delay it to the next free slot"
+
+
 class Rule(models.Model):
     name = models.CharField(max_length=100, unique=True)
     trigger_event = models.CharField(max_length=255, db_index=True)
@@ -62,6 +70,19 @@ class Rule(models.Model):
     )
     dedupe_policy = models.CharField(max_length=20, choices=DedupePolicy.choices, default=DedupePolicy.PER_EVENT)
     dedupe_property = models.CharField(max_length=255, blank=True, help_text="With 'once per value of a property'.")
+    # At most cap_count emails from this rule per contact within cap_period (the global marketing cap
+    # in CampaignSettings applies too).
+    cap_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    cap_period = models.DurationField(default=timedelta(days=1))
+    capped_action = models.CharField(max_length=10, choices=CappedAction.choices, default=CappedAction.SKIP)
+    # Send only between these hours on these weekdays, in the contact's time zone; empty: the default
+    # window of CampaignSettings (which may be none).
+    window_start = models.TimeField(null=True, blank=True)
+    window_end = models.TimeField(null=True, blank=True)
+    window_days = models.JSONField(default=list, blank=True, help_text="Weekdays 0 (Monday) to 6; empty: every day.")
+    # A goal event from the contact within goal_window after a send counts as its conversion.
+    goal_event = models.CharField(max_length=255, blank=True)
+    goal_window = models.DurationField(default=timedelta(days=3))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -139,6 +160,10 @@ class Send(models.Model):
     to_email = models.CharField(max_length=254, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True, help_text="SendGrid's X-Message-Id.")
     last_error = models.TextField(blank=True)
+    # Last-touch conversion: the rule's goal event from this contact within its window after the send.
+    converted_at = models.DateTimeField(null=True, blank=True)
+    conversion_event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     # A person's deliberate resend of an abandoned send points at the original.
     resend_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -158,6 +183,10 @@ class Send(models.Model):
             models.Index(fields=["sending_started_at"], condition=Q(state="sending"), name="send_in_flight"),
             models.Index(fields=["contact", "rule", "state"], name="send_contact_rule"),
             models.Index(fields=["state", "created_at"], name="send_state_created"),
+            # Webhook events without our key are matched by SendGrid's message id.
+            models.Index(
+                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="send_provider_message_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -179,6 +208,9 @@ class Decision(models.Model):
         DUPLICATE = "duplicate"
         NO_EMAIL = "no_email", "no email address"
         NO_DEDUPE_VALUE = "no_dedupe_value", "dedupe property missing"
+        SUPPRESSED = "suppressed", "address suppressed"
+        UNSUBSCRIBED = "unsubscribed"
+        CAPPED = "capped", "frequency cap"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="decisions")
@@ -241,7 +273,67 @@ class ProviderEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["send", "event_type"], name="provider_event_send_type")]
+        indexes = [
+            models.Index(fields=["send", "event_type"], name="provider_event_send_type"),
+            # Pruning deletes by age.
+            models.Index(fields=["received_at"], name="provider_event_received"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} for {self.key or self.recipient}"
+
+
+class CampaignSettings(models.Model):
+    """Settings marketers change in Admin: one row."""
+
+    marketing_cap_count = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="At most this many marketing emails per contact; empty: no cap."
+    )
+    marketing_cap_period = models.DurationField(default=timedelta(hours=24))
+    window_start = models.TimeField(null=True, blank=True, help_text="Default send window for rules without one.")
+    window_end = models.TimeField(null=True, blank=True)
+    window_days = models.JSONField(default=list, blank=True, help_text="Weekdays 0 (Monday) to 6; empty: every day.")
+    fallback_timezone = models.CharField(max_length=64, default="UTC", help_text="For contacts without a time zone.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "campaign settings"
+        verbose_name_plural = "campaign settings"
+
+    def __str__(self) -> str:
+        return "Campaign settings"
+
+    @classmethod
+    def current(cls) -> CampaignSettings:
+        settings, _ = cls.objects.get_or_create(pk=1)
+        return settings
+
+
+class Suppression(models.Model):
+    """An address that must not be emailed (marketing or transactional) until a person lifts it."""
+
+    class Reason(models.TextChoices):
+        BOUNCE = "bounce", "hard bounce"
+        DROPPED = "dropped", "dropped by the provider"
+        COMPLAINT = "complaint", "spam complaint"
+        PROVIDER_UNSUBSCRIBE = "unsubscribe", "unsubscribed at the provider"
+        MANUAL = "manual"
+
+    email = models.CharField(max_length=254, db_index=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.TextField(blank=True)
+    provider_event = models.ForeignKey(ProviderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email"], condition=Q(lifted_at__isnull=True), name="suppression_one_active_per_address"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"

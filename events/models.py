@@ -54,6 +54,9 @@ class Contact(models.Model):
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone, e.g. Europe/Paris.")
     locale = models.CharField(max_length=35, blank=True)
     traits = models.JSONField(default=dict, blank=True)
+    # Marketing consent; transactional email (receipts) is not affected by either.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True, help_text="Left all marketing email.")
+    unsubscribed_topics = models.JSONField(default=list, blank=True, help_text="Marketing topics the contact left.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
