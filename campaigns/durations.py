@@ -39,28 +39,25 @@ def duration_parse(text: str) -> timedelta:
         raise ValueError(f"{text!r} is too long for a duration") from exc
 
 
-def duration_format(value: timedelta) -> str:
-    """The short form that duration_parse reads back exactly: "1h 30m", "2d", "0s"."""
-    total = int(value.total_seconds())
-    if total == 0:
-        return "0s"
-    parts = []
+def _duration_parts(value: timedelta) -> list[tuple[int, str]]:
+    """(count, unit) from weeks down to seconds, leaving out zeros: 5400 s → [(1, "h"), (30, "m")]."""
+    total, parts = int(value.total_seconds()), []
     for unit, size in _FORMAT_UNITS:
         count, total = divmod(total, size)
         if count:
-            parts.append(f"{count}{unit}")
-    return " ".join(parts)
+            parts.append((count, unit))
+    return parts
+
+
+def duration_format(value: timedelta) -> str:
+    """The short form that duration_parse reads back exactly: "1h 30m", "2d", "0s"."""
+    return " ".join(f"{count}{unit}" for count, unit in _duration_parts(value)) or "0s"
+
+
+_UNIT_NAMES = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
 
 
 def duration_words(value: timedelta) -> str:
     """The long form for sentences: "1 hour 30 minutes", "2 days"."""
-    total = int(value.total_seconds())
-    if total == 0:
-        return "no time"
-    names = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
-    parts = []
-    for unit, size in _FORMAT_UNITS:
-        count, total = divmod(total, size)
-        if count:
-            parts.append(f"{count} {names[unit]}{'' if count == 1 else 's'}")
-    return " ".join(parts)
+    words = [f"{count} {_UNIT_NAMES[unit]}{'' if count == 1 else 's'}" for count, unit in _duration_parts(value)]
+    return " ".join(words) or "no time"
