@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.parsing import MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, MAX_REQUEST_BYTES, SUPPORTED_TYPES
+from events.body import MAX_REQUEST_BYTES
+from events.parsing import MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, SUPPORTED_TYPES
 
 _REF = "#/components/schemas/"
 

@@ -9,44 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 
+from events.body import MAX_DEPTH, RequestRefused
+
 MAX_MESSAGE_BYTES = 32 * 1024
-MAX_REQUEST_BYTES = 500 * 1024
 SUPPORTED_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 MAX_NAME_LENGTH = 255
 MAX_EMAIL_LENGTH = 254
 MAX_LOCALE_LENGTH = 35
-# JSON nested deeper than this is refused before anything recurses through it.
-MAX_DEPTH = 32
 # A timestamp outside this range is a bug in the sender; it would also overflow the clock-skew
 # arithmetic or land before year 1 in PostgreSQL, which stores it but cannot read it back.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-# analytics.js posts with text/plain to avoid a CORS preflight; any +json media type is JSON too.
-_JSON_TYPE = re.compile(r"^(application/json|application/[\w.+-]+\+json|text/plain)$")
-
-
-class RequestRefused(Exception):
-    """The whole request is refused; nothing in it was stored."""
-
-    def __init__(self, status: int, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -83,78 +67,6 @@ class Message:
 
 
 Problems = list[tuple[str, str]]
-
-
-# --- The request as a whole -----------------------------------------------------------------
-
-
-def body_read(request: HttpRequest) -> Any:
-    """The request's JSON document, gunzipped when sent with Content-Encoding: gzip."""
-    content_type = request.content_type or ""
-    if content_type and not _JSON_TYPE.match(content_type):
-        raise RequestRefused(415, "Content-Type", f"send application/json, not {content_type}")
-    raw = _body_bytes(request)
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
-    if encoding == "gzip":
-        raw = _gunzip(raw)
-    elif encoding not in ("", "identity"):
-        raise RequestRefused(415, "Content-Encoding", f"send gzip or no Content-Encoding, not {encoding}")
-    return _json_load(raw)
-
-
-def _too_large(size: int) -> RequestRefused:
-    return RequestRefused(413, "body", f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}")
-
-
-def _body_bytes(request: HttpRequest) -> bytes:
-    # Refuse on the declared length before reading: Django would otherwise buffer up to
-    # DATA_UPLOAD_MAX_MEMORY_SIZE and then answer its own 400 instead of our 413.
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_REQUEST_BYTES:
-        raise _too_large(declared)
-    try:
-        raw = request.body
-    except RequestDataTooBig as exc:
-        raise _too_large(declared) from exc
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise _too_large(len(raw))
-    return raw
-
-
-def _gunzip(raw: bytes) -> bytes:
-    # Inflate at most one byte past the limit, so a small gzip bomb never expands in memory.
-    # A gzip body may hold several members one after the other; each is inflated in turn.
-    data = b""
-    while raw:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            data += decompressor.decompress(raw, MAX_REQUEST_BYTES + 1 - len(data))
-        except zlib.error as exc:
-            raise RequestRefused(400, "body", f"Content-Encoding is gzip but the body is not gzip: {exc}") from exc
-        if len(data) > MAX_REQUEST_BYTES:
-            raise RequestRefused(413, "body", f"decompressed request exceeds {MAX_REQUEST_BYTES} bytes")
-        if not decompressor.eof:
-            raise RequestRefused(400, "body", "Content-Encoding is gzip but the gzip stream is truncated")
-        raw = decompressor.unused_data
-    return data
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _json_load(raw: bytes) -> Any:
-    try:
-        # NaN and Infinity are accepted by Python's json module but are not JSON, and PostgreSQL's
-        # jsonb refuses them: reject them here rather than fail at INSERT.
-        return json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError as exc:
-        raise RequestRefused(400, "body", f"JSON is nested more than {MAX_DEPTH} levels deep") from exc
-    except ValueError as exc:
-        raise RequestRefused(415, "body", f"body is not JSON: {exc}") from exc
 
 
 def _sent_at(document: dict[str, Any]) -> datetime | None:

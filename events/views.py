@@ -19,17 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from events.auth import Unauthorized, write_key_authenticate
+from events.body import RequestRefused, body_read
 from events.ingest import IngestResult, events_ingest
 from events.models import WriteKey
 from events.openapi import openapi_document
-from events.parsing import (
-    Message,
-    MessageError,
-    RequestRefused,
-    batch_parse,
-    body_read,
-    single_parse,
-)
+from events.parsing import Message, MessageError, batch_parse, single_parse
 
 Parser = Callable[..., tuple[list[Message], list[MessageError]]]
 

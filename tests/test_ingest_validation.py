@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from events.body import MAX_REQUEST_BYTES
 from events.models import Event
-from events.parsing import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
+from events.parsing import MAX_MESSAGE_BYTES
 from tests.conftest import identify, track
 
 
