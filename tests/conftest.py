@@ -104,3 +104,33 @@ def run_worker(at: datetime | None = None) -> None:
 
 def later(**delta: float) -> datetime:
     return timezone.now() + timedelta(**delta)
+
+
+class Webhook:
+    """SendGrid's Event Webhook posting to TriggerMail through the test client, signed or not."""
+
+    path = "/anymail/sendgrid/tracking/"
+
+    def __init__(self, client: Client, keypair: Any) -> None:
+        self.client = client
+        self.keypair = keypair
+
+    def post(self, events: list[dict[str, Any]], *, signed: bool = True, headers: dict[str, str] | None = None) -> Any:
+        from tests.sendgrid_webhook import webhook_body, webhook_sign
+
+        body = webhook_body(events)
+        signature = webhook_sign(body, self.keypair.private_key) if signed else {}
+        return self.client.post(
+            self.path, body, content_type="application/json", headers={**signature, **(headers or {})}
+        )
+
+
+@pytest.fixture
+def webhook(sendgrid: SendGridServer, settings: Any, client: Client) -> Webhook:
+    """A fresh key pair whose public key the settings trust, as with SendGrid's Signed Event Webhook."""
+    from tests.sendgrid_webhook import webhook_keypair
+
+    keypair = webhook_keypair()
+    # Anymail's view reads the key when it is instantiated, once per request, so this applies at once.
+    settings.ANYMAIL = {**settings.ANYMAIL, "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": keypair.public_key}
+    return Webhook(client, keypair)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 
 @register()
@@ -39,3 +43,101 @@ def queue_and_provider_timeouts(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+def _webhook_verification_key() -> str:
+    # What Anymail's webhook view will read, wherever it was configured.
+    from anymail.utils import get_anymail_setting
+
+    key = get_anymail_setting("tracking_webhook_verification_key", esp_name="SendGrid", default=None, allow_bare=True)
+    return str(key or "")
+
+
+def production_mode() -> bool:
+    """Sending through SendGrid for real: a provider key and no DEBUG.
+
+    Development (`make run` without SENDGRID_API_KEY, or DEBUG=true) writes email to files or is a
+    person's own machine; anything else may email real people, so it must be configured safely.
+    """
+    return bool(settings.SENDGRID_API_KEY) and not settings.DEBUG
+
+
+@register()
+def webhook_security(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    key = _webhook_verification_key()
+    if not key:
+        if not production_mode():
+            return []
+        return [
+            Error(
+                "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set, so anyone can post SendGrid events.",
+                hint="A forged 'delivered' event would settle an unknown send as sent and hide it from the "
+                "people who must decide about it. Turn on SendGrid's Signed Event Webhook (Settings → Mail "
+                "Settings → Event Webhook → Security) and set SENDGRID_WEBHOOK_VERIFICATION_KEY to its "
+                "public key. For development, set DEBUG=true or leave SENDGRID_API_KEY empty.",
+                id="triggermail.E004",
+            )
+        ]
+    try:
+        serialization.load_der_public_key(base64.b64decode(key, validate=True))
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
+        return [
+            Error(
+                "SENDGRID_WEBHOOK_VERIFICATION_KEY is not a base64 public key.",
+                hint="Copy the verification key from SendGrid's Event Webhook security settings as shown "
+                "(base64, without the BEGIN/END PUBLIC KEY lines); otherwise every webhook request fails.",
+                id="triggermail.E005",
+            )
+        ]
+    return []
+
+
+@register()
+def settling_windows(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if settings.UNKNOWN_GRACE_SECONDS <= settings.SENDING_STALE_AFTER:
+        errors.append(
+            Error(
+                f"UNKNOWN_GRACE_SECONDS ({settings.UNKNOWN_GRACE_SECONDS}s) must exceed SENDING_STALE_AFTER "
+                f"({settings.SENDING_STALE_AFTER}s).",
+                hint="A send is unknown only after it was sending for SENDING_STALE_AFTER; a shorter grace "
+                "window would abandon it before SendGrid's events had any chance to arrive.",
+                id="triggermail.E006",
+            )
+        )
+    if settings.IDEMPOTENCY_KEY_DAYS < 2:
+        errors.append(
+            Error(
+                f"IDEMPOTENCY_KEY_DAYS ({settings.IDEMPOTENCY_KEY_DAYS}) must be at least 2.",
+                hint="A 'once per user per day' key must outlive the contact's local day, which ends up to "
+                "26 hours after a UTC day in the farthest time zones; a pruned key lets a duplicate through.",
+                id="triggermail.E007",
+            )
+        )
+    return errors
+
+
+@register()
+def queue_retries(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    q = settings.Q_CLUSTER
+    messages: list[CheckMessage] = []
+    if q.get("max_attempts") != 1 or q.get("ack_failures") is not True:
+        messages.append(
+            Error(
+                f"Q_CLUSTER must keep max_attempts=1 and ack_failures=True (it has max_attempts="
+                f"{q.get('max_attempts')!r}, ack_failures={q.get('ack_failures')!r}).",
+                hint="Rows are the source of truth and the dispatcher finds work again; a queue that re-runs "
+                "failed tasks on its own hands the same delivery to workers again and again, out of sight.",
+                id="triggermail.E008",
+            )
+        )
+    if "redis" in q and settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        messages.append(
+            Warning(
+                "Q_BROKER=redis with SQLite: Redis is for several hosts, and several hosts need PostgreSQL.",
+                hint="SQLite lives on one machine and ignores SKIP LOCKED; set DATABASE_URL=postgres://… "
+                "or use Q_BROKER=orm on a single host.",
+                id="triggermail.W001",
+            )
+        )
+    return messages

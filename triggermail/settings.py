@@ -132,12 +132,21 @@ ANYMAIL: dict[str, Any] = {
 }
 if SENDGRID_WEBHOOK_VERIFICATION_KEY:
     ANYMAIL["SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"] = SENDGRID_WEBHOOK_VERIFICATION_KEY
+# Optional HTTP Basic auth on the webhook ("user:password", put into the URL given to SendGrid:
+# https://user:password@host/anymail/sendgrid/tracking/). With a verification key it is a second
+# lock; without one it is the only thing between the internet and "this send was delivered".
+ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+if ANYMAIL_WEBHOOK_SECRET:
+    if ":" not in ANYMAIL_WEBHOOK_SECRET:
+        raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be 'user:password'.")
+    ANYMAIL["WEBHOOK_SECRET"] = ANYMAIL_WEBHOOK_SECRET
+# Anymail stopped official support for SendGrid in 2025 but the backend and the webhook work and
+# are exercised by our tests against a SendGrid-compatible server; the warning (given on every
+# webhook request too, which is mounted whatever the backend) adds nothing.
+warnings.filterwarnings("ignore", category=AnymailNotSupportedWarning)
 if SENDGRID_API_KEY:
     EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
-    # Anymail stopped official support for SendGrid in 2025 but the backend works and is
-    # exercised by our tests against a SendGrid-compatible server; the warning adds nothing.
     SILENCED_SYSTEM_CHECKS = ["anymail.W003"]
-    warnings.filterwarnings("ignore", category=AnymailNotSupportedWarning)
 else:
     # No provider key: every email is written to a file a person can open (make run says where).
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
@@ -150,7 +159,8 @@ SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=8)
 SENDING_STALE_AFTER = env.float("SENDING_STALE_AFTER", default=PROVIDER_TIMEOUT + 60.0)
 # An `unknown` send with no webhook evidence after this long becomes `abandoned`, for a person.
 UNKNOWN_GRACE_SECONDS = env.float("UNKNOWN_GRACE_SECONDS", default=2 * 3600.0)
-# Processed events older than this are pruned (their sends keep everything a person needs).
+# Processed events and provider (webhook) events older than this are pruned (their sends keep
+# everything a person needs); `manage.py prune`, and every dispatcher once an hour.
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)
 # How often the dispatcher inside every qcluster looks for due sends and unprocessed events.
 DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
@@ -190,3 +200,13 @@ LOGGING = {
 # Idempotency keys of "per event" and "per user per day" rules are kept this long after the send
 # (at least the longest such dedupe window); "once per user" and per-property keys are kept for good.
 IDEMPOTENCY_KEY_DAYS = env.int("IDEMPOTENCY_KEY_DAYS", default=30)
+
+# --- Consent and branding -------------------------------------------------------------------
+# The public base URL of this deployment: unsubscribe and preference links in emails point here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Optional mailto address for List-Unsubscribe (RFC 2369), beside the one-click HTTPS link.
+UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="")
+# How the preference page presents the sender.
+BRAND_NAME = env.str("BRAND_NAME", default="TriggerMail")
+BRAND_COLOR = env.str("BRAND_COLOR", default="#2b59c3")
+BRAND_LOGO_URL = env.str("BRAND_LOGO_URL", default="")

@@ -13,28 +13,33 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, admin_link
+from campaigns.admin.settling import AttentionFilter, ProviderEventInline, sends_resend
 from campaigns.models import Decision, IdempotencyKey, Send
 
 
 @admin.register(Send)
 class SendAdmin(ReadOnlyAdmin):
     list_display = ["id", "rule", "contact", "state", "due_at", "sent_at", "attempts", "reason"]
-    list_filter = ["state", "rule"]
+    list_filter = [AttentionFilter, "state", "rule"]
     list_select_related = ["rule", "contact"]
     date_hierarchy = "due_at"
     search_fields = ["contact__user_id", "contact__email", "to_email", "dedupe_key"]
     # The sends table grows without bound; an exact count of it on every page is not worth the query.
     show_full_result_count = False
-    actions = ["sends_cancel"]
-    readonly_fields = ["decision_link", "idempotency_keys"]
+    actions = ["sends_cancel", sends_resend]
+    readonly_fields = ["decision_link", "idempotency_keys", "resend_of"]
+    inlines = [ProviderEventInline]
     fieldsets = [
         (None, {"fields": ["state", "reason", "rule", "contact", "to_email"]}),
         ("Timing", {"fields": ["triggered_at", "due_at", "enqueued_at", "sending_started_at", "sent_at", "attempts"]}),
         ("Provider", {"fields": ["provider_message_id", "last_error", "dedupe_key", "idempotency_keys"]}),
-        ("Why", {"fields": ["decision_link", "event"]}),
+        ("Why", {"fields": ["decision_link", "event", "resend_of"]}),
     ]
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.change_send")
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.change_send")
 
     @admin.action(description="Cancel selected scheduled sends", permissions=["cancel"])
