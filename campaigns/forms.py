@@ -20,8 +20,9 @@ from django.forms.models import BaseInlineFormSet
 from django.template import TemplateDoesNotExist
 
 from campaigns.durations import duration_format, duration_parse
-from campaigns.models import Condition, DedupePolicy, Rule, Template
+from campaigns.models import CappedAction, Condition, DedupePolicy, Rule, Template
 from campaigns.rendering import RenderError, template_render
+from campaigns.timing_forms import WeekdaysField, timing_clean
 
 # --- Fields ---------------------------------------------------------------------------------
 
@@ -201,6 +202,12 @@ class RuleForm(forms.ModelForm):
         help_text="Events that cancel a pending send, separated by commas, e.g. order_completed, account_deleted.",
         widget=forms.TextInput(attrs={"size": 60}),
     )
+    cap_period = HumanDurationField(required=False, label="Cap period", help_text="e.g. 1 day, 1 week. Empty: 1 day.")
+    capped_action = forms.ChoiceField(choices=CappedAction.choices, required=False, label="Over the cap")
+    window_days = WeekdaysField(label="Window weekdays", help_text="None ticked: every day.")
+    goal_window = HumanDurationField(
+        required=False, help_text="How long after the email the goal event counts, e.g. 3 days. Empty: 3 days."
+    )
 
     class Meta:
         model = Rule
@@ -214,7 +221,22 @@ class RuleForm(forms.ModelForm):
             "exit_events",
             "dedupe_policy",
             "dedupe_property",
+            "cap_count",
+            "cap_period",
+            "capped_action",
+            "window_start",
+            "window_end",
+            "window_days",
+            "goal_event",
+            "goal_window",
         ]
+        labels = {"cap_count": "Cap", "window_start": "Send from", "window_end": "Send until"}
+        help_texts = {
+            "cap_count": "At most this many emails from this rule per contact within the cap period. Empty: no cap.",
+            "window_start": "Local time of the contact, e.g. 08:00. Empty: the default window of the settings.",
+            "window_end": "e.g. 20:00; before the start (20:00 to 02:00) crosses midnight.",
+            "goal_event": "An event that counts as this email's conversion, e.g. order_completed.",
+        }
 
     def clean_trigger_event(self) -> str:
         return str(self.cleaned_data["trigger_event"]).strip()
@@ -222,12 +244,26 @@ class RuleForm(forms.ModelForm):
     def clean_dedupe_property(self) -> str:
         return str(self.cleaned_data.get("dedupe_property") or "").strip()
 
+    def clean_goal_event(self) -> str:
+        return str(self.cleaned_data.get("goal_event") or "").strip()
+
+    # Left empty, the timing fields take the model's defaults rather than "no time at all".
+    def clean_cap_period(self) -> timedelta:
+        return self.cleaned_data.get("cap_period") or Rule._meta.get_field("cap_period").get_default()
+
+    def clean_capped_action(self) -> str:
+        return self.cleaned_data.get("capped_action") or CappedAction.SKIP
+
+    def clean_goal_window(self) -> timedelta:
+        return self.cleaned_data.get("goal_window") or Rule._meta.get_field("goal_window").get_default()
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("dedupe_policy") == DedupePolicy.PER_PROPERTY and not cleaned.get("dedupe_property"):
             self.add_error(
                 "dedupe_property", "Name the event property (e.g. order_id) when sending once per value of a property."
             )
+        timing_clean(self, cleaned)
         return cleaned
 
 
@@ -257,7 +293,16 @@ def template_source_errors(*, subject: str, text_body: str, html_body: str) -> d
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
-        fields = ["name", "category", "from_email", "subject", "text_body", "html_body", "sendgrid_template_id"]
+        fields = [
+            "name",
+            "category",
+            "topic",
+            "from_email",
+            "subject",
+            "text_body",
+            "html_body",
+            "sendgrid_template_id",
+        ]
         labels = {"html_body": "HTML body", "sendgrid_template_id": "SendGrid template id"}
         widgets = {
             "subject": forms.TextInput(attrs={"size": 80}),

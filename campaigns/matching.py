@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from campaigns.conditions import MISSING, ConditionData, condition_holds, value_at
+from campaigns.consent import consent_refusal
+from campaigns.windows import SendWindow, window_next_open, zone_resolve
 
 UTC = ZoneInfo("UTC")
 
@@ -37,12 +39,16 @@ class ContactData:
     send_times: Mapping[int, tuple[datetime, ...]] = field(default_factory=dict)
     # dedupe keys of this contact's live sends (scheduled, sending, sent, unknown)
     live_keys: frozenset[str] = frozenset()
+    # CampaignSettings.fallback_timezone, for contacts whose own zone is empty or unknown.
+    fallback_timezone: str = "UTC"
+    # Consent (campaigns.consent): left all marketing, the topics left, why the address is
+    # suppressed in words ("" when it is not).
+    unsubscribed: bool = False
+    unsubscribed_topics: frozenset[str] = frozenset()
+    suppressed: str = ""
 
     def zone(self) -> ZoneInfo:
-        try:
-            return ZoneInfo(self.timezone) if self.timezone else UTC
-        except (ZoneInfoNotFoundError, ValueError):
-            return UTC
+        return zone_resolve(self.timezone, self.fallback_timezone)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,16 @@ class RuleData:
     exit_events: tuple[str, ...] = ()
     dedupe_policy: str = "per_event"
     dedupe_property: str = ""
+    # The template's category and topic: whom consent lets this rule email.
+    category: str = "marketing"
+    topic: str = ""
+    # The rule's own send window, else CampaignSettings' default; None: any time.
+    window: SendWindow | None = None
+    cap_count: int | None = None
+    cap_period: timedelta = timedelta(days=1)
+    capped_action: str = "skip"
+    goal_event: str = ""
+    goal_window: timedelta = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,15 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
         return MatchDecision(rule.id, "inactive", f"rule {rule.name!r} is paused")
     if not contact.email:
         return MatchDecision(rule.id, "no_email", f"contact {contact.user_id!r} has no email address")
+    refusal = consent_refusal(
+        category=rule.category,
+        topic=rule.topic,
+        suppressed=contact.suppressed,
+        unsubscribed=contact.unsubscribed,
+        unsubscribed_topics=contact.unsubscribed_topics,
+    )
+    if refusal is not None:
+        return MatchDecision(rule.id, refusal.reason, refusal.detail)
     for condition in rule.conditions:
         if not condition_holds(condition, event.properties, contact.traits):
             return MatchDecision(rule.id, "condition_false", f"condition not met: {condition.describe()}")
@@ -119,10 +144,18 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
     if key in contact.live_keys:
         return MatchDecision(rule.id, "duplicate", f"already scheduled or sent under key {key}")
     due_at = max(event.occurred_at + rule.delay, now)
+    detail = f"due {due_at.isoformat()}"
+    if rule.window is not None:
+        window = rule.window
+        opening = window_next_open(due_at, contact.zone(), window.start, window.end, window.days)
+        if opening != due_at:
+            local = opening.astimezone(contact.zone())
+            detail += f"; moved to the send window opening at {opening.isoformat()} ({local.isoformat()} local)"
+            due_at = opening
     previous = _in_cooldown(rule, contact, due_at)
     if previous is not None:
         return MatchDecision(rule.id, "cooldown", f"another email from this rule at {previous.isoformat()}")
-    return MatchDecision(rule.id, "scheduled", f"due {due_at.isoformat()}", due_at=due_at, dedupe_key=key)
+    return MatchDecision(rule.id, "scheduled", detail, due_at=due_at, dedupe_key=key)
 
 
 def rules_matching(

@@ -30,11 +30,22 @@ class RenderedEmail:
     html: str
 
 
-def render_context(*, properties: dict[str, Any], user_id: str, email: str, traits: dict[str, Any]) -> dict[str, Any]:
-    """The data a template sees: {{ event.<property> }} and {{ contact.<trait> }}."""
+def render_context(
+    *,
+    properties: dict[str, Any],
+    user_id: str,
+    email: str,
+    traits: dict[str, Any],
+    unsubscribe_url: str = "",
+    preferences_url: str = "",
+) -> dict[str, Any]:
+    """The data a template sees: {{ event.<property> }}, {{ contact.<trait> }} and the contact's
+    {{ unsubscribe_url }} and {{ preferences_url }} (campaigns.consent) for the footer."""
     return {
         "event": properties,
         "contact": {**traits, "user_id": user_id, "email": email},
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
     }
 
 

@@ -18,6 +18,23 @@ def _dedupe_words(rule: RuleData) -> str:
     return _DEDUPE_WORDS.get(rule.dedupe_policy, rule.dedupe_policy)
 
 
+def _timing_words(rule: RuleData) -> str:
+    """Sentences for the send window, the rule's frequency cap and its goal, when set."""
+    words = ""
+    if rule.window is not None:
+        words += f" Sent only {rule.window.describe()}, in the contact's time zone."
+    if rule.cap_count is not None:
+        emails = "email" if rule.cap_count == 1 else "emails"
+        over = "skipped" if rule.capped_action == "skip" else "delayed until there is room"
+        words += (
+            f" At most {rule.cap_count} {emails} from this rule per user within {duration_words(rule.cap_period)};"
+            f" more are {over}."
+        )
+    if rule.goal_event:
+        words += f" Counts as converted when {rule.goal_event} happens within {duration_words(rule.goal_window)}."
+    return words
+
+
 def rule_summary(rule: RuleData) -> str:
     """E.g. "When cart_abandoned happens and property cart_value > 50, send 'Recovery' 1 hour later,
     unless order_completed happens first; at most once per user per day." """
@@ -31,6 +48,6 @@ def rule_summary(rule: RuleData) -> str:
     sentence += f"; {_dedupe_words(rule)}"
     if rule.cooldown:
         sentence += f", and no more than one email from this rule per user within {duration_words(rule.cooldown)}"
-    sentence += "."
+    sentence += "." + _timing_words(rule)
     # A paused rule still reads as what it would do, so the marketer can check it before resuming.
     return sentence if rule.active else f"Paused. {sentence}"

@@ -15,7 +15,7 @@ import copy
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -26,7 +26,9 @@ from django.forms import BaseForm
 from campaigns.conditions import ConditionData
 from campaigns.durations import duration_format, duration_parse
 from campaigns.forms import ConditionForm, TemplateForm, condition_value_format
-from campaigns.models import Category, Condition, DedupePolicy, Rule, Template
+from campaigns.models import CappedAction, Category, Condition, DedupePolicy, Rule, Template
+from campaigns.timing_forms import timing_errors
+from campaigns.windows import WEEKDAY_NAMES, time_text
 
 FORMAT_VERSION = 1
 
@@ -78,6 +80,14 @@ def _rule_entry(rule: Rule) -> dict[str, Any]:
         "exit_events": list(rule.exit_events),
         "dedupe_policy": rule.dedupe_policy,
         "dedupe_property": rule.dedupe_property,
+        "cap_count": rule.cap_count,
+        "cap_period": duration_format(rule.cap_period),
+        "capped_action": rule.capped_action,
+        "window_start": time_text(rule.window_start) if rule.window_start is not None else None,
+        "window_end": time_text(rule.window_end) if rule.window_end is not None else None,
+        "window_days": [WEEKDAY_NAMES[day] for day in rule.window_days],
+        "goal_event": rule.goal_event,
+        "goal_window": duration_format(rule.goal_window),
         # From the prefetch, which follows Condition.Meta.ordering (position, id).
         "conditions": [_condition_entry(condition) for condition in rule.conditions.all()],
     }
@@ -154,6 +164,29 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+def _cap_count(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32767):
+        raise ValueError(f"must be a whole number of emails from 1 up, or null for no cap, not {value!r}")
+    return value
+
+
+def _time_of_day(value: Any) -> time | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or len(value) not in (5, 8):
+            raise ValueError
+        return time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f'must be a local time "HH:MM" such as "08:00", or null, not {value!r}') from None
+
+
+def _weekdays(value: Any) -> list[int]:
+    if not isinstance(value, list) or any(day not in WEEKDAY_NAMES for day in value):
+        raise ValueError(f"must be a list of weekdays from {', '.join(WEEKDAY_NAMES)} (empty: every day)")
+    return sorted({WEEKDAY_NAMES.index(day) for day in value})
+
+
 def _event_names(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise ValueError(f"must be a list of event names, not {_json_type(value)}")
@@ -216,6 +249,7 @@ TEMPLATE_FIELDS: dict[str, tuple[Any, Parser]] = {
     "sendgrid_template_id": ("", _text(64)),
     "from_email": ("", _text(255)),
     "category": (Category.MARKETING.value, _choice(Category.values, "category")),
+    "topic": ("", _text(100)),
 }
 
 RULE_FIELDS: dict[str, tuple[Any, Parser]] = {
@@ -227,6 +261,14 @@ RULE_FIELDS: dict[str, tuple[Any, Parser]] = {
     "exit_events": ([], _event_names),
     "dedupe_policy": (DedupePolicy.PER_EVENT.value, _choice(DedupePolicy.values, "dedupe policy")),
     "dedupe_property": ("", _text(255)),
+    "cap_count": (None, _cap_count),
+    "cap_period": (timedelta(days=1), _duration),
+    "capped_action": (CappedAction.SKIP.value, _choice(CappedAction.values, "capped action")),
+    "window_start": (None, _time_of_day),
+    "window_end": (None, _time_of_day),
+    "window_days": ([], _weekdays),
+    "goal_event": ("", _text(255)),
+    "goal_window": (timedelta(days=3), _duration),
     "conditions": ((), _conditions),
 }
 
@@ -305,6 +347,11 @@ def _rule_cross_errors(rules: dict[str, dict[str, Any]], file_templates: set[str
                           "it is neither in this file's templates nor in the database")  # fmt: skip
         if values.get("dedupe_policy") == DedupePolicy.PER_PROPERTY and not values.get("dedupe_property"):
             errors.append(f"rule {name!r}: dedupe_property: is required with dedupe policy 'per_property'")
+        timing = ("window_start", "window_end", "window_days", "cap_count", "cap_period", "goal_event", "goal_window")
+        # A field that did not parse was reported already; its combinations are checked once it does.
+        if all(key in values for key in timing):
+            problems = timing_errors(**{key: values[key] for key in timing})
+            errors.extend(f"rule {name!r}: {field}: {message}" for field, message in problems.items())
     return errors
 
 
@@ -406,7 +453,9 @@ def _canonical(value: Any) -> str:
 
 
 def _rule_differences(rule: Rule, values: dict[str, Any]) -> list[str]:
-    current = {**_rule_entry(rule), "delay": rule.delay, "cooldown": rule.cooldown}
+    # Model values where the file writes another form (durations, times, weekday names).
+    native = ("delay", "cooldown", "cap_period", "goal_window", "window_start", "window_end", "window_days")
+    current = {**_rule_entry(rule), **{key: getattr(rule, key) for key in native}}
     wanted = {**values, "conditions": [_condition_entry(condition) for condition in values["conditions"]]}
     return [key for key in RULE_FIELDS if _canonical(current[key]) != _canonical(wanted[key])]
 

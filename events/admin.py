@@ -14,12 +14,13 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, admin_link, null_filter, pretty_json
 from campaigns.admin.trace import decision_trace, send_table
-from campaigns.models import Decision, Send
+from campaigns.models import Decision, Send, Suppression
+from campaigns.suppression import email_normalize, soft_bounce_count
 from events.models import Contact, Event, WriteKey
 
 WriteKeyStatusFilter = null_filter(
@@ -144,10 +145,11 @@ class EventAdmin(ReadOnlyAdmin):
 class ContactAdmin(ReadOnlyAdmin):
     list_display = ["user_id", "email", "timezone", "created_at", "updated_at"]
     search_fields = ["user_id", "email"]
-    readonly_fields = ["traits_pretty", "events_link", "decisions", "sends"]
+    readonly_fields = ["traits_pretty", "events_link", "subscription", "suppressions", "decisions", "sends"]
     fieldsets = [
         (None, {"fields": ["user_id", "email", "timezone", "locale", "created_at", "updated_at", "events_link"]}),
         ("Traits", {"fields": ["traits_pretty"]}),
+        ("Consent", {"fields": ["subscription", "suppressions"]}),
         ("Why (not)?", {"fields": ["decisions"], "description": "What every rule decided for this contact."}),
         ("Emails", {"fields": ["sends"]}),
     ]
@@ -155,6 +157,27 @@ class ContactAdmin(ReadOnlyAdmin):
     @admin.display(description="Traits")
     def traits_pretty(self, contact: Contact) -> SafeString:
         return pretty_json(contact.traits)
+
+    @admin.display(description="Marketing email")
+    def subscription(self, contact: Contact) -> str:
+        if contact.unsubscribed_at is not None:
+            return f"Unsubscribed from all marketing email on {contact.unsubscribed_at:%Y-%m-%d %H:%M} (UTC)"
+        if contact.unsubscribed_topics:
+            return "Subscribed, except the topics " + ", ".join(contact.unsubscribed_topics)
+        return "Subscribed"
+
+    @admin.display(description="Suppressions")
+    def suppressions(self, contact: Contact) -> SafeString:
+        active = Suppression.objects.filter(email=email_normalize(contact.email), lifted_at__isnull=True)
+        items = (
+            (admin_link(s, s.get_reason_display()), f"{s.created_at:%Y-%m-%d %H:%M}", s.detail or "—") for s in active
+        )
+        return format_html(
+            "<ul style='margin:0;padding-left:1.2em'>{}</ul><p style='margin:.3em 0 0'>{}. {}</p>",
+            format_html_join("", "<li>{} since {}: {}</li>", items),
+            "Every email to this address is blocked" if active else "No active suppression",
+            f"Soft bounces (counted, not suppressed): {soft_bounce_count(contact.email)}.",
+        )
 
     @admin.display(description="Events")
     def events_link(self, contact: Contact) -> SafeString:

@@ -11,8 +11,9 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns.conversions import conversions_record
 from campaigns.matching import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
-from campaigns.models import Decision, Send
+from campaigns.models import CampaignSettings, Decision, Send
 from campaigns.scheduling import exit_sends_cancel, sends_enqueue
 from campaigns.selectors import contacts_data, rules_current
 from events.models import Contact, Event
@@ -38,10 +39,13 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
         if not events:
             return 0
         now = timezone.now()
-        rules = rules_current()
+        defaults = CampaignSettings.current()
+        rules = rules_current(defaults)
         names = {e.name for e in events if e.type == Event.Type.TRACK}
         triggered = [r for r in rules if r.trigger_event in names]
-        contacts = contacts_data((e.user_id for e in events), (r.id for r in triggered))
+        contacts = contacts_data(
+            (e.user_id for e in events), (r.id for r in triggered), fallback_timezone=defaults.fallback_timezone
+        )
         due_now: list[int] = []
         for event in events:
             if event.type != Event.Type.TRACK:
@@ -52,6 +56,7 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
             contact_data = _decisions_store(event, pair, decisions, due_now, now)
             if pair is not None:
                 contacts[event.user_id] = (pair[0], contact_data or pair[1])
+        conversions_record(events, rules)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
         sends_enqueue(due_now, now=now)
     return len(events)

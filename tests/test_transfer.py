@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import timedelta
+from datetime import time, timedelta
 from io import StringIO
 from typing import Any
 
@@ -54,7 +54,9 @@ def campaign() -> None:
         from_email="Shop <shop@example.com>",
         category="transactional",
     )
-    promo = Template.objects.create(name="Promo", sendgrid_template_id="d-123abc", category="marketing")
+    promo = Template.objects.create(
+        name="Promo", sendgrid_template_id="d-123abc", category="marketing", topic="Offers & news"
+    )
     Template.objects.create(name="Unused draft", subject="Draft", text_body="Not used yet.")
     Rule.objects.create(name="receipt", trigger_event="order_completed", template=receipt, dedupe_policy="per_event")
     recovery = Rule.objects.create(
@@ -65,6 +67,14 @@ def campaign() -> None:
         cooldown=timedelta(hours=36),
         exit_events=["order_completed", "account_deleted"],
         dedupe_policy="per_user_day",
+        cap_count=2,
+        cap_period=timedelta(days=7),
+        capped_action="delay",
+        window_start=time(20),
+        window_end=time(2, 30),
+        window_days=[0, 4, 6],
+        goal_event="order_completed",
+        goal_window=timedelta(hours=36),
     )
     # Positions out of creation order: the file keeps the order people see, not the insert order.
     Condition.objects.create(rule=recovery, position=1, source="trait", key="plan", operator="eq", value="gold")
@@ -111,6 +121,7 @@ def test_the_file_is_readable_json_keyed_by_name_with_short_durations(campaign):
     assert recovery["exit_events"] == ["order_completed", "account_deleted"]
     assert recovery["conditions"][0] == {"source": "property", "key": "cart.value", "operator": "gte", "value": 50}
     assert document["templates"]["Receipt"]["from_email"] == "Shop <shop@example.com>"
+    assert (document["templates"]["Promo"]["topic"], document["templates"]["Receipt"]["topic"]) == ("Offers & news", "")
     # Indented, non-ASCII kept readable, one final newline: a diff shows the line that changed.
     assert '\n  "rules": {\n' in text
     assert "½ off" in text
@@ -194,7 +205,7 @@ def test_it_creates_what_is_new_and_fills_left_out_fields_with_defaults(db, tmp_
         [],
         "per_event",
     )
-    assert rule.template.category == "marketing"
+    assert (rule.template.category, rule.template.topic) == ("marketing", "")
 
 
 INVALID_RULES = {
@@ -367,3 +378,57 @@ def test_a_rule_may_use_a_template_that_is_already_in_the_database(campaign, tmp
     document = {"format": 1, "rules": {"second welcome": {"trigger_event": "user_signup", "template": "Receipt"}}}
     assert import_file(tmp_path, document).splitlines() == ["created rule 'second welcome'", "0 unchanged."]
     assert Rule.objects.get(name="second welcome").template.name == "Receipt"
+
+
+def test_timing_fields_are_written_short_and_read_back_exactly(campaign, tmp_path):
+    document = json.loads(export())
+    recovery = document["rules"]["cart recovery"]
+    assert {key: recovery[key] for key in ("cap_count", "cap_period", "capped_action", "window_start", "window_end",
+                                          "window_days", "goal_event", "goal_window")} == {
+        "cap_count": 2, "cap_period": "1w", "capped_action": "delay", "window_start": "20:00",
+        "window_end": "02:30", "window_days": ["mon", "fri", "sun"], "goal_event": "order_completed",
+        "goal_window": "1d 12h",
+    }  # fmt: skip
+    receipt = document["rules"]["receipt"]
+    assert (receipt["cap_count"], receipt["window_start"], receipt["window_days"], receipt["goal_event"]) == (
+        None, None, [], ""
+    )  # fmt: skip
+
+    recovery.update(window_start="08:00", window_end="20:00:30", window_days=["sat", "tue"], cap_count=None)
+    output = import_file(tmp_path, document)
+    assert "updated rule 'cart recovery' (cap_count, window_start, window_end, window_days)" in output
+    rule = Rule.objects.get(name="cart recovery")
+    assert (rule.cap_count, rule.window_start, rule.window_end, rule.window_days) == (
+        None, time(8), time(20, 0, 30), [1, 5]
+    )  # fmt: skip
+    assert json.loads(export())["rules"]["cart recovery"]["window_end"] == "20:00:30"
+
+
+def test_bad_timing_fields_are_refused_naming_the_field(campaign, tmp_path):
+    document = json.loads(export())
+    document["rules"]["receipt"].update(window_start="8am", window_days=["monday"], cap_count=0)
+    document["rules"]["welcome"].update(window_start="08:00", goal_event="purchase", goal_window="0s")
+    with pytest.raises(CommandError):
+        import_file(tmp_path, document)
+    errors = import_errors(tmp_path, document)
+    assert (
+        "rule 'receipt': window_start: must be a local time \"HH:MM\" such as \"08:00\", or null, not '8am'" in errors
+    )
+    assert (
+        "rule 'receipt': window_days: must be a list of weekdays from mon, tue, wed, thu, fri, sat, sun "
+        "(empty: every day)" in errors
+    )
+    assert "rule 'receipt': cap_count: must be a whole number of emails from 1 up, or null for no cap, not 0" in errors
+    assert (
+        "rule 'welcome': window_end: Give both the opening and the closing time (00:00 to 00:00 for the whole day)."
+        in errors
+    )
+    assert "rule 'welcome': goal_window: Give how long after the email the goal event counts, e.g. 3 days." in errors
+
+
+def import_errors(tmp_path, document: dict[str, Any]) -> list[str]:
+    from campaigns.transfer import RulesFileError, document_validate
+
+    with pytest.raises(RulesFileError) as caught:
+        document_validate(document)
+    return caught.value.errors

@@ -3,9 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from campaigns.admin.performance import performance_urls
+
 urlpatterns = [
     path("v1/", include("events.urls")),
+    # Before the admin's URLs, which would read "performance" as a model name.
+    *performance_urls(),
     path("admin/", admin.site.urls),
+    # Unsubscribe and email preferences, linked from every email (see campaigns.consent).
+    path("u/", include("campaigns.consent_urls")),
     # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.webhooks).
     path("anymail/", include("anymail.urls")),
 ]

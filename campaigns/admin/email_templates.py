@@ -13,12 +13,12 @@ from campaigns.models import Template
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
     form = TemplateForm
-    list_display = ["name", "category", "kind", "subject", "rule_count", "updated_at"]
-    list_filter = ["category"]
+    list_display = ["name", "category", "topic", "kind", "subject", "rule_count", "updated_at"]
+    list_filter = ["category", "topic"]
     search_fields = ["name", "subject", "sendgrid_template_id"]
     readonly_fields = ["updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "category", "from_email"]}),
+        (None, {"fields": ["name", "category", "topic", "from_email"]}),
         (
             "Content",
             {

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from campaigns.durations import duration_words
 from campaigns.forms import ConditionForm, ConditionFormSet, RuleForm
-from campaigns.models import Condition, Rule
+from campaigns.models import CampaignSettings, Condition, Rule
 from campaigns.selectors import rule_data
 from campaigns.summary import rule_summary
 from events.models import Event
@@ -57,7 +57,12 @@ class RuleAdmin(admin.ModelAdmin):
         (None, {"fields": ["summary", "name", "active"]}),
         ("When", {"fields": ["trigger_event", "trigger_activity", "delay", "exit_events"]}),
         ("What", {"fields": ["template"]}),
-        ("How often", {"fields": ["dedupe_policy", "dedupe_property", "cooldown"]}),
+        (
+            "How often",
+            {"fields": ["dedupe_policy", "dedupe_property", "cooldown", "cap_count", "cap_period", "capped_action"]},
+        ),
+        ("Send window (the contact's time zone)", {"fields": [("window_start", "window_end"), "window_days"]}),
+        ("Goal", {"fields": ["goal_event", "goal_window"]}),
         (None, {"fields": ["updated_at"]}),
     ]
 
@@ -78,7 +83,7 @@ class RuleAdmin(admin.ModelAdmin):
 
     @admin.display(description="In plain words")
     def summary(self, rule: Rule) -> SafeString:
-        return format_html("<strong>{}</strong>", rule_summary(rule_data(rule)))
+        return format_html("<strong>{}</strong>", rule_summary(rule_data(rule, CampaignSettings.current())))
 
     @admin.display(description="Seen lately")
     def trigger_activity(self, rule: Rule) -> str:

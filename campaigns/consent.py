@@ -1,0 +1,124 @@
+"""Consent: who may receive which email, the signed links that let people change it, and the changes.
+
+`consent_refusal` is the one place that decides whether consent blocks an email. It is pure, so
+matching (when the event arrives) and the send-time re-check (when the email is due) ask exactly
+the same question of the data they have. The category decides: a suppressed address gets nothing,
+an unsubscribe blocks marketing only, and receipts keep going out.
+
+The links carry a signed token instead of a login: whoever holds the email may change that
+contact's preferences, and nobody can make a token for another contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+if TYPE_CHECKING:
+    from events.models import Contact
+
+# Its own salt, so that no other signature this project makes (django-q2 tasks, sessions) is
+# ever accepted as an unsubscribe token, nor the other way round.
+TOKEN_SALT = "triggermail.consent.unsubscribe"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # a Decision.Reason value: "suppressed" or "unsubscribed"
+    detail: str
+
+
+def consent_refusal(
+    *,
+    category: str,
+    topic: str,
+    suppressed: str,
+    unsubscribed: bool,
+    unsubscribed_topics: Iterable[str],
+) -> Refusal | None:
+    """Why consent forbids this email, or None when it may go.
+
+    `suppressed` is why the address is suppressed, in words ("" when it is not). A suppression
+    blocks every category: a hard bounce or a spam complaint is about the address, not the list.
+    """
+    if suppressed:
+        return Refusal("suppressed", f"the address is suppressed ({suppressed})")
+    if category != "marketing":
+        return None
+    if unsubscribed:
+        return Refusal("unsubscribed", "the contact unsubscribed from all marketing email")
+    if topic and topic in set(unsubscribed_topics):
+        return Refusal("unsubscribed", f"the contact unsubscribed from the topic {topic!r}")
+    return None
+
+
+# --- Tokens and links -------------------------------------------------------------------------
+
+
+def consent_token(contact: Contact) -> str:
+    # The user id is signed with the pk: a pk reused after a contact was deleted, or a token
+    # copied onto another contact's URL, does not match the row and is refused.
+    return signing.Signer(salt=TOKEN_SALT).sign_object({"c": contact.pk, "u": contact.user_id}, compress=True)
+
+
+def consent_token_read(token: str) -> tuple[int, str] | None:
+    """(contact pk, user id) from a token this deployment signed; None for anything else."""
+    try:
+        value = signing.Signer(salt=TOKEN_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("c"), int) or not isinstance(value.get("u"), str):
+        return None
+    return value["c"], value["u"]
+
+
+def unsubscribe_url(contact: Contact) -> str:
+    """The List-Unsubscribe URL: a POST unsubscribes at once (one-click), a GET shows the preferences."""
+    return settings.SITE_URL + reverse("consent-unsubscribe", args=[consent_token(contact)])
+
+
+def preferences_url(contact: Contact) -> str:
+    # The same page: a GET never changes anything (mail scanners follow links), so the link in a
+    # footer lands on the preferences, where "unsubscribe from all" is one button away.
+    return unsubscribe_url(contact)
+
+
+def unsubscribe_headers(contact: Contact) -> dict[str, str]:
+    """RFC 2369 List-Unsubscribe with the RFC 8058 one-click POST, for marketing email."""
+    token = consent_token(contact)
+    targets = [f"<{unsubscribe_url(contact)}>"]
+    if settings.UNSUBSCRIBE_MAILTO:
+        targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{token}>")
+    return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+# --- Changes ----------------------------------------------------------------------------------
+
+
+def contact_unsubscribe_all(contact: Contact, *, now: datetime) -> None:
+    # Conditional, so a second click (or the provider posting twice) keeps the first time.
+    type(contact).objects.filter(pk=contact.pk, unsubscribed_at__isnull=True).update(
+        unsubscribed_at=now, updated_at=now
+    )
+    contact.refresh_from_db(fields=["unsubscribed_at"])
+
+
+def contact_topics_set(contact: Contact, *, left: Iterable[str], offered: Iterable[str]) -> None:
+    """Leave the `left` topics and rejoin the other `offered` ones; topics not offered stay as they are."""
+    offered_set, left_set = set(offered), set(left)
+    kept = {topic for topic in contact.unsubscribed_topics if topic not in offered_set}
+    contact.unsubscribed_topics = sorted(kept | (left_set & offered_set))
+    contact.save(update_fields=["unsubscribed_topics", "updated_at"])
+
+
+def contact_resubscribe(contact: Contact) -> None:
+    """Back to every marketing topic."""
+    contact.unsubscribed_at = None
+    contact.unsubscribed_topics = []
+    contact.save(update_fields=["unsubscribed_at", "unsubscribed_topics", "updated_at"])

@@ -1,0 +1,30 @@
+"""The send-time check of when a send may go: its send window, then the frequency caps.
+
+Matching already moved each send into its window, but a marketer may change the window while the
+send waits, or the worker may be late; a send claimed outside its window is moved to the next
+opening and stays scheduled. Then the caps (see campaigns.caps) are checked with the contact locked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from campaigns.caps import send_cap_check
+from campaigns.models import CampaignSettings, Send
+from campaigns.recheck import Verdict
+from campaigns.selectors import rule_window
+from campaigns.windows import window_next_open, zone_resolve
+
+
+def send_timing_check(send: Send, *, now: datetime) -> Verdict | None:
+    """Reschedule (or, for a cap with `skip`, cancel) a send that may not go out now; None if it may."""
+    settings = CampaignSettings.current()
+    window = rule_window(send.rule, settings)
+    if window is not None:
+        zone = zone_resolve(send.contact.timezone, settings.fallback_timezone)
+        opening = window_next_open(now, zone, window.start, window.end, window.days)
+        if opening > now:
+            local = opening.astimezone(zone).isoformat()
+            reason = f"outside the send window ({window.describe()}, {zone.key}); moved to the next opening at {local}"
+            return Verdict(Send.State.SCHEDULED, reason, due_at=opening)
+    return send_cap_check(send, now=now, settings=settings)
