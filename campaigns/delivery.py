@@ -8,19 +8,22 @@ provider; only an answer that proves the message was not accepted releases the k
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from anymail.message import AnymailMessage
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from campaigns.models import DedupePolicy, IdempotencyKey, Send
+from campaigns.consent import preferences_url, unsubscribe_headers, unsubscribe_url
+from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send
 from campaigns.provider import Outcome, ProviderResult, provider_send
 from campaigns.recheck import send_recheck
 from campaigns.rendering import RenderError, render_context, template_render
+from campaigns.timing import send_timing_check
 from events.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -36,11 +39,21 @@ class Claim:
     message: AnymailMessage
 
 
+RECORD_ATTEMPTS = 3
+
+
 def sends_deliver(send_ids: list[int]) -> dict[str, int]:
     """Deliver each of these sends that is still due; count the outcomes."""
     counts: dict[str, int] = {}
     for send_id in send_ids:
-        outcome = send_deliver(send_id)
+        try:
+            outcome = send_deliver(send_id)
+        except DatabaseError:
+            # One send's trouble (the database went away) must not hold up the rest of the chunk;
+            # a send left `scheduled` is queued again by the dispatcher.
+            logger.exception("send %s: database error", send_id)
+            connection.close()
+            outcome = "database_error"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
@@ -50,14 +63,37 @@ def send_deliver(send_id: int) -> str:
     if claim is None:
         return "not_claimed"
     result = provider_send(claim.message)
-    send_record(claim, result, now=timezone.now())
+    _record_with_reconnect(claim, result)
     return result.outcome.value
+
+
+def _record_with_reconnect(claim: Claim, result: ProviderResult) -> None:
+    # The provider's answer exists only in this process: losing it to a dropped database connection
+    # would turn a sent email into `unknown`. Recording is a conditional update on the send's state,
+    # so doing it again after a failed or uncertain commit is harmless.
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            send_record(claim, result, now=timezone.now())
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == RECORD_ATTEMPTS:
+                raise
+            logger.warning("send %s: recording the provider's answer failed; reconnecting", claim.send_id)
+            connection.close()
+            time.sleep(0.2 * attempt)
 
 
 def message_build(send: Send) -> AnymailMessage:
     template, contact = send.rule.template, send.contact
     properties = send.event.properties if send.event is not None else {}
-    context = render_context(properties=properties, user_id=contact.user_id, email=contact.email, traits=contact.traits)
+    context = render_context(
+        properties=properties,
+        user_id=contact.user_id,
+        email=contact.email,
+        traits=contact.traits,
+        unsubscribe_url=unsubscribe_url(contact),
+        preferences_url=preferences_url(contact),
+    )
     message = AnymailMessage(to=[contact.email], from_email=template.from_email or settings.DEFAULT_FROM_EMAIL)
     if template.sendgrid_template_id:
         message.template_id = template.sendgrid_template_id
@@ -72,6 +108,10 @@ def message_build(send: Send) -> AnymailMessage:
     # send they belong to.
     message.metadata = {METADATA_KEY: send.dedupe_key, METADATA_SEND: str(send.pk)}
     message.tags = [template.category, send.rule.name[:100]]
+    if template.category == Category.MARKETING:
+        # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
+        # providers require it of bulk senders. Transactional email is not a list to leave.
+        message.extra_headers.update(unsubscribe_headers(contact))
     return message
 
 
@@ -97,11 +137,13 @@ def send_claim(send_id: int, *, now: datetime) -> Claim | None:
         if send is None:
             return None
         # Claims for one contact take turns, so that two workers cannot both pass the cooldown
-        # re-check for the same contact (each would see the other's send as still scheduled).
+        # re-check or take the last slot of a frequency cap for the same contact (each would see
+        # the other's send as still scheduled).
         Contact.objects.select_for_update().filter(pk=send.contact_id).first()
-        verdict = send_recheck(send, now=now)
+        # The timing check counts sends for the caps, so it runs while the contact row is locked.
+        verdict = send_recheck(send, now=now) or send_timing_check(send, now=now)
         if verdict is not None:
-            _finish(send, verdict.state, verdict.reason)
+            _finish(send, verdict.state, verdict.reason, **verdict.changes())
             return None
         try:
             message = message_build(send)

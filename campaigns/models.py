@@ -141,6 +141,8 @@ class Send(models.Model):
 
     # States in which a dedupe key is taken: a cancelled or failed send frees it.
     LIVE_STATES = (State.SCHEDULED, State.SENDING, State.SENT, State.UNKNOWN, State.ABANDONED)
+    # States in which the provider may have accepted the message: they count for cooldowns and caps.
+    MAYBE_SENT_STATES = (State.SENDING, State.SENT, State.UNKNOWN, State.ABANDONED)
 
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="sends")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sends")
@@ -322,7 +324,9 @@ class Suppression(models.Model):
     email = models.CharField(max_length=254, db_index=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     detail = models.TextField(blank=True)
-    provider_event = models.ForeignKey(ProviderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider_event = models.ForeignKey(
+        ProviderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.CharField(max_length=150, blank=True)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from campaigns.matching import RuleData
 from campaigns.models import Send
@@ -22,11 +23,13 @@ def exit_sends_cancel(*, event: Event, rules: Sequence[RuleData]) -> int:
     exiting = [r.id for r in rules if event.name in r.exit_events]
     if not exiting:
         return 0
+    # Triggered before the exit event; at the same instant, only if the trigger arrived first.
+    before_exit = Q(triggered_at__lt=event.occurred_at) | Q(triggered_at=event.occurred_at, event_id__lt=event.pk)
     return Send.objects.filter(
+        before_exit,
         state=Send.State.SCHEDULED,
         rule_id__in=exiting,
         contact__user_id=event.user_id,
-        triggered_at__lte=event.occurred_at,
     ).update(state=Send.State.CANCELLED, reason=f"exit event {event.name} at {event.occurred_at.isoformat()}")
 
 

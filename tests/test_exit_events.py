@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 
 from campaigns.models import Send
 from tests.conftest import identify, later, run_worker, track
@@ -83,4 +84,31 @@ def test_exit_events_cancel_every_rule_of_a_sequence(api, sendgrid, recovery):
     api.batch([track("order_completed", "u1")])
     run_worker(at=later(days=3))
     assert send_states() == [("recovery", "cancelled"), ("recovery 2", "cancelled")]
+    assert sendgrid.accepted == []
+
+
+@pytest.mark.parametrize("order_first", [True, False], ids=["order-stored-first", "cart-stored-first"])
+def test_events_at_the_same_instant_are_ordered_by_arrival(api, sendgrid, recovery, order_first):
+    # A device clock ahead of ours makes timestamps clamp to the receive time, so a cart and an
+    # order can share an instant. Then arrival decides: only an order stored after the cart exits.
+    at = later(minutes=-61)
+    cart, order = track_at("cart_abandoned", "u1", at), track_at("order_completed", "u1", at)
+    api.batch([identify("u1", "u1@example.com"), *([order, cart] if order_first else [cart, order])])
+    run_worker()
+    assert send_states() == [("recovery", "sent" if order_first else "cancelled")]
+    assert len(sendgrid.accepted) == (1 if order_first else 0)
+
+
+def test_a_same_instant_order_that_arrived_later_is_seen_by_the_send_time_recheck(api, sendgrid, recovery):
+    at = later(minutes=-30)
+    api.batch([identify("u1", "u1@example.com"), track_at("cart_abandoned", "u1", at)])
+    run_worker()
+    # Stored after the cart but not yet processed when the recovery falls due.
+    api.batch([track_at("order_completed", "u1", at)])
+    from campaigns.delivery import sends_deliver
+
+    with time_machine.travel(later(minutes=31)):
+        sends_deliver([Send.objects.get().pk])
+    send = Send.objects.get()
+    assert (send.state, send.reason[:26]) == ("cancelled", "exit event order_completed")
     assert sendgrid.accepted == []

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import time_machine
+from django.utils import timezone
 
+from campaigns.delivery import sends_deliver
 from campaigns.models import Rule, Send
 from events.models import Contact
+from events.processing import events_process_pending
 from tests.conftest import identify, later, run_worker, track
 from tests.world import decisions, minutes, rule_make, send_states
 
@@ -83,3 +86,25 @@ def test_an_address_erased_before_the_send_is_due_suppresses_it(api, sendgrid):
     run_worker(at=later(minutes=31))
     assert send_states() == [("recovery", "suppressed")]
     assert sendgrid.accepted == []
+
+
+def test_an_abandoned_send_counts_for_the_cooldown_but_not_against_its_own_resend(api, sendgrid):
+    rule = rule_make("nudge", "cart_abandoned")
+    api.batch([identify("u1", "u1@example.com"), track("cart_abandoned", "u1"), track("cart_abandoned", "u1")])
+    events_process_pending()
+    first, second = Send.objects.order_by("pk")
+    # The first may have arrived: the provider's answer was ambiguous and no evidence came.
+    Send.objects.filter(pk=first.pk).update(state=Send.State.ABANDONED, sending_started_at=timezone.now())
+    rule.cooldown = timedelta(days=1)
+    rule.save()
+    sends_deliver([second.pk])
+    second.refresh_from_db()
+    assert (second.state, second.reason[:8]) == ("cancelled", "cooldown")
+    resend = Send.objects.create(
+        rule=rule, contact=first.contact, event=first.event, triggered_at=first.triggered_at,
+        dedupe_key=f"{first.dedupe_key}#resend-1", due_at=timezone.now(), resend_of=first,
+    )  # fmt: skip
+    sends_deliver([resend.pk])
+    resend.refresh_from_db()
+    assert resend.state == Send.State.SENT
+    assert [m.key for m in sendgrid.accepted] == [resend.dedupe_key]
