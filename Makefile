@@ -60,6 +60,16 @@ typecheck: $(STAMP) ## mypy with django-stubs (config in pyproject.toml)
 pytest: $(STAMP) ## Only the test suite; pass options with ARGS="-k name"
 	$(BIN)/pytest $(ARGS)
 
+# Real processes (two gunicorn, two qcluster hosts, Redis broker, a PostgreSQL database of the run's
+# own) under kill -9, provider faults, webhook redeliveries, duplicate posts and a dropped database.
+# Both fail on any duplicate or lost email; the table is also written to var/chaos-<date>.txt.
+.PHONY: chaos chaos-quick
+chaos: $(STAMP) ## Chaos run: 5,000 events under faults, fails on any duplicate or loss (CHAOS_ARGS="--seed 1")
+	$(BIN)/python -m chaos.run --events 5000 --duration 60 $(CHAOS_ARGS)
+
+chaos-quick: $(STAMP) ## The small chaos run CI does: 600 events, about a minute
+	$(BIN)/python -m chaos.run --events 600 --duration 20 --kill-every 2,5 --pg-drops 1 $(CHAOS_ARGS)
+
 deps-system: ## apt-install what browser tests need (chromium, chromium-driver, fonts-liberation) if missing
 	@scripts/deps-system.sh
 

@@ -3,16 +3,21 @@
 It speaks the part of the v3 Web API that TriggerMail uses (POST /v3/mail/send), answers like
 SendGrid (202, empty body, X-Message-Id) and keeps a ledger of every message it accepted, so a
 test can count provider acceptances per idempotency key. Faults can be queued to answer the next
-requests with an error, a delay, a 429 or a dropped connection.
+requests with an error, a delay, a 429 or a dropped connection, or drawn at random at configured
+rates (`FaultRates`, for the chaos suite); `injected` counts what was injected, by kind, and
+`on_accept` is called with every accepted message (the chaos suite posts webhook events from it).
 """
 
 from __future__ import annotations
 
 import json
+import random
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +32,8 @@ class Accepted:
     message_id: str
     received_at: float
     payload: dict[str, Any]
+    # The client's (host, port): the chaos suite finds the worker process that made the call by it.
+    client: tuple[str, int] | None = None
 
     @property
     def to(self) -> list[str]:
@@ -43,6 +50,10 @@ class Accepted:
     @property
     def key(self) -> str:
         return self.custom_args.get("triggermail_key", "")
+
+    @property
+    def send_id(self) -> str:
+        return self.custom_args.get("triggermail_send", "")
 
     @property
     def headers(self) -> dict[str, str]:
@@ -69,6 +80,69 @@ class Fault:
     status: int = 500
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    # The name `injected` counts this fault under; queued faults leave it empty and are not counted.
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Probabilities (0..1, summing to at most 1) of answering a request with each fault.
+
+    `client_timeout` is the client's read timeout: a "timeout" accepts the message and answers
+    only after it (so the client gives up), a "slow" answer comes well within it.
+    """
+
+    slow: float = 0.0
+    timeout: float = 0.0
+    drop: float = 0.0
+    rate_limited: float = 0.0
+    server_error: float = 0.0
+    client_timeout: float = 2.0
+    seed: int | None = None
+
+    def draw(self, rng: random.Random) -> Fault | None:
+        roll = rng.random()
+        for label, rate in self._rates():
+            if roll < rate:
+                return self._fault(label, rng)
+            roll -= rate
+        return None
+
+    def _rates(self) -> list[tuple[str, float]]:
+        return [
+            ("slow", self.slow),
+            ("timeout", self.timeout),
+            ("drop", self.drop),
+            ("429", self.rate_limited),
+            ("500", self.server_error),
+        ]
+
+    def _fault(self, label: str, rng: random.Random) -> Fault:
+        if label == "slow":
+            return Fault(kind="delay", delay=rng.uniform(0.1, 0.4) * self.client_timeout, label=label)
+        if label == "timeout":
+            return Fault(kind="accept_then_delay", delay=self.client_timeout + 1.0, label=label)
+        if label == "drop":
+            return Fault(kind="accept_then_drop", label=label)
+        if label == "429":
+            # SendGrid says when to come back either way; the client must honour both headers.
+            if rng.random() < 0.5:
+                headers = {"Retry-After": str(rng.randint(1, 2))}
+            else:
+                headers = {"X-RateLimit-Reset": str(int(time.time()) + rng.randint(1, 3))}
+            return Fault(kind="status", status=429, headers=headers, label=label)
+        return Fault(kind="status", status=500, label=label)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that died mid-request (the chaos suite kills workers with SIGKILL) resets its
+        # connection; that is the client's fault being simulated, not an error of this server.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class SendGridServer:
@@ -76,10 +150,13 @@ class SendGridServer:
         self.latency = latency
         self.accepted: list[Accepted] = []
         self.requests = 0
+        self.injected: Counter[str] = Counter()
+        self.on_accept: Callable[[Accepted], None] | None = None
         self._faults: list[Fault] = []
+        self._rates: FaultRates | None = None
+        self._rng = random.Random()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -99,11 +176,26 @@ class SendGridServer:
         with self._lock:
             self._faults.extend(faults)
 
+    def fail_at_rates(self, rates: FaultRates | None) -> None:
+        """Draw a fault for every request at these rates (after any queued ones); None stops it."""
+        with self._lock:
+            self._rates = rates
+            if rates is not None and rates.seed is not None:
+                self._rng.seed(rates.seed)
+
     def reset(self) -> None:
         with self._lock:
             self.accepted.clear()
             self._faults.clear()
+            self._rates = None
+            self.injected.clear()
+            self.on_accept = None
             self.requests = 0
+
+    def sends(self) -> Counter[str]:
+        """How many times each send (by its id in the message's custom args) was accepted."""
+        with self._lock:
+            return Counter(a.send_id for a in self.accepted)
 
     def keys(self) -> Counter[str]:
         """How many times each idempotency key was accepted (every value must be 1)."""
@@ -123,12 +215,21 @@ class SendGridServer:
     def _next_fault(self) -> Fault | None:
         with self._lock:
             self.requests += 1
-            return self._faults.pop(0) if self._faults else None
+            if self._faults:
+                return self._faults.pop(0)
+            fault = self._rates.draw(self._rng) if self._rates is not None else None
+            if fault is not None:
+                self.injected[fault.label] += 1
+            return fault
 
-    def _accept(self, payload: dict[str, Any]) -> str:
+    def _accept(self, payload: dict[str, Any], client: tuple[str, int] | None = None) -> str:
         message_id = uuid.uuid4().hex[:22]
+        accepted = Accepted(message_id=message_id, received_at=time.time(), payload=payload, client=client)
         with self._lock:
-            self.accepted.append(Accepted(message_id=message_id, received_at=time.time(), payload=payload))
+            self.accepted.append(accepted)
+            on_accept = self.on_accept
+        if on_accept is not None:
+            on_accept(accepted)
         return message_id
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -154,6 +255,9 @@ class SendGridServer:
                     # The client gave up waiting (a timeout fault); the message stays accepted.
                     self.close_connection = True
 
+            def _client(self) -> tuple[str, int]:
+                return (str(self.client_address[0]), int(self.client_address[1]))
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
@@ -173,7 +277,7 @@ class SendGridServer:
                     time.sleep(server.latency)
                 if fault is not None and self._apply(fault, payload):
                     return
-                message_id = server._accept(payload)
+                message_id = server._accept(payload, self._client())
                 self._answer(202, headers={"X-Message-Id": message_id})
 
             def _apply(self, fault: Fault, payload: dict[str, Any]) -> bool:
@@ -186,12 +290,12 @@ class SendGridServer:
                     self._answer(fault.status, body, fault.headers)
                     return True
                 if fault.kind == "accept_then_drop":
-                    server._accept(payload)
+                    server._accept(payload, self._client())
                     self.close_connection = True
                     self.connection.close()
                     return True
                 if fault.kind == "accept_then_delay":
-                    message_id = server._accept(payload)
+                    message_id = server._accept(payload, self._client())
                     time.sleep(fault.delay)
                     self._answer(202, headers={"X-Message-Id": message_id})
                     return True

@@ -1,0 +1,111 @@
+"""SendGrid's Event Webhook, played by the fake provider: signed `delivered` callbacks through gunicorn.
+
+SendGrid posts events for a message some time after accepting it, and redelivers a batch that did
+not get a 2xx (or sometimes one that did). So: most accepted messages get a callback a moment
+later, some get it twice with the same sg_event_id, and a refused callback is posted again.
+Callbacks are the only evidence that settles a send the worker left `unknown`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import requests
+
+from tests.sendgrid_server import Accepted
+from tests.sendgrid_webhook import WEBHOOK_PATH, WebhookKeypair, sendgrid_events_for, webhook_body, webhook_sign
+
+MAX_DELIVERIES = 6
+
+
+@dataclass(order=True)
+class _Callback:
+    due: float
+    order: int
+    events: list[dict[str, object]] = field(compare=False)
+    send_id: str = field(compare=False)
+    attempt: int = field(default=1, compare=False)
+
+
+class WebhookPoster:
+    def __init__(
+        self, *, base_urls: list[str], keypair: WebhookKeypair, rate: float, redelivery_rate: float, seed: int
+    ) -> None:
+        self.base_urls = base_urls
+        self.keypair = keypair
+        self.rate = rate
+        self.redelivery_rate = redelivery_rate
+        self.counts: Counter[str] = Counter()
+        # Send ids (from the message's custom args) for which a callback was acknowledged.
+        self.evidenced: set[str] = set()
+        self._rng = random.Random(seed)
+        self._heap: list[_Callback] = []
+        self._order = itertools.count()
+        self._lock = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> WebhookPoster:
+        self._thread.start()
+        return self
+
+    def on_accept(self, accepted: Accepted) -> None:
+        """Called by the fake SendGrid server for each accepted message; schedules its callbacks."""
+        with self._lock:
+            if self._rng.random() >= self.rate:
+                return
+            events = sendgrid_events_for(accepted, "delivered")
+            self._push(time.monotonic() + self._rng.uniform(0.3, 3.0), events, accepted.send_id)
+            if self._rng.random() < self.redelivery_rate:
+                # The same events (same sg_event_id) again, as SendGrid's at-least-once delivery does.
+                self._push(time.monotonic() + self._rng.uniform(1.0, 5.0), events, accepted.send_id)
+                self.counts["webhook redeliveries"] += 1
+
+    def _push(self, due: float, events: list[dict[str, object]], send_id: str, attempt: int = 1) -> None:
+        heapq.heappush(self._heap, _Callback(due, next(self._order), events, send_id, attempt))
+        self._lock.notify()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._heap)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while True:
+            with self._lock:
+                while not self._stop and (not self._heap or self._heap[0].due > time.monotonic()):
+                    self._lock.wait(timeout=(self._heap[0].due - time.monotonic()) if self._heap else 1.0)
+                if self._stop:
+                    return
+                callback = heapq.heappop(self._heap)
+            self._deliver(session, callback)
+
+    def _deliver(self, session: requests.Session, callback: _Callback) -> None:
+        body = webhook_body(callback.events)
+        url = self.base_urls[callback.order % len(self.base_urls)] + WEBHOOK_PATH
+        headers = {"Content-Type": "application/json", **webhook_sign(body, self.keypair.private_key)}
+        try:
+            status = str(session.post(url, data=body, headers=headers, timeout=10).status_code)
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        with self._lock:
+            self.counts["webhooks posted"] += 1
+            self.counts[f"webhook answer {status}"] += 1
+            if status.startswith("2"):
+                self.evidenced.add(callback.send_id)
+            elif callback.attempt < MAX_DELIVERIES:
+                # SendGrid retries a callback that was not acknowledged, with back-off.
+                self._push(time.monotonic() + 0.5 * 2**callback.attempt, callback.events, callback.send_id,
+                           callback.attempt + 1)  # fmt: skip
