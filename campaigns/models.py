@@ -341,3 +341,31 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.reason})"
+
+
+class ChangeRecord(models.Model):
+    """One saved change to a rule or a template: who, when, and the whole object before and after.
+
+    Snapshots use the campaign file's format (`campaigns.transfer`), so a diff reads like a change to
+    that file and restoring a version is importing its snapshot.
+    """
+
+    class Kind(models.TextChoices):
+        RULE = "rule"
+        TEMPLATE = "template"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    object_id = models.PositiveBigIntegerField()
+    object_name = models.CharField(max_length=100)
+    action = models.CharField(max_length=20, help_text="created, changed, restored, deleted, imported…")
+    user = models.CharField(max_length=150, blank=True, help_text="Who made the change; empty for a command.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["kind", "object_id", "-id"], name="change_record_object")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_name} {self.action} by {self.user or 'a command'}"
