@@ -61,16 +61,18 @@ def rules_export() -> dict[str, Any]:
     rules = Rule.objects.select_related("template").prefetch_related("conditions").order_by("name")
     return {
         "format": FORMAT_VERSION,
-        "templates": {template.name: _template_entry(template) for template in Template.objects.order_by("name")},
-        "rules": {rule.name: _rule_entry(rule) for rule in rules},
+        "templates": {template.name: template_entry(template) for template in Template.objects.order_by("name")},
+        "rules": {rule.name: rule_entry(rule) for rule in rules},
     }
 
 
-def _template_entry(template: Template) -> dict[str, Any]:
+def template_entry(template: Template) -> dict[str, Any]:
+    """One template as the file writes it, without its name (the key); also a history snapshot."""
     return {name: getattr(template, name) for name in TEMPLATE_FIELDS}
 
 
-def _rule_entry(rule: Rule) -> dict[str, Any]:
+def rule_entry(rule: Rule) -> dict[str, Any]:
+    """One rule and its conditions as the file writes it, without its name; also a history snapshot."""
     return {
         "trigger_event": rule.trigger_event,
         "template": rule.template.name,
@@ -455,7 +457,7 @@ def _canonical(value: Any) -> str:
 def _rule_differences(rule: Rule, values: dict[str, Any]) -> list[str]:
     # Model values where the file writes another form (durations, times, weekday names).
     native = ("delay", "cooldown", "cap_period", "goal_window", "window_start", "window_end", "window_days")
-    current = {**_rule_entry(rule), **{key: getattr(rule, key) for key in native}}
+    current = {**rule_entry(rule), **{key: getattr(rule, key) for key in native}}
     wanted = {**values, "conditions": [_condition_entry(condition) for condition in values["conditions"]]}
     return [key for key in RULE_FIELDS if _canonical(current[key]) != _canonical(wanted[key])]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from campaigns.admin import campaign_settings, email_templates, rules, sends, settling, suppressions
+from campaigns.admin import campaign_settings, email_templates, history, rules, sends, settling, suppressions
 
 admin.site.site_header = "TriggerMail"
 admin.site.site_title = "TriggerMail"
 admin.site.index_title = "Rules, templates and what they sent"
 
-__all__ = ["campaign_settings", "email_templates", "rules", "sends", "settling", "suppressions"]
+__all__ = ["campaign_settings", "email_templates", "history", "rules", "sends", "settling", "suppressions"]

@@ -6,15 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, FilteredRelation, Q, QuerySet
 from django.forms import BaseFormSet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from campaigns.admin.history import HistoryAdmin, last_change_annotations, last_change_text
 from campaigns.durations import duration_words
 from campaigns.forms import ConditionForm, ConditionFormSet, RuleForm
+from campaigns.history import RULE, rules_active_set
 from campaigns.models import CampaignSettings, Condition, Rule
 from campaigns.selectors import rule_data
 from campaigns.summary import rule_summary
@@ -22,6 +24,8 @@ from events.models import Event
 
 # How far back the change page looks for the trigger event, to catch a misspelt event name.
 TRIGGER_LOOKBACK = timedelta(days=7)
+# The rule list's "sends (7 days)" column.
+RECENT_SENDS = timedelta(days=7)
 
 
 class ConditionInline(admin.TabularInline):
@@ -35,7 +39,8 @@ class ConditionInline(admin.TabularInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(HistoryAdmin):
+    history_kind = RULE
     form = RuleForm
     inlines = [ConditionInline]
     list_display = [
@@ -46,7 +51,8 @@ class RuleAdmin(admin.ModelAdmin):
         "cooldown_words",
         "active",
         "dedupe_policy",
-        "updated_at",
+        "sends_recent",
+        "last_change",
     ]
     list_filter = ["trigger_event", "active", "template__category", "dedupe_policy"]
     list_select_related = ["template"]
@@ -65,6 +71,24 @@ class RuleAdmin(admin.ModelAdmin):
         ("Goal", {"fields": ["goal_event", "goal_window"]}),
         (None, {"fields": ["updated_at"]}),
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Rule]:
+        since = timezone.now() - RECENT_SENDS
+        # The filter goes into the join, so only recent sends are joined and counted: one COUNT for the page.
+        recent = FilteredRelation("sends", condition=Q(sends__created_at__gte=since))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(recent_sends=recent, sends_recent=Count("recent_sends"), **last_change_annotations(RULE))
+        )
+
+    @admin.display(description="Sends (7 days)", ordering="sends_recent")
+    def sends_recent(self, rule: Rule) -> int:
+        return int(getattr(rule, "sends_recent", 0))
+
+    @admin.display(description="Last change", ordering="last_change_at")
+    def last_change(self, rule: Rule) -> str:
+        return last_change_text(rule)
 
     def get_fieldsets(self, request: HttpRequest, obj: Rule | None = None) -> Any:
         if obj is None:
@@ -96,12 +120,12 @@ class RuleAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected rules", permissions=["change"])
     def rules_pause(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
         # Pending sends of a paused rule are cancelled when they come due (campaigns.recheck).
-        count = queryset.filter(active=True).update(active=False, updated_at=timezone.now())
+        count = rules_active_set(queryset, active=False, user=request.user.get_username())
         self.message_user(request, f"Paused {count} rule{'' if count == 1 else 's'}.", messages.SUCCESS)
 
     @admin.action(description="Resume selected rules", permissions=["change"])
     def rules_resume(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
-        count = queryset.filter(active=False).update(active=True, updated_at=timezone.now())
+        count = rules_active_set(queryset, active=True, user=request.user.get_username())
         self.message_user(request, f"Resumed {count} rule{'' if count == 1 else 's'}.", messages.SUCCESS)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: BaseFormSet, change: bool) -> None:

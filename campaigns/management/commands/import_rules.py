@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from campaigns.transfer import RulesFileError, document_loads, rules_import
+from campaigns.history import rules_import_recorded
+from campaigns.transfer import RulesFileError, document_loads
 
 
 class Command(BaseCommand):
@@ -30,7 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, file: str, dry_run: bool, prune: bool, **options: Any) -> None:
         text = self._read(file)
         try:
-            report = rules_import(document_loads(text), dry_run=dry_run, prune=prune)
+            # Recorded in each rule's and template's history as "imported", by no one in particular.
+            report = rules_import_recorded(document_loads(text), dry_run=dry_run, prune=prune)
         except RulesFileError as exc:
             problems = "\n".join(f"  {error}" for error in exc.errors)
             raise CommandError(f"{file}: nothing was imported, because:\n{problems}") from exc

@@ -1,0 +1,137 @@
+"""Marketers run campaigns alone: the Marketing group opens what campaigns need and nothing that
+would let them take over the system (write keys, users, groups)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
+from django.utils import timezone
+
+from campaigns.models import ChangeRecord, Rule, Send, Suppression, Template
+from events.models import Contact, Event
+from tests.test_admin_rules import template_form
+
+
+def staff_client(username: str, *permissions: str, marketing: bool = False) -> Client:
+    user = User.objects.create_user(username, is_staff=True)
+    if marketing:
+        user.groups.add(Group.objects.get(name="Marketing"))
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def maria(db: None) -> Client:
+    return staff_client("maria", marketing=True)
+
+
+@pytest.fixture
+def world(db: None) -> Rule:
+    template = Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
+    rule = Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=template)
+    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
+    now = timezone.now()
+    Event.objects.create(type="track", name="cart_abandoned", user_id="u1", message_id="m1", occurred_at=now,
+                         received_at=now)  # fmt: skip
+    for state in (Send.State.SCHEDULED, Send.State.ABANDONED):
+        Send.objects.create(rule=rule, contact=contact, triggered_at=now, dedupe_key=f"k-{state}", state=state,
+                            due_at=now + timedelta(hours=1))  # fmt: skip
+    return rule
+
+
+def test_a_marketer_opens_and_changes_rules_and_templates_and_reads_events_and_contacts(maria, world):
+    pages = ["/admin/campaigns/rule/", "/admin/campaigns/rule/add/", f"/admin/campaigns/rule/{world.pk}/change/",
+             "/admin/campaigns/template/", "/admin/campaigns/send/", "/admin/campaigns/decision/",
+             "/admin/campaigns/suppression/add/", "/admin/campaigns/changerecord/", "/admin/events/event/",
+             f"/admin/events/event/{Event.objects.get().pk}/change/", "/admin/events/contact/",
+             f"/admin/events/contact/{Contact.objects.get().pk}/change/", "/admin/campaigns/performance/",
+             f"/admin/campaigns/rule/{world.pk}/history/"]  # fmt: skip
+    assert {page: maria.get(page, follow=True).status_code for page in pages} == dict.fromkeys(pages, 200)
+
+    template = world.template
+    response = maria.post(f"/admin/campaigns/template/{template.pk}/change/", template_form(subject="Still there?"))
+
+    assert response.status_code == 302
+    assert Template.objects.get(pk=template.pk).subject == "Still there?"
+    assert ChangeRecord.objects.get().user == "maria"
+
+
+def test_a_marketer_cannot_open_write_keys_users_or_groups(maria):
+    forbidden = ["/admin/events/writekey/", "/admin/events/writekey/add/", "/admin/auth/user/",
+                 "/admin/auth/user/add/", "/admin/auth/group/", "/admin/auth/group/add/"]  # fmt: skip
+
+    assert {page: maria.get(page).status_code for page in forbidden} == dict.fromkeys(forbidden, 403)
+
+
+def test_the_admin_index_shows_a_marketer_campaigns_but_not_write_keys_or_accounts(maria):
+    page = maria.get("/admin/").content.decode()
+
+    assert 'href="/admin/campaigns/rule/"' in page
+    assert 'href="/admin/events/event/"' in page
+    assert "/admin/events/writekey/" not in page
+    assert "Write keys" not in page
+    assert "/admin/auth/" not in page
+
+
+def test_the_marketing_group_holds_no_permission_outside_campaigns_events_and_contacts(db):
+    permissions = Group.objects.get(name="Marketing").permissions.select_related("content_type")
+    models = {f"{p.content_type.app_label}.{p.content_type.model}" for p in permissions}
+
+    assert "events.writekey" not in models
+    assert not any(model.startswith(("auth.", "django_q.", "admin.", "sessions.")) for model in models)
+    assert {p.codename for p in permissions if p.content_type.model in ("event", "contact")} == {
+        "view_event",
+        "view_contact",
+    }
+
+
+def test_a_marketer_cancels_a_scheduled_send(maria, world):
+    scheduled = Send.objects.get(state=Send.State.SCHEDULED)
+
+    maria.post("/admin/campaigns/send/", {"action": "sends_cancel", "_selected_action": [scheduled.pk]})
+
+    assert Send.objects.get(pk=scheduled.pk).state == Send.State.CANCELLED
+
+
+def test_staff_without_permissions_get_403_on_custom_pages(world):
+    nobody = staff_client("nobody")
+    pages = ["/admin/campaigns/performance/", f"/admin/campaigns/rule/{world.pk}/history/",
+             f"/admin/campaigns/template/{world.template.pk}/history/"]  # fmt: skip
+
+    assert {page: nobody.get(page).status_code for page in pages} == dict.fromkeys(pages, 403)
+
+
+def test_a_reader_of_sends_can_neither_cancel_nor_resend(world):
+    reader = staff_client("reader", "campaigns.view_send")
+    ids = list(Send.objects.values_list("pk", flat=True))
+
+    reader.post("/admin/campaigns/send/", {"action": "sends_cancel", "_selected_action": ids})
+    reader.post("/admin/campaigns/send/", {"action": "sends_resend", "_selected_action": ids, "post": "yes"})
+
+    assert sorted(Send.objects.values_list("state", flat=True)) == ["abandoned", "scheduled"]
+
+
+def test_a_reader_of_rules_can_neither_pause_them_nor_restore_versions(world):
+    reader = staff_client("reader", "campaigns.view_rule")
+
+    reader.post("/admin/campaigns/rule/", {"action": "rules_pause", "_selected_action": [world.pk]})
+
+    assert Rule.objects.get(pk=world.pk).active
+    assert not ChangeRecord.objects.exists()
+
+
+def test_a_reader_of_suppressions_cannot_lift_them(world):
+    suppression = Suppression.objects.create(email="u1@example.com", reason=Suppression.Reason.MANUAL)
+    reader = staff_client("reader", "campaigns.view_suppression")
+
+    reader.post("/admin/campaigns/suppression/", {"action": "suppressions_lift_confirm", "post": "yes",
+                                                  "_selected_action": [suppression.pk]})  # fmt: skip
+
+    assert Suppression.objects.get(pk=suppression.pk).lifted_at is None

@@ -1,0 +1,109 @@
+"""The rule list: recent sends and the last change per rule, filters and search, at a fixed query cost."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns.models import Category, ChangeRecord, Rule, Send, Template
+from events.models import Contact
+
+RULES = "/admin/campaigns/rule/"
+
+
+@pytest.fixture
+def recovery(db: None) -> Template:
+    return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
+
+
+def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0)) -> None:
+    contact, _ = Contact.objects.get_or_create(user_id="u1", email="u1@example.com")
+    now = timezone.now()
+    for _ in range(count):
+        send = Send.objects.create(rule=rule, contact=contact, triggered_at=now, due_at=now, state=Send.State.SENT,
+                                   dedupe_key=f"{rule.pk}-{Send.objects.count()}")  # fmt: skip
+        Send.objects.filter(pk=send.pk).update(created_at=now - age)
+
+
+def column(page: str, name: str) -> list[str]:
+    return re.findall(rf'<td class="field-{name}">([^<]*)</td>', page)
+
+
+def names(page: str) -> list[str]:
+    return re.findall(r'<th class="field-name"><a href="[^"]*">([^<]*)</a></th>', page)
+
+
+def test_it_counts_each_rules_sends_of_the_last_7_days_and_sorts_by_them(admin_client, recovery):
+    quiet = Rule.objects.create(name="quiet", trigger_event="a", template=recovery)
+    busy = Rule.objects.create(name="busy", trigger_event="b", template=recovery)
+    sends_make(quiet, 1)
+    sends_make(quiet, 5, age=timedelta(days=8))
+    sends_make(busy, 3, age=timedelta(days=6))
+
+    by_name = admin_client.get(RULES, {"o": "1"}).content.decode()
+    by_sends = admin_client.get(RULES, {"o": "-8"}).content.decode()
+
+    assert "Sends (7 days)" in by_name
+    assert list(zip(names(by_name), column(by_name, "sends_recent"), strict=True)) == [("busy", "3"), ("quiet", "1")]
+    assert names(by_sends) == ["busy", "quiet"]
+    assert names(admin_client.get(RULES, {"o": "8"}).content.decode()) == ["quiet", "busy"]
+
+
+def test_it_shows_when_and_by_whom_each_rule_last_changed(admin_client, recovery):
+    changed = Rule.objects.create(name="changed", trigger_event="a", template=recovery)
+    Rule.objects.create(name="untouched", trigger_event="b", template=recovery)
+
+    admin_client.post(RULES, {"action": "rules_pause", "_selected_action": [changed.pk]})
+
+    page = admin_client.get(RULES, {"o": "1"}).content.decode()
+    last = dict(zip(names(page), column(page, "last_change"), strict=True))
+    assert last["untouched"] == "—"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d by admin", last["changed"])
+
+
+def test_the_list_costs_the_same_queries_for_many_rules_as_for_few(admin_client, recovery):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(RULES).status_code == 200
+        return len(captured)
+
+    for name in ("a", "b"):
+        sends_make(Rule.objects.create(name=name, trigger_event=name, template=recovery), 2)
+    few = queries()
+    for name in ("c", "d", "e", "f", "g"):
+        rule = Rule.objects.create(name=name, trigger_event=name, template=recovery)
+        sends_make(rule, 2)
+        admin_client.post(RULES, {"action": "rules_pause", "_selected_action": [rule.pk]})
+
+    assert queries() == few
+
+
+def test_it_filters_by_event_active_and_category_and_searches_by_name(admin_client, recovery):
+    receipt = Template.objects.create(
+        name="Receipt", subject="Thanks", text_body="Paid", category=Category.TRANSACTIONAL
+    )
+    Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=recovery)
+    Rule.objects.create(name="paused nudge", trigger_event="cart_abandoned", template=recovery, active=False)
+    Rule.objects.create(name="order receipt", trigger_event="order_completed", template=receipt)
+
+    def listed(**query: str) -> list[str]:
+        return sorted(names(admin_client.get(RULES, query).content.decode()))
+
+    assert listed(trigger_event="cart_abandoned") == ["cart recovery", "paused nudge"]
+    assert listed(active__exact="0") == ["paused nudge"]
+    assert listed(template__category="transactional") == ["order receipt"]
+    assert listed(q="recovery") == ["cart recovery"]
+
+
+def test_a_rule_deleted_from_the_list_is_recorded(admin_client, recovery):
+    rule = Rule.objects.create(name="gone", trigger_event="a", template=recovery)
+
+    admin_client.post(RULES, {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"})
+
+    assert not Rule.objects.exists()
+    assert list(ChangeRecord.objects.values_list("object_name", "action", "user")) == [("gone", "deleted", "admin")]
