@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from anymail.message import AnymailMessage
 from django.conf import settings
@@ -19,7 +20,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.consent import preferences_url, unsubscribe_headers, unsubscribe_url
-from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send
+from campaigns.latency import send_latency_record
+from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send, Template
 from campaigns.provider import Outcome, ProviderResult, provider_send
 from campaigns.recheck import send_recheck
 from campaigns.rendering import RenderError, render_context, template_render
@@ -94,16 +96,7 @@ def message_build(send: Send) -> AnymailMessage:
         unsubscribe_url=unsubscribe_url(contact),
         preferences_url=preferences_url(contact),
     )
-    message = AnymailMessage(to=[contact.email], from_email=template.from_email or settings.DEFAULT_FROM_EMAIL)
-    if template.sendgrid_template_id:
-        message.template_id = template.sendgrid_template_id
-        message.merge_global_data = context
-    else:
-        rendered = template_render(template, context)
-        message.subject = rendered.subject
-        message.body = rendered.text
-        if rendered.html:
-            message.attach_alternative(rendered.html, "text/html")
+    message = message_compose(template, context, to=contact.email)
     # Our key travels with the message (SendGrid custom_args) so that webhook events prove which
     # send they belong to.
     message.metadata = {METADATA_KEY: send.dedupe_key, METADATA_SEND: str(send.pk)}
@@ -112,6 +105,28 @@ def message_build(send: Send) -> AnymailMessage:
         # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
         # providers require it of bulk senders. Transactional email is not a list to leave.
         message.extra_headers.update(unsubscribe_headers(contact))
+    return message
+
+
+def message_compose(
+    template: Template, context: dict[str, Any], *, to: str, subject_prefix: str = ""
+) -> AnymailMessage:
+    """The email a template makes for one address: rendered here, or by SendGrid from a dynamic template.
+
+    Shared by real sends and the admin's test email (campaigns.preview), so a test shows exactly
+    what a contact would get. Raises RenderError for a broken template.
+    """
+    message = AnymailMessage(to=[to], from_email=template.from_email or settings.DEFAULT_FROM_EMAIL)
+    if template.sendgrid_template_id:
+        # SendGrid renders the subject from its own template; a prefix cannot reach it.
+        message.template_id = template.sendgrid_template_id
+        message.merge_global_data = context
+    else:
+        rendered = template_render(template, context)
+        message.subject = subject_prefix + rendered.subject
+        message.body = rendered.text
+        if rendered.html:
+            message.attach_alternative(rendered.html, "text/html")
     return message
 
 
@@ -178,7 +193,11 @@ def send_record(claim: Claim, result: ProviderResult, *, now: datetime) -> None:
     in_flight = Send.objects.filter(pk=claim.send_id, state__in=[Send.State.SENDING, Send.State.UNKNOWN])
     with transaction.atomic():
         if result.outcome is Outcome.ACCEPTED:
-            in_flight.update(state=Send.State.SENT, reason="", sent_at=now, provider_message_id=result.message_id)
+            sent = in_flight.update(
+                state=Send.State.SENT, reason="", sent_at=now, provider_message_id=result.message_id
+            )
+            if sent:
+                send_latency_record(claim.send_id)
         elif result.outcome is Outcome.AMBIGUOUS:
             in_flight.update(
                 state=Send.State.UNKNOWN,

@@ -31,7 +31,7 @@ def send_recheck(send: Send, *, now: datetime) -> Verdict | None:
     if not rule.active:
         return Verdict(Send.State.CANCELLED, f"rule {rule.name!r} was paused before the send was due")
     if rule.exit_events:
-        exit_event = _exit_event_since_trigger(send, now=now)
+        exit_event = exit_event_since_trigger(send, now=now)
         if exit_event is not None:
             return Verdict(
                 Send.State.CANCELLED, f"exit event {exit_event.name} at {exit_event.occurred_at.isoformat()}"
@@ -72,7 +72,7 @@ def _consent_refusal(send: Send) -> Refusal | None:
     )
 
 
-def _exit_event_since_trigger(send: Send, *, now: datetime) -> Event | None:
+def exit_event_since_trigger(send: Send, *, now: datetime) -> Event | None:
     exits = Event.objects.filter(
         user_id=send.contact.user_id,
         type=Event.Type.TRACK,

@@ -6,12 +6,15 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from campaigns.admin.history import HistoryAdmin
 from campaigns.forms import TemplateForm
+from campaigns.history import TEMPLATE
 from campaigns.models import Template
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(HistoryAdmin):
+    history_kind = TEMPLATE
     form = TemplateForm
     list_display = ["name", "category", "topic", "kind", "subject", "rule_count", "updated_at"]
     list_filter = ["category", "topic"]

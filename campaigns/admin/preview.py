@@ -1,0 +1,107 @@
+"""The template preview page: the template rendered for a sample, and the test email.
+
+Reached from the template's change page: "Preview" (the saved template) or "Preview unsaved edits"
+(the change form posted here as it is). The page's own form carries the template's subject and
+bodies too, so edits can be tried here and sent as a test before anyone saves them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from campaigns.models import Template
+from campaigns.preview import (
+    Sample,
+    preview_email_send,
+    sample_event_default,
+    sample_from_event,
+    source_normalize,
+    template_preview,
+    template_with_edits,
+)
+from campaigns.preview_forms import PreviewForm, event_chosen, preview_data
+from campaigns.provider import Outcome, ProviderResult
+from campaigns.rendering import RenderError
+
+SOURCE_FIELDS = ("subject", "text_body", "html_body", "sendgrid_template_id")
+
+
+def template_preview_view(request: HttpRequest, template_id: int) -> HttpResponse:
+    if not request.user.has_perm("campaigns.view_template"):
+        raise PermissionDenied
+    saved = get_object_or_404(Template, pk=template_id)
+    if request.method == "POST" and "sample" in request.POST:
+        form = PreviewForm(preview_data(request.POST, load="_load" in request.POST))
+    else:
+        form = PreviewForm(_first_data(request, saved))
+    template, preview = saved, None
+    if form.is_valid():
+        template = template_with_edits(saved, form.edits())
+        preview = template_preview(template, form.cleaned_data["sample"])
+        if "_send" in request.POST:
+            _test_send(request, form, template)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Preview: {saved.name}",
+        "opts": Template._meta,
+        "original": saved,
+        "form": form,
+        "source_fields": [form[field] for field in SOURCE_FIELDS],
+        "preview": preview,
+        # Compared as the form would save them, so an untouched template is not "edited".
+        "edited": any(getattr(template, f) != source_normalize(getattr(saved, f)) for f in SOURCE_FIELDS),
+        "dynamic_template": template.sendgrid_template_id,
+        "can_send": request.user.has_perm("campaigns.change_template"),
+    }
+    return TemplateResponse(request, "admin/campaigns/template/preview.html", context)
+
+
+def _first_data(request: HttpRequest, saved: Template) -> dict[str, Any]:
+    """A first look: the saved template (or the change form's posted edits) with a recent event."""
+    event = event_chosen(request.GET.get("event")) or sample_event_default(saved)
+    sample = sample_from_event(event) if event is not None else Sample()
+    posted = request.POST if request.method == "POST" else {}
+    sources = {field: posted.get(field, getattr(saved, field)) for field in SOURCE_FIELDS}
+    return {"event": event.pk if event is not None else "", "sample": sample.as_json(), **sources, "to": ""}
+
+
+def _test_send(request: HttpRequest, form: PreviewForm, template: Template) -> None:
+    if not request.user.has_perm("campaigns.change_template"):
+        raise PermissionDenied
+    to = form.cleaned_data["to"]
+    if not to:
+        form.add_error("to", "Type the address to send the test email to.")
+        return
+    try:
+        result = preview_email_send(template, form.cleaned_data["sample"], to=to)
+    except RenderError as exc:
+        messages.error(request, f"The test email was not sent: template error in {exc}")
+        return
+    level, text = _result_message(result, to)
+    messages.add_message(request, level, text)
+
+
+def _result_message(result: ProviderResult, to: str) -> tuple[int, str]:
+    if result.outcome is Outcome.ACCEPTED:
+        reference = f" (message id {result.message_id})" if result.message_id else ""
+        return messages.SUCCESS, f"Test email sent to {to}: the email provider accepted it{reference}."
+    if result.outcome is Outcome.AMBIGUOUS:
+        return (
+            messages.WARNING,
+            f"The test email to {to} may or may not have been sent (the provider gave no clear answer): "
+            f"{result.error}. Check the inbox before sending again.",
+        )
+    return messages.ERROR, f"The test email to {to} was not sent: {result.error}"
+
+
+def preview_urls() -> list[URLPattern]:
+    # Mounted before the admin's own URLs (triggermail/urls.py), which would read "preview" as an object id.
+    view = admin.site.admin_view(template_preview_view)
+    return [path("admin/campaigns/template/<int:template_id>/preview/", view, name="campaigns_template_preview")]
