@@ -14,7 +14,7 @@ PORT ?= 8000
 export PORT
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run smoke-run bench-latency test lint format typecheck pytest venv deps-system clean distclean
+.PHONY: help run smoke-run bench-latency bench-dashboard test lint format typecheck pytest venv deps-system clean distclean
 
 help: ## List the targets
 	@echo "TriggerMail make targets:"
@@ -37,6 +37,9 @@ smoke-run: $(STAMP) ## Start make run on a free port, post its curl example, che
 
 bench-latency: $(STAMP) ## Measure event-to-provider latency on real gunicorn + qcluster (PostgreSQL; DB=sqlite for SQLite)
 	$(BIN)/python -m bench.latency --database $(or $(DB),postgres)
+
+bench-dashboard: $(STAMP) ## Time the Dashboard with 1,000,000 sends on a PostgreSQL database of its own (BENCH_ARGS="--runs 5")
+	$(BIN)/python -m bench.dashboard $(BENCH_ARGS)
 
 # Every step runs even when an earlier one fails, so one run shows all that is wrong.
 test: $(STAMP) ## Lint, type check and run the test suite (DATABASE_URL picks the database)

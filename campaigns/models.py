@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 
+from campaigns.conditions import ConditionData
 from events.models import Contact, Event
 
 
@@ -125,7 +126,7 @@ class Condition(models.Model):
         ordering = ["rule", "position", "id"]
 
     def __str__(self) -> str:
-        return f"{self.source} {self.key} {self.operator} {self.value!r}"
+        return ConditionData(source=self.source, key=self.key, operator=self.operator, value=self.value).describe()
 
 
 class Send(models.Model):
@@ -166,6 +167,15 @@ class Send(models.Model):
     converted_at = models.DateTimeField(null=True, blank=True)
     conversion_event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     revenue = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # What the Dashboard reads, kept on the send where each fact is learned so that the page never
+    # joins provider events or events: the first provider event of each type (the webhook receiver),
+    # and how long the email took to reach the provider (when it became `sent`; see
+    # campaigns.latency). Provider events are pruned; these stay.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.IntegerField(null=True, blank=True)
+    latency_kind = models.CharField(max_length=10, blank=True, help_text="immediate, delayed, or empty: not measured.")
     # A person's deliberate resend of an abandoned send points at the original.
     resend_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -188,6 +198,23 @@ class Send(models.Model):
             # Webhook events without our key are matched by SendGrid's message id.
             models.Index(
                 fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="send_provider_message_id"
+            ),
+            # The Dashboard's period: sent sends by sent_at, covering every column it aggregates, so
+            # PostgreSQL answers from the index alone (SQLite ignores `include`).
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(state="sent"),
+                include=[
+                    "rule",
+                    "delivered_at",
+                    "opened_at",
+                    "clicked_at",
+                    "converted_at",
+                    "revenue",
+                    "latency_ms",
+                    "latency_kind",
+                ],
+                name="send_dashboard_period",
             ),
         ]
 
@@ -227,6 +254,8 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["event", "rule"], name="decision_once_per_event_rule")]
+        # The Dashboard counts the decisions made in a period, per rule.
+        indexes = [models.Index(fields=["created_at", "rule"], name="decision_created_rule")]
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.outcome} ({self.reason})"
@@ -357,7 +386,8 @@ class ChangeRecord(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     object_id = models.PositiveBigIntegerField()
     object_name = models.CharField(max_length=100)
-    action = models.CharField(max_length=20, help_text="created, changed, restored, deleted, imported…")
+    # Long enough for "restored version #1234567" and the like.
+    action = models.CharField(max_length=40, help_text="created, changed, restored version #N, deleted, imported…")
     user = models.CharField(max_length=150, blank=True, help_text="Who made the change; empty for a command.")
     created_at = models.DateTimeField(auto_now_add=True)
     before = models.JSONField(null=True, blank=True)

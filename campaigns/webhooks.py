@@ -66,12 +66,29 @@ def provider_event_record(event: AnymailTrackingEvent, *, now: datetime) -> Prov
         # transaction as the record, so a failure here rolls both back and SendGrid redelivers.
         suppression_from_provider_event(recorded)
         if recorded.send_id is not None:
+            send_reached_step(recorded.send_id, event_type=event_type, at=occurred_at)
             # Any event carrying our key exists only because SendGrid accepted the API call.
             evidence = Evidence(event_type=event_type, occurred_at=occurred_at, provider_message_id=message_id)
             send_settle(recorded.send_id, evidence, now=now)
         else:
             logger.info("provider event %s (%s) matches no send", recorded.event_id, event_type)
     return recorded
+
+
+# Anymail's normalized event types that are steps of the Dashboard's funnel → the Send column that
+# keeps when the send first reached it.
+FUNNEL_STEP_COLUMNS = {"delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at"}
+
+
+def send_reached_step(send_id: int, *, event_type: str, at: datetime) -> None:
+    """Keep on the send when it was first delivered, opened or clicked.
+
+    Conditional on the column being empty, so a second open or a redelivered event (whose id differs
+    from the one recorded, or arrives in a race) leaves the first moment as it was.
+    """
+    column = FUNNEL_STEP_COLUMNS.get(event_type)
+    if column is not None:
+        Send.objects.filter(pk=send_id, **{f"{column}__isnull": True}).update(**{column: at})
 
 
 def send_for_event(*, key: str, send_id: object, message_id: str) -> Send | None:

@@ -1,43 +1,89 @@
-"""The "Campaign performance" page: per rule, what it triggered, sent and converted lately."""
+"""The Dashboard: per rule, for a chosen period, the funnel from event to conversion, why events were
+skipped, how fast emails reached the provider, conversion rate and revenue, with two charts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from campaigns.performance import rules_performance
+from campaigns.admin.charts import funnel_chart, histogram_chart
+from campaigns.performance import SKIP_REASONS, dashboard_compute
 
-PERIODS = (7, 30, 90)
+# The quick choices: query value → (length, label).
+PERIODS = {
+    "24h": (timedelta(hours=24), "24 hours"),
+    "7d": (timedelta(days=7), "7 days"),
+    "30d": (timedelta(days=30), "30 days"),
+    "90d": (timedelta(days=90), "90 days"),
+}
+DEFAULT_PERIOD = "30d"
 
 
-def performance_view(request: HttpRequest) -> HttpResponse:
+@dataclass(frozen=True)
+class Period:
+    key: str  # a PERIODS key, or "custom"
+    start: datetime
+    end: datetime
+    label: str
+
+
+class DatesForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("start") and cleaned.get("end") and cleaned["end"] < cleaned["start"]:
+            raise forms.ValidationError("The end date is before the start date.")
+        return cleaned
+
+
+def period_parse(query: QueryDict, *, now: datetime) -> tuple[Period, DatesForm]:
+    """The period the query asks for: ?period=7d, ?from=…&to=… (whole days, local time), or the default.
+
+    `?days=7` (the old performance page's links) still works.
+    """
+    form = DatesForm({"start": query.get("from"), "end": query.get("to")} if "from" in query else None)
+    if form.is_bound and form.is_valid():
+        zone = timezone.get_current_timezone()
+        start = datetime.combine(form.cleaned_data["start"], time.min, tzinfo=zone)
+        end = datetime.combine(form.cleaned_data["end"] + timedelta(days=1), time.min, tzinfo=zone)
+        label = f"{form.cleaned_data['start']:%Y-%m-%d} to {form.cleaned_data['end']:%Y-%m-%d}"
+        return Period("custom", start, end, label), form
+    key = query.get("period") or (f"{query['days']}d" if "days" in query else DEFAULT_PERIOD)
+    if key not in PERIODS:
+        key = DEFAULT_PERIOD
+    length, label = PERIODS[key]
+    return Period(key, now - length, now, f"last {label}"), form
+
+
+def dashboard_view(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("campaigns.view_rule"):
         raise PermissionDenied
-    try:
-        days = int(request.GET.get("days", "30"))
-    except ValueError:
-        days = 30
-    if days not in PERIODS:
-        days = 30
-    rows = rules_performance(since=timezone.now() - timedelta(days=days))
+    period, dates_form = period_parse(request.GET, now=timezone.now())
+    dashboard = dashboard_compute(start=period.start, end=period.end)
+    skip_columns = [reason for reason in SKIP_REASONS if reason.value in dashboard.totals.skipped]
     context = {
         **admin.site.each_context(request),
-        "title": "Campaign performance",
-        "days": days,
-        "periods": PERIODS,
-        "rows": rows,
-        "totals": {
-            "sent": sum(r.sent for r in rows),
-            "converted": sum(r.converted for r in rows),
-            "revenue": sum((r.revenue for r in rows), Decimal("0.00")),
-        },
+        "title": "Dashboard",
+        "period": period,
+        "periods": [(key, label) for key, (_, label) in PERIODS.items()],
+        "dates_form": dates_form,
+        "dashboard": dashboard,
+        # Only the reasons that occurred in the period get a column, in the order Decision lists them.
+        "skip_columns": [reason.label for reason in skip_columns],
+        "rows": [(row, [row.skipped.get(reason.value, 0) for reason in skip_columns]) for row in dashboard.rows],
+        "skipped_totals": [dashboard.totals.skipped[reason.value] for reason in skip_columns],
+        "funnel": funnel_chart(dashboard.totals.funnel),
+        "histogram": histogram_chart(dashboard.latency_histogram),
     }
     return TemplateResponse(request, "admin/campaigns/performance.html", context)
 
@@ -45,5 +91,5 @@ def performance_view(request: HttpRequest) -> HttpResponse:
 def performance_urls() -> list[URLPattern]:
     # Mounted before the admin's own URLs in triggermail/urls.py; admin_view asks for a staff login,
     # and whoever may look at rules may look at how they perform.
-    view = admin.site.admin_view(performance_view)
+    view = admin.site.admin_view(dashboard_view)
     return [path("admin/campaigns/performance/", view, name="campaigns_performance")]
