@@ -1,0 +1,26 @@
+"""A marketer runs campaigns, and only campaigns: write keys stay with the engineers."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from events.models import WriteKey
+from tests.browser.conftest import Login, login
+
+# Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def test_a_marketer_can_neither_see_nor_open_the_write_keys(page: Page, marketer: Login, write_key: str) -> None:
+    key = WriteKey.objects.get()
+    login(page, marketer)
+
+    expect(page.get_by_role("link", name="Rules", exact=True).first).to_be_visible()
+    expect(page.get_by_role("link", name="Write keys")).to_have_count(0)
+
+    for path in ("/admin/events/writekey/", "/admin/events/writekey/add/", f"/admin/events/writekey/{key.pk}/change/"):
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 403, path
+        expect(page.get_by_role("heading", name="403 Forbidden")).to_be_visible()
