@@ -14,7 +14,7 @@ PORT ?= 8000
 export PORT
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run smoke-run bench-latency bench-dashboard test lint format typecheck pytest venv deps-system clean distclean
+.PHONY: help run smoke-run bench bench-latency bench-dashboard test lint format typecheck pytest venv deps-system clean distclean
 
 help: ## List the targets
 	@echo "TriggerMail make targets:"
@@ -34,6 +34,8 @@ run: $(STAMP) ## Set up .env, migrate, load the demo, then run web + worker on h
 
 smoke-run: $(STAMP) ## Start make run on a free port, post its curl example, check the captured email
 	@scripts/smoke-run.sh
+
+bench: bench-latency bench-dashboard ## Every benchmark: latency on the real processes, the Dashboard with 1,000,000 sends
 
 bench-latency: $(STAMP) ## Measure event-to-provider latency on real gunicorn + qcluster (PostgreSQL; DB=sqlite for SQLite)
 	$(BIN)/python -m bench.latency --database $(or $(DB),postgres)
