@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -281,3 +281,36 @@ def database_sessions_of_others() -> list[tuple[Any, ...]]:
 def database_sessions_wait() -> None:
     """PostgreSQL ends a session a moment after its client has gone; wait for the stopped processes'."""
     wait_until(lambda: not database_sessions_of_others(), what="the processes' database sessions to end", timeout=15)
+
+
+@contextlib.contextmanager
+def web_serving(*, sendgrid_url: str, log_dir: Path, drop_env: Iterable[str] = ()) -> Iterator[str]:
+    """The production web server (gunicorn) on the current test database; yields its base URL.
+
+    Stopped on the way out, its log printed (pytest shows it only for a failed test), and the
+    database sessions awaited so that pytest-django's flush and drop never meet one of them.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    env = process_env(
+        database_url=database_url(connection.settings_dict),
+        secret_key=settings.SECRET_KEY,
+        sendgrid_url=sendgrid_url,
+        api_key=_sendgrid_api_key(),
+    )
+    for name in drop_env:
+        env.pop(name, None)
+    gunicorn, base_url = gunicorn_start(env=env, log_dir=log_dir)
+    try:
+        yield base_url
+    finally:
+        gunicorn.stop()
+        print(gunicorn.log())
+    database_sessions_wait()
+
+
+def _sendgrid_api_key() -> str:
+    from tests.sendgrid_server import API_KEY
+
+    return API_KEY

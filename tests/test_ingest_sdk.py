@@ -5,31 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from segment.analytics import Client
 
 from events.models import Contact, Event
-from tests.processes import database_sessions_wait, database_url, gunicorn_start, process_env
-from tests.sendgrid_server import API_KEY
+from tests.processes import web_serving
 
 
 @pytest.fixture
 def web(transactional_db, sendgrid_server, tmp_path) -> Iterator[str]:
     """The production web server (gunicorn) on the test database; its base URL."""
-    env = process_env(
-        database_url=database_url(connection.settings_dict),
-        secret_key=settings.SECRET_KEY,
-        sendgrid_url=sendgrid_server.url,
-        api_key=API_KEY,
-    )
-    gunicorn, base_url = gunicorn_start(env=env, log_dir=tmp_path)
-    try:
+    with web_serving(sendgrid_url=sendgrid_server.url, log_dir=tmp_path) as base_url:
         yield base_url
-    finally:
-        gunicorn.stop()
-        print(gunicorn.log())
-    database_sessions_wait()
 
 
 @pytest.mark.e2e

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -59,3 +61,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+def action_confirmation(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, *, title: str, template: str, **context: Any
+) -> TemplateResponse:
+    """The page an admin action shows to ask before it acts (as Django's "delete selected" does);
+    its form posts the action again with post=yes and the selected ids."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            **context,
+        },
+    )

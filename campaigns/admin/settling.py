@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from campaigns.admin.display import ReadOnlyAdmin, admin_link, pretty_json
+from campaigns.admin.display import ReadOnlyAdmin, action_confirmation, admin_link, pretty_json
 from campaigns.models import ProviderEvent, Send
 from campaigns.settlement import send_resend, sends_needing_attention
 
@@ -99,15 +98,14 @@ def sends_resend(
         )
         return None
     if request.POST.get("post") != "yes":
-        context = {
-            **modeladmin.admin_site.each_context(request),
-            "title": "Resend after checking",
-            "opts": modeladmin.model._meta,
-            "sends": eligible,
-            "skipped": queryset.count() - len(eligible),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/campaigns/send/resend_confirmation.html", context)
+        return action_confirmation(
+            modeladmin,
+            request,
+            title="Resend after checking",
+            template="admin/campaigns/send/resend_confirmation.html",
+            sends=eligible,
+            skipped=queryset.count() - len(eligible),
+        )
     by = request.user.get_username()
     resent = [r for send in eligible if (r := send_resend(send.pk, by=by, now=timezone.now())) is not None]
     text = ", ".join(f"#{r.resend_of_id} as #{r.pk}" for r in resent)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from campaigns.admin.display import admin_link, null_filter
+from campaigns.admin.display import action_confirmation, admin_link, null_filter
 from campaigns.models import Suppression
 from campaigns.suppression import email_normalize, suppressions_lift
 
@@ -77,15 +76,14 @@ class SuppressionAdmin(admin.ModelAdmin):
             self.message_user(request, "None of the selected suppressions is active.", messages.WARNING)
             return None
         if request.POST.get("post") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Lift suppressions",
-                "opts": self.model._meta,
-                "suppressions": active,
-                "skipped": queryset.count() - len(active),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/campaigns/suppression/lift_confirmation.html", context)
+            return action_confirmation(
+                self,
+                request,
+                title="Lift suppressions",
+                template="admin/campaigns/suppression/lift_confirmation.html",
+                suppressions=active,
+                skipped=queryset.count() - len(active),
+            )
         lifted = suppressions_lift(active, by=request.user.get_username(), now=timezone.now())
         for suppression in lifted:
             self.log_change(request, suppression, f"Lifted the suppression ({suppression.get_reason_display()}).")

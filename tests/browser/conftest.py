@@ -22,16 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
-from django.db import connection, connections
+from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from campaigns.demo import DEMO_CAMPAIGN
 from campaigns.models import Rule
 from campaigns.transfer import document_loads, rules_import
-from tests.processes import BASE_DIR, database_sessions_wait, database_url, gunicorn_start, process_env
-from tests.sendgrid_server import API_KEY, SendGridServer
+from tests.processes import BASE_DIR, web_serving
+from tests.sendgrid_server import SendGridServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = BASE_DIR / "tests" / "artifacts"
@@ -89,23 +88,11 @@ def web(transactional_db: None, sendgrid_server: SendGridServer, tmp_path: Path)
     Its email goes through Anymail's SendGrid backend to the local SendGrid-compatible server.
     """
     sendgrid_server.reset()
-    env = process_env(
-        database_url=database_url(connection.settings_dict),
-        secret_key=settings.SECRET_KEY,
-        sendgrid_url=sendgrid_server.url,
-        api_key=API_KEY,
-    )
-    # The web process is ordinary synchronous Django; it must keep Django's check.
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    gunicorn, base_url = gunicorn_start(env=env, log_dir=tmp_path)
-    try:
+    # The web process is ordinary synchronous Django; it must keep Django's async-safety check.
+    with web_serving(
+        sendgrid_url=sendgrid_server.url, log_dir=tmp_path, drop_env=["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    ) as base_url:
         yield base_url
-    finally:
-        gunicorn.stop()
-        # Captured output is shown only when the test fails: then the server's log says what happened.
-        print(gunicorn.log())
-    # So that pytest-django's flush and its final DROP DATABASE never meet the server's session.
-    database_sessions_wait()
 
 
 @pytest.fixture
