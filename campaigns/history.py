@@ -15,7 +15,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import ChangeRecord, Rule, Template
-from campaigns.transfer import FORMAT_VERSION, ImportReport, RulesFileError, rule_entry, rules_import, template_entry
+from campaigns.transfer import ImportReport, rule_entry, rules_import, template_entry
+from campaigns.transfer_validation import FORMAT_VERSION, RulesFileError
 
 Snapshot = dict[str, Any]
 RULE = ChangeRecord.Kind.RULE

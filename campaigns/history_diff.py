@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from campaigns.transfer import RULE_FIELDS, TEMPLATE_FIELDS
+from campaigns.transfer_validation import RULE_FIELDS, TEMPLATE_FIELDS
 
 # PostgreSQL's jsonb does not keep key order, so fields are listed in the file's order instead.
 _FIELD_ORDER = ["name", *TEMPLATE_FIELDS, *RULE_FIELDS, "source", "key", "operator", "value"]

@@ -9,7 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.history import rules_import_recorded
-from campaigns.transfer import RulesFileError, document_loads
+from campaigns.transfer import document_loads
+from campaigns.transfer_validation import RulesFileError
 
 
 class Command(BaseCommand):
