@@ -336,8 +336,9 @@ class CampaignSettings(models.Model):
 
     @classmethod
     def current(cls) -> CampaignSettings:
-        settings, _ = cls.objects.get_or_create(pk=1)
-        return settings
+        """The settings in force: the row, or the defaults while nobody has saved it. Read on every
+        batch and claim, so it never writes; the Admin creates the row when someone edits it."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
 
 
 class Suppression(models.Model):

@@ -73,11 +73,6 @@ class Simulation:
     trigger_events: tuple[str, ...]
 
 
-def settings_read() -> CampaignSettings:
-    # CampaignSettings.current() creates the row when it is missing; a simulation writes nothing.
-    return CampaignSettings.objects.filter(pk=1).first() or CampaignSettings(pk=1)
-
-
 def contact_override(contact: ContactData, traits: Mapping[str, Any] | None) -> ContactData:
     """The contact with some traits replaced; `email` and `timezone` replace the contact's own."""
     if not traits:
@@ -92,7 +87,7 @@ def contact_override(contact: ContactData, traits: Mapping[str, Any] | None) -> 
 
 
 def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, now: datetime) -> Simulation:
-    defaults = settings_read()
+    defaults = CampaignSettings.current()
     rules = rules_current(defaults)
     listening = [rule for rule in rules if rule.trigger_event == event.name]
     pair = contacts_data(

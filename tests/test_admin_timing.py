@@ -83,7 +83,7 @@ def test_campaign_settings_are_one_row_edited_in_place(admin_client):
 
 
 def test_an_unknown_fallback_zone_is_refused(admin_client):
-    CampaignSettings.current()
+    CampaignSettings.objects.create(pk=1)
     page = errors_of(
         admin_client.post(f"{SETTINGS_URL}1/change/", {"marketing_cap_period": "1 day", "fallback_timezone": "Paris"})
     )

@@ -66,5 +66,5 @@ class CampaignSettingsAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        settings = CampaignSettings.current()
+        settings, _ = CampaignSettings.objects.get_or_create(pk=1)
         return HttpResponseRedirect(reverse("admin:campaigns_campaignsettings_change", args=[settings.pk]))
