@@ -8,17 +8,14 @@ this with the contact's row locked, so two workers cannot both take the last fre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q
-
+from campaigns.claim_facts import ClaimFacts, CountedSend, claim_facts_load
 from campaigns.durations import duration_words
 from campaigns.models import CampaignSettings, CappedAction, Category, Send
 from campaigns.recheck import Verdict
-
-COUNTED_STATES = Send.MAYBE_SENT_STATES
 
 
 @dataclass(frozen=True)
@@ -43,31 +40,38 @@ def cap_free_at(times: Sequence[datetime], limit: CapLimit, *, now: datetime) ->
     return recent[len(recent) - limit.count] + limit.period
 
 
-def _limits(send: Send, settings: CampaignSettings) -> list[tuple[CapLimit, Q]]:
-    """The limits that apply to this send, each with the sends it counts."""
-    limits = []
+def _limits(send: Send, settings: CampaignSettings) -> list[tuple[CapLimit, Callable[[CountedSend], bool]]]:
+    """The limits that apply to this send, each with which counted sends it counts."""
+    limits: list[tuple[CapLimit, Callable[[CountedSend], bool]]] = []
     if send.rule.template.category == Category.MARKETING and settings.marketing_cap_count is not None:
         limit = CapLimit(settings.marketing_cap_count, settings.marketing_cap_period, "marketing cap")
-        limits.append((limit, Q(rule__template__category=Category.MARKETING)))
+        limits.append((limit, lambda row: row.category == Category.MARKETING))
     if send.rule.cap_count is not None:
         limit = CapLimit(send.rule.cap_count, send.rule.cap_period, f"cap of rule {send.rule.name!r}")
-        limits.append((limit, Q(rule_id=send.rule_id)))
+        limits.append((limit, lambda row: row.rule_id == send.rule_id))
     return limits
 
 
-def send_cap_check(send: Send, *, now: datetime, settings: CampaignSettings) -> Verdict | None:
-    """Cancel or delay (per the rule's capped_action) a send over a cap; None when it may go."""
+def send_cap_check(
+    send: Send, *, now: datetime, settings: CampaignSettings, facts: ClaimFacts | None = None
+) -> Verdict | None:
+    """Cancel or delay (per the rule's capped_action) a send over a cap; None when it may go.
+
+    `facts` are read for a whole batch by the claim; without them they are read for this send.
+    """
     limits = _limits(send, settings)
     if not limits:
         return None
+    facts = facts or claim_facts_load([send], now=now, settings=settings)
     since = now - max(limit.period for limit, _ in limits)
-    counted = Send.objects.filter(contact_id=send.contact_id, state__in=COUNTED_STATES).exclude(pk=send.pk)
-    counted = counted.filter(Q(sending_started_at__gt=since) | Q(sending_started_at__isnull=True, sent_at__gt=since))
+    counted = [
+        (row, moment)
+        for row in facts.counted_sends(send.contact_id)
+        if row.pk != send.pk and (moment := row.sending_started_at or row.sent_at) is not None and moment > since
+    ]
     over: list[tuple[CapLimit, datetime]] = []
-    for limit, scope in limits:
-        rows = counted.filter(scope).values_list("sending_started_at", "sent_at")
-        times = [moment for started, sent in rows if (moment := started or sent) is not None]
-        free_at = cap_free_at(times, limit, now=now)
+    for limit, counts in limits:
+        free_at = cap_free_at([moment for row, moment in counted if counts(row)], limit, now=now)
         if free_at is not None:
             over.append((limit, free_at))
     if not over:

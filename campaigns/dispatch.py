@@ -1,8 +1,11 @@
-"""The dispatcher: the loop inside every qcluster that turns due rows into queued work.
+"""The dispatcher: the loop inside every qcluster that turns rows into work.
 
-django-q2's scheduler wakes only every 30 s, so a send due at 10:00:00 would leave up to 30 s
-late. Instead each cluster runs this loop every DISPATCH_INTERVAL seconds. Several clusters may
-run it at once: claiming is by row lock and state change, so they share the work.
+It matches new events the moment they are committed (woken by the ingest's NOTIFY on PostgreSQL,
+see triggermail.wakeup, and looking every DISPATCH_INTERVAL seconds anyway), and queues due sends:
+django-q2's scheduler wakes only every 30 s, so a send due at 10:00:00 would leave up to 30 s late.
+Matching runs here, in one process per host, rather than as a task per ingest request: a task row
+per request would cost more than the matching itself. Several clusters may run the loop at once:
+events and sends are claimed by row lock (SKIP LOCKED) and state change, so they share the work.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
@@ -19,28 +22,20 @@ from django.utils import timezone
 from campaigns.retention import records_prune
 from campaigns.scheduling import due_sends_dispatch, stale_sending_settle
 from campaigns.settlement import unknown_sends_abandon
-from events.models import Event
-from triggermail.queue import enqueue
+from events.processing import BATCH_SIZE, events_process_batch
+from triggermail.wakeup import Listener
 
 logger = logging.getLogger(__name__)
 
-# An event not processed this long after it was received lost its task: queue processing again.
-EVENT_SWEEP_AFTER = timedelta(seconds=5)
 SLOW_CHECKS_EVERY = 10.0
 PRUNE_EVERY = 3600.0
-
-
-def stale_events_dispatch(*, now: datetime) -> bool:
-    if Event.objects.filter(processed_at__isnull=True, received_at__lt=now - EVENT_SWEEP_AFTER).exists():
-        enqueue("events.tasks.events_process")
-        return True
-    return False
+# Matching a burst of events yields to the due-send dispatch after this long, then goes on.
+PROCESS_SLICE = 0.5
 
 
 def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> int:
     queued = due_sends_dispatch(now=now)
     if slow_checks:
-        stale_events_dispatch(now=now)
         settled = stale_sending_settle(now=now)
         if settled:
             logger.warning("%d in-flight sends outlived their worker and are now unknown", settled)
@@ -52,23 +47,40 @@ def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> i
     return queued
 
 
+def events_process_slice(*, seconds: float = PROCESS_SLICE) -> bool:
+    """Match unprocessed events for up to `seconds`; True when more may be waiting."""
+    deadline = time.monotonic() + seconds
+    while events_process_batch() == BATCH_SIZE:
+        if time.monotonic() >= deadline:
+            return True
+    return False
+
+
 def dispatcher_run(*, should_stop: Callable[[], bool], interval: float | None = None) -> None:
     interval = settings.DISPATCH_INTERVAL if interval is None else interval
+    listener = Listener()
     last_slow = 0.0
     # Not at start-up: a crash-looping worker must not prune on every restart.
     last_prune = time.monotonic()
-    while not should_stop():
-        started = time.monotonic()
-        slow = started - last_slow >= SLOW_CHECKS_EVERY
-        prune = started - last_prune >= PRUNE_EVERY
-        try:
-            close_old_connections()
-            dispatch_once(now=timezone.now(), slow_checks=slow, prune=prune)
-            if slow:
-                last_slow = started
-            if prune:
-                last_prune = started
-        except DatabaseError:
-            # The database restarted or dropped us; the rows are still there, try again shortly.
-            logger.exception("dispatcher could not reach the database")
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    next_dispatch = 0.0
+    try:
+        while not should_stop():
+            more = False
+            try:
+                close_old_connections()
+                more = events_process_slice()
+                started = time.monotonic()
+                if started >= next_dispatch:
+                    slow = started - last_slow >= SLOW_CHECKS_EVERY
+                    prune = started - last_prune >= PRUNE_EVERY
+                    dispatch_once(now=timezone.now(), slow_checks=slow, prune=prune)
+                    last_slow = started if slow else last_slow
+                    last_prune = started if prune else last_prune
+                    next_dispatch = started + interval
+            except DatabaseError:
+                # The database restarted or dropped us; the rows are still there, try again shortly.
+                logger.exception("dispatcher could not reach the database")
+            if not more:
+                listener.wait(max(0.0, next_dispatch - time.monotonic()))
+    finally:
+        listener.close()

@@ -10,7 +10,7 @@ Two measures, because they answer different questions:
   (`Send.due_at`, which already includes the rule's delay, send windows and frequency-cap slots) to
   the provider accepting it. Measuring a delayed email from its event would only measure the delay.
 
-The kind is decided per send from its own rows when it becomes `sent` (`send_latency_record`), and
+The kind is decided per send from its own rows when it becomes `sent` (`sends_latency_record`), and
 stored on it with the latency in milliseconds, so editing a rule does not reclassify its past
 emails, pruning its event later does not lose the measure, and the Dashboard reads one table. Sends
 without an event and a person's resends are left out: they have no accepted moment to measure from.
@@ -19,7 +19,7 @@ without an event and a person's resends are left out: they have no accepted mome
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,23 +79,23 @@ def latency_measure(
     return _milliseconds(sent_at - due_at), DELAYED
 
 
-def send_latency_record(send_id: int) -> None:
-    """Store the latency of a send that has just become `sent` (by its provider answer or by evidence)."""
-    row = (
-        Send.objects.filter(pk=send_id, state=Send.State.SENT)
-        .values("sent_at", "due_at", "event__received_at", "event__processed_at", "resend_of_id")
-        .first()
+def sends_latency_record(send_ids: Sequence[int]) -> None:
+    """Store the latency of sends that have just become `sent` (by their provider answer or by evidence)."""
+    rows = Send.objects.filter(pk__in=list(send_ids), state=Send.State.SENT, sent_at__isnull=False).values(
+        "pk", "sent_at", "due_at", "event__received_at", "event__processed_at", "resend_of_id"
     )
-    if row is None or row["sent_at"] is None:
-        return
-    latency_ms, kind = latency_measure(
-        sent_at=row["sent_at"],
-        due_at=row["due_at"],
-        accepted_at=row["event__received_at"],
-        matched_at=row["event__processed_at"],
-        resend=row["resend_of_id"] is not None,
-    )
-    Send.objects.filter(pk=send_id).update(latency_ms=latency_ms, latency_kind=kind)
+    measured = []
+    for row in rows:
+        assert row["sent_at"] is not None  # filtered above
+        latency_ms, kind = latency_measure(
+            sent_at=row["sent_at"],
+            due_at=row["due_at"],
+            accepted_at=row["event__received_at"],
+            matched_at=row["event__processed_at"],
+            resend=row["resend_of_id"] is not None,
+        )
+        measured.append(Send(pk=row["pk"], latency_ms=latency_ms, latency_kind=kind))
+    Send.objects.bulk_update(measured, ["latency_ms", "latency_kind"])
 
 
 def bucket_labels() -> list[str]:

@@ -2,7 +2,7 @@
 
 The sample is either a recent real event (with its user's stored contact) or JSON a marketer
 writes, `{"event": {...properties}, "contact": {...traits, "email": ...}}`. Rendering and message
-building are the production ones (campaigns.rendering, campaigns.delivery.message_compose), so what
+building are the production ones (campaigns.rendering, campaigns.claiming.message_compose), so what
 the preview shows is what a contact would get. Nothing here writes to the database.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from campaigns.delivery import message_compose
+from campaigns.claiming import message_compose
 from campaigns.models import Rule, Template
 from campaigns.provider import ProviderResult, provider_send
 from campaigns.rendering import RenderError, render_context, template_render

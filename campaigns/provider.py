@@ -7,15 +7,19 @@ been accepted? "No" (nothing reached it, or it refused) allows a retry; "maybe" 
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import requests
+from anymail.backends.base_requests import AnymailRequestsBackend
 from anymail.exceptions import AnymailError, AnymailRequestsAPIError
 from anymail.message import AnymailMessage
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.signals import setting_changed
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 
@@ -36,7 +40,7 @@ class ProviderResult:
 
 def provider_send(message: AnymailMessage) -> ProviderResult:
     try:
-        message.connection = get_connection()
+        message.connection = provider_connection()
         sent = message.send()
     except Exception as exc:  # every failure is classified; none may escape unrecorded
         # Anymail's post_send signal runs after the provider answered; an error raised by a
@@ -50,6 +54,40 @@ def provider_send(message: AnymailMessage) -> ProviderResult:
         return ProviderResult(Outcome.REJECTED, error="the email backend sent nothing (cancelled before sending)")
     response = _esp_response(message)
     return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(response) if response is not None else "")
+
+
+_local = threading.local()
+_generation = 0
+
+
+def provider_connection() -> BaseEmailBackend:
+    """This thread's open connection to the provider, reused from message to message.
+
+    An HTTP API backend keeps one requests session (keep-alive) per thread instead of a new TCP
+    (and, with SendGrid, TLS) connection per message. Other backends (the file capture) get a fresh
+    connection per message, as Django's send_mail would give them.
+    """
+    cached = getattr(_local, "connection", None)
+    if cached is not None and getattr(_local, "generation", -1) == _generation:
+        return cached
+    connection = get_connection()
+    if not isinstance(connection, AnymailRequestsBackend):
+        return connection
+    if cached is not None:
+        cached.close()
+    connection.open()
+    _local.connection, _local.generation = connection, _generation
+    return connection
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    # Tests switch the backend and its URL per test: every thread must reconnect with the new ones.
+    global _generation
+    if setting in ("EMAIL_BACKEND", "ANYMAIL"):
+        _generation += 1
+
+
+setting_changed.connect(_settings_changed)
 
 
 def _esp_response(message: AnymailMessage) -> requests.Response | None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
-
+from campaigns.claim_facts import ClaimFacts, ExitEvent, claim_facts_load
 from campaigns.consent import Refusal, consent_refusal
 from campaigns.models import Send
-from campaigns.suppression import suppression_reason
-from events.models import Event
 
 
 @dataclass(frozen=True)
@@ -25,68 +22,73 @@ class Verdict:
         return {"due_at": self.due_at, "enqueued_at": None} if self.due_at is not None else {}
 
 
-def send_recheck(send: Send, *, now: datetime) -> Verdict | None:
-    """Why this send must not go out now, or None if it should."""
+def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> Verdict | None:
+    """Why this send must not go out now, or None if it should.
+
+    `facts` are read for a whole batch by the claim (campaigns.claim_facts); without them they are
+    read for this one send.
+    """
+    facts = facts or claim_facts_load([send], now=now)
     rule, contact = send.rule, send.contact
     if not rule.active:
         return Verdict(Send.State.CANCELLED, f"rule {rule.name!r} was paused before the send was due")
     if rule.exit_events:
-        exit_event = exit_event_since_trigger(send, now=now)
+        exit_event = exit_event_since_trigger(send, now=now, facts=facts)
         if exit_event is not None:
             return Verdict(
                 Send.State.CANCELLED, f"exit event {exit_event.name} at {exit_event.occurred_at.isoformat()}"
             )
-    if rule.cooldown:
-        recent = (
-            Send.objects.filter(
-                rule=rule,
-                contact=contact,
-                state__in=Send.MAYBE_SENT_STATES,
-                sending_started_at__gt=now - rule.cooldown,
-            )
-            # A person's deliberate resend is not held back by the original it replaces.
-            .exclude(pk__in=[send.pk, send.resend_of_id])
-            .exists()
-        )
-        if recent:
-            return Verdict(Send.State.CANCELLED, f"cooldown: another email from this rule within {rule.cooldown}")
+    if rule.cooldown and _cooldown_holds(send, now=now, facts=facts):
+        return Verdict(Send.State.CANCELLED, f"cooldown: another email from this rule within {rule.cooldown}")
     if not contact.email:
         return Verdict(Send.State.SUPPRESSED, "the contact has no email address")
-    refusal = _consent_refusal(send)
+    refusal = _consent_refusal(send, facts)
     if refusal is not None:
         return Verdict(Send.State.SUPPRESSED, refusal.detail)
     return None
 
 
-def _consent_refusal(send: Send) -> Refusal | None:
+def _cooldown_holds(send: Send, *, now: datetime, facts: ClaimFacts) -> bool:
+    assert send.rule.cooldown is not None
+    since = now - send.rule.cooldown
+    # A person's deliberate resend is not held back by the original it replaces.
+    others = {send.pk, send.resend_of_id} - {None}
+    return any(
+        row.rule_id == send.rule_id and row.pk not in others and row.sending_started_at is not None
+        and row.sending_started_at > since
+        for row in facts.counted_sends(send.contact_id)
+    )  # fmt: skip
+
+
+def _consent_refusal(send: Send, facts: ClaimFacts) -> Refusal | None:
     contact, template = send.contact, send.rule.template
-    # Read again under the contact's row lock (taken by the claim): an unsubscribe that committed
-    # after the send row was read still counts.
-    contact.refresh_from_db(fields=["unsubscribed_at", "unsubscribed_topics"])
+    # The claim read these under the contact's row lock: an unsubscribe that committed after the
+    # send row was read still counts.
+    consent = facts.consent_of(contact)
     return consent_refusal(
         category=template.category,
         topic=template.topic,
-        suppressed=suppression_reason(contact.email),
-        unsubscribed=contact.unsubscribed_at is not None,
-        unsubscribed_topics=contact.unsubscribed_topics or (),
+        suppressed=facts.suppression_of(contact.email),
+        unsubscribed=consent.unsubscribed,
+        unsubscribed_topics=consent.unsubscribed_topics,
     )
 
 
-def exit_event_since_trigger(send: Send, *, now: datetime) -> Event | None:
-    exits = Event.objects.filter(
-        user_id=send.contact.user_id,
-        type=Event.Type.TRACK,
-        name__in=send.rule.exit_events,
-        occurred_at__lte=now,
-    ).filter(after_trigger(send.triggered_at, send.event_id))
-    return exits.order_by("occurred_at").first()
+def exit_event_since_trigger(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> ExitEvent | None:
+    """The first of the rule's exit events this contact sent after the trigger, up to `now`."""
+    facts = facts or claim_facts_load([send], now=now)
+    exits = [
+        e for e in facts.exit_events(send.contact.user_id)
+        if e.name in send.rule.exit_events and e.occurred_at <= now
+        and after_trigger(e, triggered_at=send.triggered_at, trigger_id=send.event_id)
+    ]  # fmt: skip
+    return min(exits, key=lambda e: (e.occurred_at, e.pk), default=None)
 
 
-def after_trigger(triggered_at: datetime, trigger_id: int | None) -> Q:
-    """Events that happened after the trigger. Two events at the same instant (a clamped or coarse
-    clock) are ordered by arrival: an exit stored after the trigger counts, one stored before it
-    does not. The trigger itself never counts, even when its rule lists it as an exit event."""
-    same_instant = Q(occurred_at=triggered_at)
-    if trigger_id is not None:
-        same_instant &= Q(pk__gt=trigger_id)
-    return Q(occurred_at__gt=triggered_at) | same_instant
+def after_trigger(event: ExitEvent, *, triggered_at: datetime, trigger_id: int | None) -> bool:
+    """Whether the event happened after the trigger. Two events at the same instant (a clamped or
+    coarse clock) are ordered by arrival: an exit stored after the trigger counts, one stored before
+    it does not. The trigger itself never counts, even when its rule lists it as an exit event."""
+    if event.occurred_at != triggered_at:
+        return event.occurred_at > triggered_at
+    return trigger_id is None or event.pk > trigger_id

@@ -14,7 +14,9 @@ from campaigns.models import Send
 from events.models import Event
 from triggermail.queue import enqueue
 
-DELIVERY_CHUNK = 10
+# Sends per delivery task: one claim transaction and up to DELIVERY_CONCURRENCY provider calls at
+# once; small enough that a burst is spread over every worker.
+DELIVERY_CHUNK = 50
 DISPATCH_BATCH = 500
 
 
@@ -34,10 +36,15 @@ def exit_sends_cancel(*, event: Event, rules: Sequence[RuleData]) -> int:
 
 
 def sends_enqueue(send_ids: Sequence[int], *, now: datetime) -> None:
-    """Queue delivery tasks for these sends, a few per task so that workers share them."""
+    """Mark these sends queued and queue their delivery."""
     if not send_ids:
         return
     Send.objects.filter(pk__in=send_ids).update(enqueued_at=now)
+    deliveries_queue(send_ids)
+
+
+def deliveries_queue(send_ids: Sequence[int]) -> None:
+    """Queue delivery tasks for these sends (already marked queued), in chunks that workers share."""
     for start in range(0, len(send_ids), DELIVERY_CHUNK):
         enqueue("campaigns.tasks.sends_deliver", list(send_ids[start : start + DELIVERY_CHUNK]))
 

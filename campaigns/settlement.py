@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 
-from campaigns.latency import send_latency_record
+from campaigns.latency import sends_latency_record
 from campaigns.models import Send
 from campaigns.scheduling import sends_enqueue
 
@@ -56,7 +56,7 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
         updated_at=now,
     )
     if settled:
-        send_latency_record(send_id)
+        sends_latency_record([send_id])
         logger.info("send %s settled as sent by a %s event", send_id, evidence.event_type)
         return "sent"
     send = Send.objects.filter(pk=send_id, state__in=NOT_SENT_STATES).exclude(reason__startswith=CONTRADICTED).first()

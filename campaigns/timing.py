@@ -10,15 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from campaigns.caps import send_cap_check
+from campaigns.claim_facts import ClaimFacts
 from campaigns.models import CampaignSettings, Send
 from campaigns.recheck import Verdict
 from campaigns.selectors import rule_window
 from campaigns.windows import window_next_open, zone_resolve
 
 
-def send_timing_check(send: Send, *, now: datetime) -> Verdict | None:
+def send_timing_check(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> Verdict | None:
     """Reschedule (or, for a cap with `skip`, cancel) a send that may not go out now; None if it may."""
-    settings = CampaignSettings.current()
+    settings = facts.settings if facts is not None else CampaignSettings.current()
     window = rule_window(send.rule, settings)
     if window is not None:
         zone = zone_resolve(send.contact.timezone, settings.fallback_timezone)
@@ -27,4 +28,4 @@ def send_timing_check(send: Send, *, now: datetime) -> Verdict | None:
             local = opening.astimezone(zone).isoformat()
             reason = f"outside the send window ({window.describe()}, {zone.key}); moved to the next opening at {local}"
             return Verdict(Send.State.SCHEDULED, reason, due_at=opening)
-    return send_cap_check(send, now=now, settings=settings)
+    return send_cap_check(send, now=now, settings=settings, facts=facts)

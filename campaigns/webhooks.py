@@ -19,7 +19,7 @@ from anymail.signals import AnymailTrackingEvent
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.delivery import METADATA_KEY, METADATA_SEND
+from campaigns.claiming import METADATA_KEY, METADATA_SEND
 from campaigns.models import ProviderEvent, Send
 from campaigns.settlement import Evidence, send_settle
 from campaigns.suppression import suppression_from_provider_event

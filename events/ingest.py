@@ -12,7 +12,7 @@ from django.utils import timezone as django_timezone
 
 from events.models import Contact, Event, WriteKey
 from events.parsing import Message
-from triggermail.queue import enqueue
+from triggermail.wakeup import events_arrived
 
 _INSERT_CHUNK = 500
 _EVENT_COLUMNS = (
@@ -28,7 +28,7 @@ class IngestResult:
 
 
 def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at: datetime) -> IngestResult:
-    """Commit the messages (those not seen before) and their contacts' traits, then queue matching.
+    """Commit the messages (those not seen before) and their contacts' traits, then wake the matching.
 
     Returns only after the commit, so a 200 answer means the events are stored.
     """
@@ -40,7 +40,7 @@ def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at:
         fresh = [m for m in messages if m.message_id in new_ids]
         contacts_upsert(fresh)
         if fresh:
-            enqueue("events.tasks.events_process")
+            events_arrived()
     return IngestResult(accepted=len(new_ids), duplicates=len(messages) - len(new_ids))
 
 

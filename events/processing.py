@@ -1,22 +1,27 @@
 """Turning stored events into decisions and scheduled sends.
 
 A batch of unprocessed events is claimed, matched and marked processed in one transaction, so an
-event is either fully processed or not at all; a task that dies midway leaves it for the next one.
+event is either fully processed or not at all; a processor that dies midway leaves it for the next.
+The batch's sends are stored with one INSERT … ON CONFLICT DO NOTHING (a live send already holding
+a dedupe key wins), and the sends that are due at once are queued for delivery in the same
+transaction.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns.conversions import conversions_record
 from campaigns.matching import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
 from campaigns.models import CampaignSettings, Decision, Send
-from campaigns.scheduling import exit_sends_cancel, sends_enqueue
+from campaigns.scheduling import deliveries_queue, exit_sends_cancel
 from campaigns.selectors import contacts_data, rules_current
 from events.models import Contact, Event
+from triggermail.bulk import insert_new_returning
 
 BATCH_SIZE = 500
 
@@ -43,22 +48,28 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
         rules = rules_current(defaults)
         names = {e.name for e in events if e.type == Event.Type.TRACK}
         triggered = [r for r in rules if r.trigger_event in names]
+        exit_names = {name for r in rules for name in r.exit_events}
         contacts = contacts_data(
             (e.user_id for e in events), (r.id for r in triggered), fallback_timezone=defaults.fallback_timezone
         )
-        due_now: list[int] = []
+        pending = _Pending(now=now)
         for event in events:
             if event.type != Event.Type.TRACK:
                 continue
-            exit_sends_cancel(event=event, rules=rules)
+            if event.name in exit_names:
+                # The exit must see the sends this batch has matched so far, as it would see them stored.
+                pending.flush()
+                exit_sends_cancel(event=event, rules=rules)
             pair = contacts.get(event.user_id)
-            decisions = _event_match(event, pair, triggered, now)
-            contact_data = _decisions_store(event, pair, decisions, due_now, now)
-            if pair is not None:
-                contacts[event.user_id] = (pair[0], contact_data or pair[1])
+            for decision in _event_match(event, pair, triggered, now):
+                pending.add(event, pair[0] if pair is not None else None, decision)
+                if pair is not None and decision.scheduled and decision.due_at is not None:
+                    pair = (pair[0], contact_with_send(pair[1], decision))
+                    contacts[event.user_id] = pair
+        pending.flush()
         conversions_record(events, rules)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
-        sends_enqueue(due_now, now=now)
+        deliveries_queue(pending.due_now)
     return len(events)
 
 
@@ -72,56 +83,69 @@ def _event_match(
     return rules_matching(data, contact, rules, now)
 
 
-def _decisions_store(
-    event: Event,
-    pair: tuple[Contact, ContactData] | None,
-    decisions: list[MatchDecision],
-    due_now: list[int],
-    now: datetime,
-) -> ContactData | None:
-    contact, contact_data = pair if pair is not None else (None, None)
-    rows = []
-    for decision in decisions:
-        send = None
-        if decision.scheduled and contact is not None and decision.due_at is not None:
-            send = _send_create(event, contact, decision)
-            if send is None:
+@dataclass
+class _Pending:
+    """The batch's decisions not yet stored, with the sends they schedule."""
+
+    now: datetime
+    decisions: list[tuple[Event, Contact | None, MatchDecision]] = field(default_factory=list)
+    due_now: list[int] = field(default_factory=list)
+
+    def add(self, event: Event, contact: Contact | None, decision: MatchDecision) -> None:
+        self.decisions.append((event, contact, decision))
+
+    def flush(self) -> None:
+        if not self.decisions:
+            return
+        stored = self._sends_insert()
+        rows = []
+        for event, contact, decision in self.decisions:
+            # One send per key: should two decisions carry one key, the first one has it.
+            send_id = stored.pop(decision.dedupe_key, None) if self._schedules(contact, decision) else None
+            if self._schedules(contact, decision) and send_id is None:
+                # Another processor stored a live send with this key first.
                 decision = MatchDecision(
                     decision.rule_id, "duplicate", f"already scheduled or sent under key {decision.dedupe_key}"
                 )
-            else:
-                assert contact_data is not None
-                contact_data = contact_with_send(contact_data, decision)
-                if send.due_at <= now:
-                    due_now.append(send.pk)
-        rows.append(
-            Decision(
-                event=event,
-                rule_id=decision.rule_id,
-                contact=contact,
-                outcome=Decision.Outcome.SCHEDULED if send else Decision.Outcome.SKIPPED,
-                reason=decision.reason,
-                detail=decision.detail[:500],
-                due_at=decision.due_at if send else None,
-                send=send,
+            rows.append(
+                Decision(
+                    event=event,
+                    rule_id=decision.rule_id,
+                    contact=contact,
+                    outcome=Decision.Outcome.SCHEDULED if send_id else Decision.Outcome.SKIPPED,
+                    reason=decision.reason,
+                    detail=decision.detail[:500],
+                    due_at=decision.due_at if send_id else None,
+                    send_id=send_id,
+                )
             )
-        )
-    Decision.objects.bulk_create(rows)
-    return contact_data
+        Decision.objects.bulk_create(rows)
+        self.decisions = []
 
+    @staticmethod
+    def _schedules(contact: Contact | None, decision: MatchDecision) -> bool:
+        return decision.scheduled and contact is not None and decision.due_at is not None
 
-def _send_create(event: Event, contact: Contact, decision: MatchDecision) -> Send | None:
-    """The new send, or None when a live send already holds its dedupe key."""
-    assert decision.due_at is not None
-    try:
-        with transaction.atomic():
-            return Send.objects.create(
-                rule_id=decision.rule_id,
-                contact=contact,
-                event=event,
-                triggered_at=event.occurred_at,
-                dedupe_key=decision.dedupe_key,
-                due_at=decision.due_at,
+    def _sends_insert(self) -> dict[str, int]:
+        """Store the scheduled decisions' sends; dedupe key → id of each send that was new."""
+        sends = []
+        for event, contact, decision in self.decisions:
+            if not self._schedules(contact, decision):
+                continue
+            assert contact is not None and decision.due_at is not None
+            due_now = decision.due_at <= self.now
+            sends.append(
+                Send(
+                    rule_id=decision.rule_id,
+                    contact=contact,
+                    event=event,
+                    triggered_at=event.occurred_at,
+                    dedupe_key=decision.dedupe_key,
+                    due_at=decision.due_at,
+                    # Queued below, in this transaction.
+                    enqueued_at=self.now if due_now else None,
+                )
             )
-    except IntegrityError:
-        return None
+        stored = {key: pk for pk, key in insert_new_returning(sends, returning=["pk", "dedupe_key"])}
+        self.due_now += [stored[s.dedupe_key] for s in sends if s.enqueued_at is not None and s.dedupe_key in stored]
+        return stored

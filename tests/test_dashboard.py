@@ -12,7 +12,7 @@ from anymail.signals import AnymailTrackingEvent
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from campaigns.latency import Percentiles, send_latency_record
+from campaigns.latency import Percentiles, sends_latency_record
 from campaigns.models import Decision, Rule, Send
 from campaigns.performance import RulePerformance, dashboard_compute
 from campaigns.webhooks import provider_event_record
@@ -52,7 +52,7 @@ def sent_email(
     )  # fmt: skip
     decision_make(rule, event, reason="scheduled", at=accepted, send=send)
     # What delivery and the webhook receiver keep on the send when it is sent and when SendGrid reports.
-    send_latency_record(send.pk)
+    sends_latency_record([send.pk])
     for event_type in provider_events:
         provider_event_record(sendgrid_event(send, event_type, at=sent_at + timedelta(seconds=10)), now=timezone.now())
     return send

@@ -44,13 +44,32 @@ def test_an_accepted_send_is_recorded_sent_after_the_connection_drops(transactio
     assert len(sendgrid.accepted) == 1
 
 
-def test_a_database_error_on_one_send_does_not_hold_up_the_rest_of_its_chunk(transactional_db, api, sendgrid):
+def test_a_connection_dropped_while_claiming_is_retried_and_each_email_goes_once(transactional_db, api, sendgrid):
     rule_make("receipt", "order_completed")
     api.batch([identify("u1", "u1@example.com"), track("order_completed", "u1"), track("order_completed", "u1")])
     events_process_pending()
     first, second = Send.objects.order_by("pk")
-    # The first send's claim fails (the database is gone for that statement); the second goes out.
     drop = DropOnce(lambda sql: sql.startswith("SELECT") and 'FROM "campaigns_send"' in sql)
     with connection.execute_wrapper(drop):
+        assert sends_deliver([first.pk, second.pk]) == {"accepted": 2}
+    assert drop.dropped == 1
+    assert sorted(Send.objects.values_list("state", flat=True)) == ["sent", "sent"]
+    assert sorted(sendgrid.keys().values()) == [1, 1]
+
+
+def test_a_send_whose_claim_keeps_failing_does_not_hold_up_the_rest_of_its_batch(transactional_db, api, sendgrid):
+    rule_make("receipt", "order_completed")
+    api.batch([identify("u1", "u1@example.com"), track("order_completed", "u1"), track("order_completed", "u1")])
+    events_process_pending()
+    first, second = Send.objects.order_by("pk")
+
+    def fail_first(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        # Every claim that includes the first send fails, as a statement the database rejects would.
+        claiming = sql.startswith("SELECT") and '"campaigns_send"."due_at" <=' in sql
+        if claiming and first.pk in (params or ()):
+            raise OperationalError("the database refused this statement")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail_first):
         assert sends_deliver([first.pk, second.pk]) == {"database_error": 1, "accepted": 1}
-    assert sorted(Send.objects.values_list("state", flat=True)) == ["scheduled", "sent"]
+    assert dict(Send.objects.values_list("pk", "state")) == {first.pk: "scheduled", second.pk: "sent"}

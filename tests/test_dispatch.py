@@ -9,8 +9,9 @@ import time_machine
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from campaigns.delivery import send_claim, send_record
-from campaigns.dispatch import dispatch_once, dispatcher_run, stale_events_dispatch
+from campaigns.claiming import send_claim
+from campaigns.delivery import send_record
+from campaigns.dispatch import dispatch_once, dispatcher_run
 from campaigns.models import Send
 from campaigns.provider import provider_send
 from campaigns.scheduling import due_sends_dispatch, stale_sending_settle
@@ -96,17 +97,6 @@ def test_a_sending_row_outliving_its_worker_becomes_unknown_and_a_late_answer_st
     assert (welcome.state, welcome.provider_message_id) == ("sent", sendgrid.accepted[-1].message_id)
 
 
-def test_events_whose_processing_task_was_lost_are_queued_again(api):
-    rule_make("welcome", "user_signup")
-    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
-    OrmQ.objects.all().delete()
-    assert stale_events_dispatch(now=timezone.now()) is False
-    assert stale_events_dispatch(now=timezone.now() + timedelta(seconds=6)) is True
-    assert queued_tasks() == [("events.tasks.events_process", ())]
-    queued_tasks_run()
-    assert Send.objects.count() == 1
-
-
 def test_the_dispatcher_loop_runs_until_told_to_stop(transactional_db, signup, sendgrid, settings):
     # transactional_db: the loop closes stale connections, which would end a test transaction.
     now, welcome, _ = signup
@@ -115,6 +105,16 @@ def test_the_dispatcher_loop_runs_until_told_to_stop(transactional_db, signup, s
     with time_machine.travel(now + timedelta(seconds=settings.Q_CLUSTER["retry"] + 1), tick=False):
         dispatcher_run(should_stop=lambda: next(rounds), interval=0)
     assert queued_tasks() == [(DELIVER, ([welcome.pk],))]
+
+
+def test_the_dispatcher_loop_matches_stored_events_without_any_task(transactional_db, api, sendgrid):
+    rule_make("welcome", "user_signup")
+    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
+    assert queued_tasks() == []  # the ingest queues nothing: the loop finds the events itself
+    rounds = iter([False, True])
+    dispatcher_run(should_stop=lambda: next(rounds), interval=0)
+    send = Send.objects.get()
+    assert queued_tasks() == [(DELIVER, ([send.pk],))]
 
 
 def test_a_late_refusal_of_an_unknown_send_marks_it_failed_not_scheduled(signup, sendgrid, settings):

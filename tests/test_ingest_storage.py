@@ -8,7 +8,6 @@ import pytest
 import time_machine
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
-from django_q.models import OrmQ
 
 from campaigns.models import Decision, Rule, Send, Template
 from events.models import Contact, Event
@@ -75,12 +74,6 @@ def test_it_recognises_a_retry_without_message_id_by_its_content(api):
     api.post("/v1/track", {**message, "sentAt": "2026-11-28T09:00:01Z"})
     api.post("/v1/track", {**message, "sentAt": "2026-11-28T09:05:00Z"})
     assert Event.objects.count() == 1
-
-
-def test_it_queues_processing_only_when_something_new_was_stored(api):
-    api.batch([track("signed_up", "u1", message_id="m-1")])
-    api.batch([track("signed_up", "u1", message_id="m-1")])
-    assert [q.task["func"] for q in OrmQ.objects.all()] == ["events.tasks.events_process"]
 
 
 def test_it_counts_duplicates_as_accepted_when_another_message_is_bad(api):

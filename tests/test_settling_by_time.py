@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from campaigns.delivery import send_claim
+from campaigns.claiming import send_claim
 from campaigns.dispatch import dispatch_once
 from campaigns.models import Send
 from campaigns.provider import provider_send

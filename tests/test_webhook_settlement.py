@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from campaigns.delivery import send_claim
+from campaigns.claiming import send_claim
 from campaigns.models import IdempotencyKey, ProviderEvent, Send
 from campaigns.provider import provider_send
 from campaigns.scheduling import stale_sending_settle

@@ -119,6 +119,9 @@ SENDGRID_API_KEY = env.str("SENDGRID_API_KEY", default="")
 SENDGRID_API_URL = env.str("SENDGRID_API_URL", default="https://api.sendgrid.com/v3/")
 # Seconds one provider call may take before it is treated as ambiguous (see Guarantees).
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)
+# Provider calls a worker process makes at once for one batch of sends: each mostly waits for the
+# provider's answer, so a few threads keep a worker busy without more processes.
+DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=16)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TriggerMail <hello@example.com>")
 MAIL_CAPTURE_DIR = Path(env.str("MAIL_CAPTURE_DIR", default=str(VAR_DIR / "mail")))
 

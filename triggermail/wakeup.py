@@ -1,0 +1,71 @@
+"""Waking the event processor the moment events are committed, without polling for them.
+
+On PostgreSQL the ingest transaction sends a NOTIFY, which the database delivers only if and when
+that transaction commits; each qcluster's dispatcher LISTENs on a connection of its own and starts
+matching at once. Elsewhere (SQLite), and whenever a notification is missed (the listening
+connection dropped), the dispatcher's regular look for unprocessed events finds them a moment later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "triggermail_events"
+
+
+def events_arrived() -> None:
+    """Call inside the transaction that stored events: wake the processors when it commits."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Identical notifications within one transaction are folded into one by PostgreSQL.
+            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
+class Listener:
+    """Waits for the ingest's notifications; on a database without them, simply waits."""
+
+    def __init__(self) -> None:
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when events arrived meanwhile (as far as we know)."""
+        if connection.vendor != "postgresql":
+            time.sleep(timeout)
+            return False
+        try:
+            listening = self._listening()
+            notified = False
+            for _ in listening.notifies(timeout=timeout, stop_after=1):
+                notified = True
+            if notified:
+                # Drain what else is waiting: one pass of the processor serves them all.
+                for _ in listening.notifies(timeout=0):
+                    pass
+            return notified
+        except psycopg.Error:
+            logger.warning("the event listener lost its database connection; reconnecting", exc_info=True)
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return True  # something may have arrived while we were not listening
+
+    def _listening(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._connection is None or self._connection.closed:
+            params = connection.get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            self._connection = psycopg.connect(**params, autocommit=True)
+            self._connection.execute(f"LISTEN {CHANNEL}")
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            finally:
+                self._connection = None
