@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, OuterRef, Subquery
 
 from campaigns.claim_facts import ClaimFacts, claim_facts_load, consent_read
-from campaigns.consent import preferences_url, unsubscribe_headers, unsubscribe_url
+from campaigns.consent import unsubscribe_headers, unsubscribe_url
 from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send, Template
 from campaigns.recheck import send_recheck
 from campaigns.rendering import RenderError, render_context, template_render
@@ -52,6 +52,8 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
         sends = list(
             Send.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("rule__template", "contact", "event")
+            # Rendering reads the event's properties only; its context and traits can be large.
+            .defer("event__context", "event__traits")
             .filter(pk__in=list(send_ids), state=Send.State.SCHEDULED, due_at__lte=now)
             .order_by("pk")
         )
@@ -151,13 +153,15 @@ def key_expiry(send: Send, now: datetime) -> datetime | None:
 def message_build(send: Send) -> AnymailMessage:
     template, contact = send.rule.template, send.contact
     properties = send.event.properties if send.event is not None else {}
+    unsubscribe = unsubscribe_url(contact)
     context = render_context(
         properties=properties,
         user_id=contact.user_id,
         email=contact.email,
         traits=contact.traits,
-        unsubscribe_url=unsubscribe_url(contact),
-        preferences_url=preferences_url(contact),
+        unsubscribe_url=unsubscribe,
+        # The same page (see campaigns.consent.preferences_url); signing it twice would cost twice.
+        preferences_url=unsubscribe,
     )
     message = message_compose(template, context, to=contact.email)
     # Our key travels with the message (SendGrid custom_args) so that webhook events prove which
@@ -167,7 +171,7 @@ def message_build(send: Send) -> AnymailMessage:
     if template.category == Category.MARKETING:
         # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
         # providers require it of bulk senders. Transactional email is not a list to leave.
-        message.extra_headers.update(unsubscribe_headers(contact))
+        message.extra_headers.update(unsubscribe_headers(contact, url=unsubscribe))
     return message
 
 

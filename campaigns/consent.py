@@ -89,10 +89,13 @@ def preferences_url(contact: Contact) -> str:
     return unsubscribe_url(contact)
 
 
-def unsubscribe_headers(contact: Contact) -> dict[str, str]:
-    """RFC 2369 List-Unsubscribe with the RFC 8058 one-click POST, for marketing email."""
+def unsubscribe_headers(contact: Contact, *, url: str | None = None) -> dict[str, str]:
+    """RFC 2369 List-Unsubscribe with the RFC 8058 one-click POST, for marketing email.
+
+    `url` is the contact's unsubscribe_url when the caller has it already (signing costs time).
+    """
     token = consent_token(contact)
-    targets = [f"<{unsubscribe_url(contact)}>"]
+    targets = [f"<{url or unsubscribe_url(contact)}>"]
     if settings.UNSUBSCRIBE_MAILTO:
         targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{token}>")
     return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

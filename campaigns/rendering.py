@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.template import Context, Engine, TemplateSyntaxError
@@ -49,9 +50,17 @@ def render_context(
     }
 
 
+@lru_cache(maxsize=1024)
+def _compiled(engine: Engine, source: str) -> DjangoTemplate:
+    # A compiled template renders any number of contexts (and is safe to share between threads);
+    # compiling costs more than rendering, and a rule sends the same template again and again.
+    # Keyed by the source itself, so an edited template is compiled afresh on its next send.
+    return DjangoTemplate(source, engine=engine)
+
+
 def _render(engine: Engine, part: str, source: str, context: dict[str, Any]) -> str:
     try:
-        template = DjangoTemplate(source, engine=engine)
+        template = _compiled(engine, source)
         # A Context escapes HTML unless told otherwise, whatever the engine says.
         return template.render(Context(context, autoescape=engine.autoescape))
     except TemplateSyntaxError as exc:
