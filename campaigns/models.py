@@ -341,6 +341,22 @@ class CampaignSettings(models.Model):
         return cls.objects.filter(pk=1).first() or cls(pk=1)
 
 
+class RulesStamp(models.Model):
+    """One row whose stamp changes whenever a rule, condition, template or the campaign settings do.
+
+    Database triggers (migration 0008) write a new random stamp on every insert, update and delete
+    of those tables, whoever makes it: the Admin, an import, a bulk update, SQL by hand. The event
+    processor reads this one value per batch and re-reads the rules only when it changed
+    (campaigns.rules_cache). Random rather than a counter: a rolled-back change must not leave a
+    number that a later, different change could reach again.
+    """
+
+    stamp = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"rules stamp {self.stamp}"
+
+
 class Suppression(models.Model):
     """An address that must not be emailed (marketing or transactional) until a person lifts it."""
 

@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from campaigns.conversions import conversions_record
 from campaigns.matching import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
-from campaigns.models import CampaignSettings, Decision, Send
+from campaigns.models import Decision, Send
+from campaigns.rules_cache import rules_in_force
 from campaigns.scheduling import deliveries_queue, exit_sends_cancel
-from campaigns.selectors import contacts_data, rules_current
+from campaigns.selectors import contacts_data
 from events.models import Contact, Event
 from triggermail.bulk import insert_new_returning
 
@@ -44,8 +45,7 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
         if not events:
             return 0
         now = timezone.now()
-        defaults = CampaignSettings.current()
-        rules = rules_current(defaults)
+        defaults, rules = rules_in_force()
         names = {e.name for e in events if e.type == Event.Type.TRACK}
         triggered = [r for r in rules if r.trigger_event in names]
         exit_names = {name for r in rules for name in r.exit_events}
