@@ -25,6 +25,7 @@ from campaigns.latency import latency_measure
 from campaigns.models import IdempotencyKey, Send
 from campaigns.provider import Outcome, ProviderResult, provider_send
 from triggermail.bulk import update_from_values
+from triggermail.durability import commit_without_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def sends_record_accepted(accepted: Sequence[tuple[Claim, ProviderResult]], *, n
     becomes `sent`; any other state (settled meanwhile by webhook evidence) is left as it is."""
     message_ids = {claim.send_id: result.message_id for claim, result in accepted}
     with transaction.atomic():
+        # Lost in a database crash, these stay `sending` and are settled from evidence, never resent.
+        commit_without_waiting()
         in_flight = (
             Send.objects.select_for_update(of=("self",))
             .filter(pk__in=list(message_ids), state__in=[Send.State.SENDING, Send.State.UNKNOWN])

@@ -23,6 +23,7 @@ from campaigns.scheduling import deliveries_queue, exit_sends_cancel
 from campaigns.selectors import contacts_data
 from events.models import Contact, Event
 from triggermail.bulk import insert_new_returning
+from triggermail.durability import commit_without_waiting
 
 BATCH_SIZE = 500
 
@@ -44,6 +45,8 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
         )
         if not events:
             return 0
+        # Lost in a database crash, the batch is simply matched again (see triggermail.durability).
+        commit_without_waiting()
         now = timezone.now()
         defaults, rules = rules_in_force()
         names = {e.name for e in events if e.type == Event.Type.TRACK}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Decision, Rule, Send
@@ -79,3 +82,14 @@ def test_events_are_processed_in_batches_until_none_is_left(api):
     assert events_process_pending(batch_size=3) == 8
     assert Send.objects.filter(state="scheduled").count() == 7
     assert Send.objects.filter(due_at__lte=timezone.now()).count() == 7
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+def test_matching_commits_without_waiting_but_leaves_the_connection_synchronous(transactional_db, api):
+    api.batch([track("user_signup", "u1")])
+    with CaptureQueriesContext(connection) as queries:
+        events_process_pending()
+    assert "SET LOCAL synchronous_commit TO OFF" in [q["sql"] for q in queries]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
