@@ -6,6 +6,7 @@ A request refused here (413 too large, 415 not JSON, 400 broken gzip) stores not
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from typing import Any
@@ -36,7 +37,7 @@ def body_read(request: HttpRequest) -> Any:
     if content_type and not _JSON_TYPE.match(content_type):
         raise RequestRefused(415, "Content-Type", f"send application/json, not {content_type}")
     raw = _body_bytes(request)
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding == "gzip":
         raw = _gunzip(raw)
     elif encoding not in ("", "identity"):
@@ -88,11 +89,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _finite_float(text: str) -> float:
+    # A number such as 1e400 is JSON, but Python reads it as infinity, which would be written
+    # back as Infinity: PostgreSQL would refuse the whole request at INSERT, and the SDK retry it.
+    value = float(text)
+    if math.isinf(value):
+        raise RequestRefused(400, "body", f"the number {text[:40]} is too large to store")
+    return value
+
+
 def _json_load(raw: bytes) -> Any:
     try:
         # NaN and Infinity are accepted by Python's json module but are not JSON, and PostgreSQL's
         # jsonb refuses them: reject them here rather than fail at INSERT.
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise RequestRefused(400, "body", f"JSON is nested more than {MAX_DEPTH} levels deep") from exc
     except ValueError as exc:

@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -123,10 +123,9 @@ def message_parse(
     if not isinstance(raw, dict):
         return [MessageError(index, "message", f"must be an object, not {_json_type(raw)}")]
     hint = _text(raw.get("messageId"))
-    for key, value in raw.items():
-        if reason := _unstorable(value) or _unstorable_text(key):
-            return [MessageError(index, key, reason, hint)]
-    size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
+    size = _storable_size(raw)
+    if isinstance(size, tuple):
+        return [MessageError(index, *size, hint)]
     if size > MAX_MESSAGE_BYTES:
         reason = f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
         return [MessageError(index, "message", reason, hint, too_large=True)]
@@ -176,6 +175,34 @@ def _unstorable_text(text: str) -> str | None:
         except UnicodeEncodeError:
             return "contains an unpaired UTF-16 surrogate, which is not valid Unicode"
     return None
+
+
+def _storable_size(raw: dict[str, Any]) -> int | tuple[str, str]:
+    """The message's size as compact UTF-8 JSON, or the first field the database could not store
+    as it is, and why."""
+    # Walking every string of every message would be most of the cost of parsing a batch, and
+    # almost every message is fine. Its serialized form, needed for its size anyway, shows
+    # cheaply whether it may not be: a NUL is written as the escape \u0000 (a literal backslash
+    # before "u0000" is a false alarm), a lone surrogate cannot be encoded, and a message with no
+    # more brackets than MAX_DEPTH cannot be nested deeper. Only a suspect is walked, to name
+    # its field.
+    encoded = _encoded(raw)
+    if encoded is None or b"\\u0000" in encoded or encoded.count(b"[") + encoded.count(b"{") > MAX_DEPTH:
+        for key, value in raw.items():
+            if reason := _unstorable(value) or _unstorable_text(key):
+                return key, reason
+    assert encoded is not None, "a message that cannot be serialized has a field to name"
+    return len(encoded)
+
+
+def _encoded(raw: dict[str, Any]) -> bytes | None:
+    try:
+        return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return None
+    except RecursionError:
+        # Nested far deeper than MAX_DEPTH, yet just shallow enough for json.loads to read.
+        return None
 
 
 def _unstorable(value: Any) -> str | None:
@@ -262,6 +289,18 @@ def _object(raw: dict[str, Any], key: str, problems: Problems, *, prefix: str = 
     return value
 
 
+# The same senders post again and again, and Django's validator runs several regular expressions.
+@lru_cache(maxsize=4096)
+def _email_valid(email: str) -> bool:
+    if len(email) > MAX_EMAIL_LENGTH:
+        return False
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return True
+
+
 @cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -276,13 +315,8 @@ def _contact_fields(
     else:
         traits, prefix = _object(context, "traits", problems, prefix="context."), "context.traits."
     email = traits.get("email")
-    if email not in (None, ""):
-        try:
-            if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH:
-                raise ValidationError("too long")
-            validate_email(email)
-        except ValidationError:
-            problems.append((prefix + "email", f"{email!r} is not a valid email address"))
+    if email not in (None, "") and not (isinstance(email, str) and _email_valid(email)):
+        problems.append((prefix + "email", f"{email!r} is not a valid email address"))
     zone, zone_field = (traits.get("timezone"), prefix + "timezone")
     if zone in (None, ""):
         zone, zone_field = (context.get("timezone"), "context.timezone")

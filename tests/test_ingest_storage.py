@@ -155,6 +155,35 @@ def test_it_applies_the_batch_context_to_every_message(api):
     }
 
 
+def test_it_replaces_a_nested_trait_whole_with_the_newer_value(api):
+    api.batch([identify("u1", "ann@example.com", address={"city": "Paris", "zip": "75001"})])
+    api.batch([identify("u1", "ann@example.com", address={"city": "Lyon"})])
+    assert Contact.objects.get().traits["address"] == {"city": "Lyon"}
+
+
+def test_it_stores_a_trait_whose_type_changes_though_its_value_compares_equal(api):
+    # In Python True == 1, but the trait did change: a template shows "True", not "1".
+    api.batch([identify("u1", "ann@example.com", vip=1)])
+    api.batch([identify("u1", "ann@example.com", vip=True)])
+    assert Contact.objects.get().traits["vip"] is True
+
+
+def test_it_replaces_traits_that_are_not_an_object(api):
+    Contact.objects.create(user_id="u1", traits=["left", "by", "an", "import"])
+    api.batch([identify("u1", "ann@example.com")])
+    assert Contact.objects.get().traits == {"email": "ann@example.com"}
+
+
+def test_it_leaves_a_contact_alone_when_the_messages_change_nothing(api, frozen):
+    api.batch([identify("u1", "ann@example.com", plan="pro")])
+    frozen.shift(timedelta(minutes=5))
+    api.batch([{**track("viewed", "u1"), "context": {"traits": {"email": "ann@example.com", "plan": "pro"}}}])
+    assert Contact.objects.get().updated_at == NOW
+    api.batch([{**track("viewed", "u1"), "context": {"traits": {"plan": "team"}}}])
+    contact = Contact.objects.get()
+    assert (contact.traits["plan"], contact.updated_at) == ("team", NOW + timedelta(minutes=5))
+
+
 # --- Other Segment calls ------------------------------------------------------------------
 
 

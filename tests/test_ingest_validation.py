@@ -55,6 +55,12 @@ def test_it_refuses_nan_which_python_reads_but_json_does_not_have(api):
     assert not Event.objects.exists()
 
 
+def test_it_refuses_a_number_too_large_to_store_with_400(api):
+    response = api.post("/v1/track", b'{"event": "x", "userId": "u1", "properties": {"v": -1e400}}')
+    assert refusal(response) == (400, "body", "the number -1e400 is too large to store")
+    assert not Event.objects.exists()
+
+
 def test_it_refuses_an_encoding_other_than_gzip_with_415(api):
     response = api.post("/v1/track", track("x", "u1"), HTTP_CONTENT_ENCODING="br")
     assert refusal(response) == (415, "Content-Encoding", "send gzip or no Content-Encoding, not br")
@@ -261,6 +267,29 @@ def test_it_refuses_json_the_database_cannot_store(api, raw_message, field, reas
     [error] = response.json()["errors"]
     assert (error["index"], error["field"]) == (0, field) and error["reason"].startswith(reason)
     assert stored_names() == ["ok"]
+
+
+def test_it_stores_text_that_only_looks_like_a_nul_escape_and_characters_beyond_the_bmp(api):
+    note = "\\u0000 is how JSON writes NUL; 😀 is two UTF-16 code units"
+    response = api.batch([track("x", "u1", note=note)])
+    assert response.status_code == 200, response.content
+    assert Event.objects.get().properties["note"] == note
+
+
+def test_it_stores_many_objects_side_by_side_however_many_brackets(api):
+    items = [{"sku": f"s{i}", "tags": ["a", "b"]} for i in range(40)]
+    response = api.batch([track("x", "u1", items=items)])
+    assert response.status_code == 200, response.content
+    assert Event.objects.get().properties["items"] == items
+
+
+@pytest.mark.parametrize(("depth", "status"), [(32, 200), (33, 400)])
+def test_it_accepts_nesting_up_to_32_levels(api, depth, status):
+    # The properties object is level 1; the arrays inside it are the other levels.
+    lists = "[" * (depth - 1) + "]" * (depth - 1)
+    raw = '{"type": "track", "event": "x", "userId": "u1", "properties": {"a": ' + lists + "}}"
+    response = api.post("/v1/batch", ('{"batch": [' + raw + "]}").encode())
+    assert response.status_code == status, response.content
 
 
 def test_it_refuses_json_nested_too_deep_to_read(api):
