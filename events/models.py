@@ -81,7 +81,9 @@ class Event(models.Model):
     message_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=10, choices=Type.choices)
     name = models.CharField(max_length=255, blank=True, db_index=True, help_text="Event name of a track call.")
-    user_id = models.CharField(max_length=255, db_index=True)
+    # Looked up through event_user_name_time, whose first column it is: an index of its own would
+    # only cost every insert.
+    user_id = models.CharField(max_length=255)
     anonymous_id = models.CharField(max_length=255, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     traits = models.JSONField(default=dict, blank=True)

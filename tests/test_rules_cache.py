@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from campaigns.matching import RuleData
 from campaigns.models import CampaignSettings, Condition, Rule, Template
 from campaigns.rules_cache import rules_in_force
 from tests.world import minutes, rule_make
@@ -18,7 +19,7 @@ def welcome(db):
     return rule
 
 
-def the_rule() -> object:
+def the_rule() -> RuleData:
     return next(r for r in rules_in_force()[1] if r.name == "welcome")
 
 
