@@ -21,7 +21,6 @@ from django.utils import timezone as django_timezone
 
 from events.models import Contact, Event, WriteKey
 from events.parsing import Message
-from triggermail.wakeup import events_arrived
 
 _INSERT_CHUNK = 500
 _EVENT_COLUMNS = (
@@ -39,7 +38,7 @@ class IngestResult:
 
 
 def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at: datetime) -> IngestResult:
-    """Commit the messages (those not seen before) and their contacts' traits, then wake the matching.
+    """Commit the messages (those not seen before) and their contacts' traits.
 
     Returns only after the commit, so a 200 answer means the events are stored.
     """
@@ -49,9 +48,8 @@ def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at:
         new_ids = _events_insert(source, messages, received_at)
         # A retried message must not re-apply old traits over newer ones: only new messages count.
         fresh = [m for m in messages if m.message_id in new_ids]
+        # The insert itself wakes the matching: a trigger sends a NOTIFY delivered at commit (events/0004).
         contacts_upsert(fresh)
-        if fresh:
-            events_arrived()
     return IngestResult(accepted=len(new_ids), duplicates=len(messages) - len(new_ids))
 
 

@@ -1,9 +1,10 @@
 """Waking the event processor the moment events are committed, without polling for them.
 
-On PostgreSQL the ingest transaction sends a NOTIFY, which the database delivers only if and when
-that transaction commits; each qcluster's dispatcher LISTENs on a connection of its own and starts
-matching at once. Elsewhere (SQLite), and whenever a notification is missed (the listening
-connection dropped), the dispatcher's regular look for unprocessed events finds them a moment later.
+On PostgreSQL a trigger on the events table (migration events/0004) sends a NOTIFY from every
+statement that inserted events, which the database delivers only if and when that transaction
+commits; each qcluster's dispatcher LISTENs on a connection of its own and starts matching at
+once. Elsewhere (SQLite), and whenever a notification is missed (the listening connection
+dropped), the dispatcher's regular look for unprocessed events finds them a moment later.
 """
 
 from __future__ import annotations
@@ -17,14 +18,6 @@ from django.db import connection
 logger = logging.getLogger(__name__)
 
 CHANNEL = "triggermail_events"
-
-
-def events_arrived() -> None:
-    """Call inside the transaction that stored events: wake the processors when it commits."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Identical notifications within one transaction are folded into one by PostgreSQL.
-            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
 
 
 class Listener:
