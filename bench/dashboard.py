@@ -46,7 +46,7 @@ SELECT 'm-' || i, 'track', 'event_' || (i % {rules} + 1), 'u' || (i % {contacts}
 FROM (SELECT i, now() - interval '90 days' * (1 - i::float / {events}) - interval '2 minutes' AS t
       FROM generate_series(1, {events}) AS i) AS e;
 
--- latency_ms and latency_kind as campaigns.latency.send_latency_record sets them when a send becomes sent.
+-- latency_ms and latency_kind as campaigns.latency.sends_latency_record sets them when a send becomes sent.
 INSERT INTO campaigns_send (rule_id, contact_id, event_id, triggered_at, dedupe_key, state, reason, due_at,
                             attempts, sent_at, sending_started_at, to_email, provider_message_id, last_error,
                             converted_at, revenue, latency_ms, latency_kind, created_at, updated_at)
@@ -112,9 +112,12 @@ def populate(sends: int) -> None:
     immediate_rules = RULES * 3 // 4
     for number in range(1, RULES + 1):
         Rule.objects.create(
-            pk=number, name=f"rule {number}", trigger_event=f"event_{number}", template=template,
+            pk=number,
+            name=f"rule {number}",
+            trigger_event=f"event_{number}",
+            template=template,
             goal_event="order_completed",
-        )  # fmt: skip
+        )
     sql = POPULATE.format(contacts=100_000, events=sends * 6 // 5, rules=RULES, immediate_rules=immediate_rules)
     with connection.cursor() as cursor:
         for statement in sql.split(";\n"):

@@ -1,210 +1,218 @@
-"""Event-to-provider latency, measured on the production processes.
+"""P3 and P4: how late emails reach the provider, on the full deployment (web + qcluster).
 
-Starts gunicorn (2 workers) and `manage.py qcluster` on a database of its own, and a local
-SendGrid-compatible server that answers after a realistic 50 ms. Then:
+- P3: /v1/track calls for a no-delay rule at a steady 200 events/s (open loop, a new user with
+  context.traits.email each); per event, provider received minus the moment its 200 arrived.
+- P4: 1,000,000 scheduled sends due hours to days ahead are written straight into the table
+  (with the 100,000 contacts they point at), then VACUUM ANALYZE; then events with past timestamps
+  are posted through the API for a rule delayed by an hour, so that their sends fall due over the
+  next ~20 s; per send, provider received minus its due_at. The seeded sends must stay unsent.
 
-- immediate: posts `identify` + `user_signup` for N users at a steady rate and measures, per user,
-  the time from the ingest API's 200 to the welcome email's arrival at the SendGrid server;
-- delayed: posts `cart_abandoned` events whose 60-minute delay falls due a few seconds later and
-  measures how late each recovery email arrives after its due time.
-
-    python -m bench.latency [--database postgres|sqlite] [--events 200] [--rate 20] [--delayed 100]
-
-The load generator is this process's one thread; the app's processes share the machine's other
-capacity with it (the report says how many cores there were).
+`bench_database` lives in bench.database; it is re-exported here for bench.dashboard.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import json
-import os
-import secrets
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-RECOVERY_DELAY = timedelta(hours=1)
+import psycopg
+
+from bench import payloads
+from bench.context import Row, Run
+from bench.database import bench_database, query
+from bench.deploy import Deployment
+from bench.loadgen import OpenLoopResult, Target, open_loop, run_async
+from bench.stats import percentile
+from bench.verify import check, drain_wait
+
+__all__ = ["bench_database", "latency_phases"]
+
+SEED_SQL = """
+INSERT INTO events_contact (user_id, email, timezone, locale, traits, unsubscribed_topics, created_at, updated_at)
+SELECT 'seed-' || i, 'seed-' || i || '@bench.example', '', '', '{{}}', '[]', now(), now()
+FROM generate_series(0, {contacts} - 1) AS i;
+
+INSERT INTO campaigns_send (rule_id, contact_id, event_id, triggered_at, dedupe_key, state, reason, due_at, attempts,
+                            to_email, provider_message_id, last_error, latency_kind, created_at, updated_at)
+SELECT {rule}, c.id, NULL, now(), 'seed-' || i, 'scheduled', '',
+       now() + interval '1 hour' + (i % 259200) * interval '1 second', 0, '', '', '', '', now(), now()
+FROM generate_series(0, {pending} - 1) AS i
+JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM events_contact WHERE user_id LIKE 'seed-%') AS c
+  ON c.n = i % {contacts}
+"""
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
 
 
-@contextmanager
-def bench_database(kind: str) -> Iterator[str]:
-    """A fresh database URL for this run, removed afterwards."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.sqlite3"
-        return
-    import psycopg
-
-    name = f"triggermail_bench_{os.getpid()}"
-    with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://root@127.0.0.1:5432/{name}"
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def latency_summary(values: list[float], expected: int) -> str:
+    """Percentiles of what arrived; an email that never came is later than all of them, so it is named."""
+    if not values:
+        return f"no email of {expected:,} arrived"
+    cells = ", ".join(f"p{p} {ms(percentile(values, p))}" for p in (50, 95, 99))
+    text = f"{cells}; max {ms(max(values))}, n={len(values):,}"
+    if len(values) < expected:
+        text += f" ({expected - len(values):,} more not arrived when the wait ended: later than all of these)"
+    return text
 
 
-def campaign_seed() -> str:
-    """The two rules measured here; returns a write key."""
-    from campaigns.models import Category, Rule, Template
-    from events.models import WriteKey
+def _post(
+    run: Run, target: Target, path: str, bodies: Iterator[tuple[Any, bytes]], *, rate: float, count: int
+) -> OpenLoopResult:
+    """Post on an open loop; remember every address posted for, whatever the answer."""
+    result = run_async(open_loop(target, path, bodies, rate=rate, count=count))
+    for sent in result.sent:
+        users = sent.tag if isinstance(sent.tag, list) else [sent.tag]
+        run.attempted.update(payloads.email_of(u) for u in users)
+    return result
 
-    welcome = Template.objects.create(
-        name="Welcome", subject="Welcome {{ contact.first_name }}", text_body="Hi", category=Category.TRANSACTIONAL
+
+def _open_loop_line(result: OpenLoopResult) -> str:
+    return (
+        f"offered {result.target_rate:,.0f} requests/s, achieved {result.achieved_rate:,.1f}/s answered 200; "
+        f"answers {result.statuses()}; generator start lag max {ms(result.start_lateness_max)}"
     )
-    recovery = Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
-    Rule.objects.create(name="welcome", trigger_event="user_signup", template=welcome)
-    Rule.objects.create(name="recovery", trigger_event="cart_abandoned", template=recovery, delay=RECOVERY_DELAY)
-    return WriteKey.issue(name="bench")[1]
 
 
-def post_batch(base_url: str, key: str, messages: list[dict[str, Any]]) -> float:
-    """POST /v1/batch; return the time the 200 arrived (the moment the events were accepted)."""
-    request = urllib.request.Request(
-        f"{base_url}/v1/batch",
-        data=json.dumps({"batch": messages}).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 200, response.read()
-    return time.time()
-
-
-def paced(count: int, rate: float) -> Iterator[int]:
-    """0..count-1, one every 1/rate seconds."""
-    start = time.monotonic()
-    for i in range(count):
-        delay = start + i / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        yield i
-
-
-def arrivals(server, wanted: set[str]) -> dict[str, float] | None:
-    """When each wanted address's email reached the server, once all of them have."""
-    got = {a.to[0]: a.received_at for a in list(server.accepted) if a.to[0] in wanted}
-    return got if len(got) == len(wanted) else None
-
-
-def immediate_measure(base_url: str, key: str, server, events: int, rate: float, processes) -> list[float]:
-    from tests.processes import wait_until
-
-    accepted_at: dict[str, float] = {}
-    for i in paced(events, rate):
-        email = f"now-{i}@example.com"
-        identify = {"type": "identify", "userId": f"now-{i}", "traits": {"email": email, "first_name": "B"}}
-        signup = {"type": "track", "event": "user_signup", "userId": f"now-{i}"}
-        accepted_at[email] = post_batch(base_url, key, [identify, signup])
-    arrived = wait_until(
-        lambda: arrivals(server, set(accepted_at)),
-        what=f"{events} welcome emails",
-        timeout=120,
-        processes=processes,
-    )
-    return [arrived[email] - accepted_at[email] for email in accepted_at]
-
-
-def delayed_measure(base_url: str, key: str, server, events: int, processes) -> list[float]:
-    from campaigns.models import Send
-    from tests.processes import wait_until
-
-    lead = timedelta(seconds=3)
-    for i in range(events):
-        # The delay counts from the event's timestamp: an event 59 min 57 s old falls due in ~3 s.
-        occurred = datetime.now(UTC) - RECOVERY_DELAY + lead + timedelta(milliseconds=20 * i)
-        identify = {"type": "identify", "userId": f"late-{i}", "traits": {"email": f"late-{i}@example.com"}}
-        cart = {"type": "track", "event": "cart_abandoned", "userId": f"late-{i}", "timestamp": occurred.isoformat()}
-        post_batch(base_url, key, [identify, cart])
-    wanted = {f"late-{i}@example.com" for i in range(events)}
-    arrived = wait_until(
-        lambda: arrivals(server, wanted),
-        what=f"{events} recovery emails",
-        timeout=120,
-        processes=processes,
-    )
-    due = {s.to_email: s.due_at.timestamp() for s in Send.objects.filter(rule__name="recovery")}
-    return [arrived[email] - due[email] for email in wanted]
-
-
-def report(rows: list[tuple[str, list[float]]], args: argparse.Namespace) -> str:
-    lines = [
-        f"TriggerMail latency benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"database {args.database}, SendGrid server answering in 50 ms",
-        f"command: python -m bench.latency --database {args.database} --events {args.events} "
-        f"--rate {args.rate} --delayed {args.delayed}",
-        "",
-        "| measure | n | p50 | p95 | p99 | max |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, values in rows:
-        cells = " | ".join(f"{percentile(values, p) * 1000:.0f} ms" for p in (50, 95, 99, 100))
-        lines.append(f"| {name} | {len(values)} | {cells} |")
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--delayed", type=int, default=100)
-    args = parser.parse_args()
-    os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triggermail.settings")
-    with bench_database(args.database) as url, tempfile.TemporaryDirectory() as logs:
-        os.environ["DATABASE_URL"] = url
-        import django
-        from django.core.management import call_command
-
-        django.setup()
-        call_command("migrate", verbosity=0)
-        key = campaign_seed()
-        from tests.processes import deployment_start, process_env
-        from tests.sendgrid_server import API_KEY, SendGridServer
-
-        server = SendGridServer(latency=0.05).start()
-        env = process_env(
-            database_url=url, secret_key=os.environ["SECRET_KEY"], sendgrid_url=server.url, api_key=API_KEY
+def p3_immediate(run: Run, deployment: Deployment) -> None:
+    profile, url = run.profile, deployment.env["DATABASE_URL"]
+    target = Target.from_url(deployment.base_url, run.write_key)
+    # Warm-up: worker processes, templates and connections, before anything is timed.
+    warm = _post(run, target, "/v1/track", payloads.singles("p3w", event=payloads.NOW_EVENT), rate=50, count=50)
+    drain_wait(run.provider.ledger, [s.tag for s in warm.accepted], timeout=30)
+    start = run.monitor.mark()
+    count = int(profile.p3_rate * profile.p3_seconds)
+    bodies = payloads.singles("p3", event=payloads.NOW_EVENT)
+    result = _post(run, target, "/v1/track", bodies, rate=profile.p3_rate, count=count)
+    acked = {s.tag: s.answered for s in result.accepted}
+    waited = drain_wait(run.provider.ledger, acked, timeout=profile.p3_drain, label="P3 drain")
+    end = run.monitor.mark()
+    phase = f"P3 {profile.p3_rate:.0f} events/s"
+    run.cpu_record(phase, start, end)
+    run.queries_detail("P3", start, end)
+    first = run.provider.ledger.first_received()
+    values = [first[a] - acked[u] for u in acked if (a := payloads.email_of(u)) in first]
+    run.latencies["P3 accepted → provider received (no delay)"] = values
+    met = "yes" if values and percentile(values, 99) <= 1.0 else "**no**"
+    run.rows.append(
+        Row(
+            id="P3",
+            measure=f"event accepted → provider received, no-delay rule, steady {profile.p3_rate:.0f} events/s",
+            value=f"{latency_summary(values, len(acked))}; {result.achieved_rate:,.0f} of "
+            f"{profile.p3_rate:,.0f} track calls/s acknowledged{run.noise(phase)}",
+            target="p99 <= 1 s",
+            met=met,
         )
-        deployment = deployment_start(env=env, log_dir=Path(logs))
-        try:
-            rows = [
-                ("event accepted → provider received (no delay)", immediate_measure(
-                    deployment.base_url, key, server, args.events, args.rate, deployment.processes)),
-                ("provider received minus due time (delayed send)", delayed_measure(
-                    deployment.base_url, key, server, args.delayed, deployment.processes)),
-            ]  # fmt: skip
-        finally:
-            deployment.stop()
-            server.stop()
-    text = report(rows, args)
-    print(text)
-    out = BASE_DIR / "var" / f"bench-latency-{datetime.now(UTC):%Y%m%d-%H%M%S}.txt"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text + "\n")
-    print(f"\nwritten to {out.relative_to(BASE_DIR)}")
+    )
+    run.detail(
+        f"P3: {count:,} track calls over {profile.p3_seconds:.0f} s: {_open_loop_line(result)}; "
+        f"{'drained' if len(values) == len(acked) else 'not drained'} {waited:.1f} s after the last post"
+    )
+    run.checks.append(check("P3", url=url, ledger=run.provider.ledger, users=[*acked, *(s.tag for s in warm.accepted)]))
 
 
-if __name__ == "__main__":
-    main()
+def pending_seed(run: Run, url: str) -> float:
+    """Write the million far-future sends; return the seconds it took."""
+    started = time.perf_counter()
+    rule = query(url, "SELECT id FROM campaigns_rule WHERE trigger_event = %s", (payloads.SEEDED_EVENT,))[0][0]
+    sql = SEED_SQL.format(contacts=run.profile.p4_contacts, pending=run.profile.p4_pending, rule=int(rule))
+    with psycopg.connect(url, autocommit=True) as connection:
+        with connection.transaction():
+            # Rows made consistent by construction: skip the per-row foreign key triggers, as a
+            # restore would. The indexes are maintained as for any insert.
+            connection.execute("SET LOCAL session_replication_role = replica")
+            for statement in sql.split(";\n\n"):
+                connection.execute(statement)
+        # What autovacuum would long since have done on a table this size.
+        connection.execute("VACUUM ANALYZE campaigns_send")
+        connection.execute("VACUUM ANALYZE events_contact")
+    return time.perf_counter() - started
+
+
+def delayed_bodies(count: int, *, lead: float, spread: float) -> list[tuple[list[str], bytes]]:
+    """Batches of events whose hour-long delay ends `lead` to `lead + spread` seconds from now."""
+    now = datetime.now(UTC)
+    events, batches = [], []
+    for i in range(count):
+        due = now + timedelta(seconds=lead + spread * i / max(1, count - 1))
+        occurred = due - timedelta(seconds=payloads.LATER_DELAY)
+        events.append(payloads.track(f"p4-{i}", payloads.LATER_EVENT, timestamp=occurred))
+    for start in range(0, count, 100):
+        chunk = events[start : start + 100]
+        batches.append(([e["userId"] for e in chunk], payloads.batch_body(chunk)))
+    return batches
+
+
+def p4_delayed(run: Run, deployment: Deployment) -> None:
+    profile, url = run.profile, deployment.env["DATABASE_URL"]
+    run.say(f"P4: seeding {profile.p4_pending:,} pending sends")
+    seeded_in = pending_seed(run, url)
+    target = Target.from_url(deployment.base_url, run.write_key)
+    start = run.monitor.mark()
+    bodies = delayed_bodies(profile.p4_sends, lead=profile.p4_lead, spread=profile.p4_spread)
+    result = _post(run, target, "/v1/batch", iter(bodies), rate=20, count=len(bodies))
+    acked = [u for s in result.accepted for u in s.tag]
+    waited = drain_wait(
+        run.provider.ledger, acked, timeout=profile.p4_lead + profile.p4_spread + profile.p4_drain, label="P4"
+    )
+    end = run.monitor.mark()
+    run.cpu_record("P4 delayed sends", start, end)
+    run.queries_detail("P4", start, end)
+    due = {
+        payloads.email_of(user): (float(due_at), bool(late))
+        for user, due_at, late in query(
+            url,
+            "SELECT e.user_id, extract(epoch FROM s.due_at), s.created_at > s.due_at FROM campaigns_send AS s"
+            " JOIN events_event AS e ON e.id = s.event_id WHERE e.message_id LIKE 'm-p4-%%'",
+        )
+    }
+    first = run.provider.ledger.first_received()
+    values = [first[a] - due[a][0] for a in due if a in first]
+    run.latencies["P4 provider received - due time (delayed)"] = values
+    met = "yes" if values and percentile(values, 99) <= 1.0 else "**no**"
+    untouched = query(
+        url, "SELECT count(*) FROM campaigns_send WHERE dedupe_key LIKE 'seed-%%' AND state = 'scheduled'"
+    )
+    run.rows.append(
+        Row(
+            id="P4",
+            measure=f"delayed sends: provider received - due time, {profile.p4_pending:,} pending sends in table",
+            value=latency_summary(values, len(acked)) + run.noise("P4 delayed sends"),
+            target="p99 <= 1 s",
+            met=met,
+        )
+    )
+    run.detail(
+        f"P4: {profile.p4_pending:,} pending sends seeded in {seeded_in:.1f} s (INSERT … SELECT generate_series, "
+        f"then VACUUM ANALYZE); {len(acked):,} delayed events posted ({_open_loop_line(result)}), due "
+        f"{profile.p4_lead:.0f}-{profile.p4_lead + profile.p4_spread:.0f} s after posting; "
+        f"{sum(1 for d in due.values() if d[1])} sends were created after their due time (processing lag); "
+        f"waited {waited:.1f} s; {untouched[0][0]:,} seeded sends still scheduled"
+    )
+    run.checks.append(check("P4", url=url, ledger=run.provider.ledger, users=acked))
+
+
+def latency_phases(run: Run) -> None:
+    run.say("P3, P4: latency on the full deployment (web + qcluster)")
+    if run.profile.shared_deployment:
+        # The quick run saves restarts: P3, P4 and P5 on the same processes and database, in turn.
+        with run.deployment("latency") as deployment:
+            if run.wants("P3"):
+                p3_immediate(run, deployment)
+            if run.wants("P4"):
+                p4_delayed(run, deployment)
+            if run.wants("P5") or run.wants("P6"):
+                from bench.sustained import p5_sustained
+
+                p5_sustained(run, deployment)
+        return
+    # Each on fresh processes and a fresh database: a backlog P3 leaves behind must not delay P4's sends.
+    if run.wants("P3"):
+        with run.deployment("p3") as deployment:
+            p3_immediate(run, deployment)
+    if run.wants("P4"):
+        with run.deployment("p4") as deployment:
+            p4_delayed(run, deployment)

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,9 +172,40 @@ def process_env(*, database_url: str, secret_key: str, sendgrid_url: str, api_ke
     return env
 
 
-def gunicorn_start(*, env: Mapping[str, str], log_dir: Path, workers: int = 2) -> tuple[ManagedProcess, str]:
-    """Start gunicorn on a free port; return it with its base URL once it answers HTTP."""
-    argv = [
+def gunicorn_start(
+    *,
+    env: Mapping[str, str],
+    log_dir: Path,
+    workers: int = 2,
+    argv: Sequence[str] | None = None,
+    ready_path: str = "/v1/openapi.json",
+    name: str = "gunicorn",
+) -> tuple[ManagedProcess, str]:
+    """Start gunicorn on a free port; return it with its base URL once it answers HTTP.
+
+    `argv` replaces the whole command line (the benchmarks run the Procfile's); it must bind
+    port 0 on 127.0.0.1. `ready_path` is a URL that answers 200 GET once the app is up.
+    """
+    if argv is None:
+        argv = _gunicorn_test_argv(workers)
+    process = process_start(name, list(argv), env=env, log_dir=log_dir)
+    try:
+        port = wait_until(
+            lambda: (m := _LISTENING.search(process.log())) and m.group(1),
+            what="gunicorn to listen",
+            processes=[process],
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{base_url}{ready_path}"), what="gunicorn to answer", processes=[process])
+    except BaseException:
+        print(processes_logs([process]), file=sys.stderr)
+        process.stop()
+        raise
+    return process, base_url
+
+
+def _gunicorn_test_argv(workers: int) -> list[str]:
+    return [
         str(VENV_BIN / "gunicorn"),
         "triggermail.wsgi",
         "--bind",
@@ -192,26 +223,12 @@ def gunicorn_start(*, env: Mapping[str, str], log_dir: Path, workers: int = 2) -
         # take it from each other.
         "--no-control-socket",
     ]
-    process = process_start("gunicorn", argv, env=env, log_dir=log_dir)
-    try:
-        port = wait_until(
-            lambda: (m := _LISTENING.search(process.log())) and m.group(1),
-            what="gunicorn to listen",
-            processes=[process],
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(f"{base_url}/v1/openapi.json"), what="gunicorn to answer", processes=[process])
-    except BaseException:
-        print(processes_logs([process]), file=sys.stderr)
-        process.stop()
-        raise
-    return process, base_url
 
 
-def qcluster_start(*, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+def qcluster_start(*, env: Mapping[str, str], log_dir: Path, name: str = "qcluster") -> ManagedProcess:
     """Start `manage.py qcluster` (cluster and dispatcher); it is ready once `qcluster_ready`."""
     argv = [str(VENV_BIN / "python"), "manage.py", "qcluster"]
-    return process_start("qcluster", argv, env=env, log_dir=log_dir)
+    return process_start(name, argv, env=env, log_dir=log_dir)
 
 
 def qcluster_ready(process: ManagedProcess) -> None:

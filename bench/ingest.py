@@ -1,0 +1,167 @@
+"""P1 and P2: how fast the ingest API accepts events, against baselines taken in the same run.
+
+Only the web process runs (no qcluster): these phases measure ingest alone, and a worker
+processing the events meanwhile would take CPU from it and make the ratio depend on how fast the
+worker is. The events name no rule.
+
+- P1: /v1/batch with 100 events a request, closed loop; events acknowledged (200, so committed)
+  per second. Baseline: the very rows P1 stored, COPYed by psycopg into a fresh table shaped
+  like events_event (same columns, indexes, constraints and foreign key) in 100-row transactions
+  over one connection: what PostgreSQL itself does with those rows on this machine.
+- P2: /v1/track, one event a request, closed loop; requests answered 200 per second. Baseline:
+  a minimal Django JSON view (bench.baseline) served by the same gunicorn command line and
+  settings, under the same load.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+
+from bench import payloads
+from bench.context import Row, Run
+from bench.deploy import Deployment
+from bench.loadgen import ClosedLoopResult, Target, closed_loop, run_async
+
+EVENT_COLUMNS = (
+    "message_id, type, name, user_id, anonymous_id, properties, traits, context, occurred_at, received_at,"
+    " processed_at, source_id"
+)
+COPY_ROWS = 100
+
+
+def _batch_requests(target: Target, prefix: str, size: int) -> Iterator[tuple[bytes, int]]:
+    for users, body in payloads.batches(prefix, size=size):
+        yield target.request("/v1/batch", body), len(users)
+
+
+def _track_requests(target: Target, prefix: str) -> Iterator[tuple[bytes, int]]:
+    for _user, body in payloads.singles(prefix, event=payloads.QUIET_EVENT, with_email=False):
+        yield target.request("/v1/track", body), 1
+
+
+def _load(run: Run, target: Target, requests: Iterator[tuple[bytes, int]], seconds: float) -> ClosedLoopResult:
+    return run_async(closed_loop(target, requests, connections=run.profile.connections, duration=seconds))
+
+
+def _stored(url: str, prefix: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT count(*) FROM events_event WHERE message_id LIKE %s", (f"m-{prefix}-%",))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def copy_baseline(url: str, prefix: str) -> tuple[int, float]:
+    """COPY the rows P1 stored into a twin of events_event, 100 rows a transaction: (rows, seconds)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE bench_copy (LIKE events_event INCLUDING ALL)")
+        connection.execute(
+            "ALTER TABLE bench_copy ADD FOREIGN KEY (source_id) REFERENCES events_writekey (id)"
+            " DEFERRABLE INITIALLY DEFERRED"
+        )
+        data = bytearray()
+        with connection.cursor().copy(
+            f"COPY (SELECT {EVENT_COLUMNS} FROM events_event WHERE message_id LIKE 'm-{prefix}-%' ORDER BY id)"
+            " TO STDOUT"
+        ) as copy:
+            for chunk in copy:
+                data += chunk
+        # COPY's text format escapes newlines inside values, so a row is exactly one line.
+        lines = bytes(data).splitlines(keepends=True)
+        started = time.perf_counter()
+        for start in range(0, len(lines), COPY_ROWS):
+            with (
+                connection.transaction(),
+                connection.cursor().copy(f"COPY bench_copy ({EVENT_COLUMNS}) FROM STDIN") as copy,
+            ):
+                copy.write(b"".join(lines[start : start + COPY_ROWS]))
+        elapsed = time.perf_counter() - started
+        connection.execute("DROP TABLE bench_copy")
+    return len(lines), elapsed
+
+
+def _verdict(ratio: float, target: float) -> str:
+    return "yes" if ratio >= target else "**no**"
+
+
+def p1_batch(run: Run, deployment: Deployment, url: str) -> None:
+    target = Target.from_url(deployment.base_url, run.write_key)
+    size = run.profile.p1_batch
+    _load(run, target, _batch_requests(target, "p1w", size), run.profile.warmup_seconds)
+    start = run.monitor.mark()
+    result = _load(run, target, _batch_requests(target, "p1", size), run.profile.p1_seconds)
+    run.cpu_record("P1 /v1/batch", start, run.monitor.mark())
+    stored = _stored(url, "p1")
+    start = run.monitor.mark()
+    rows, seconds = copy_baseline(url, "p1")
+    run.cpu_record("P1 baseline COPY", start, run.monitor.mark())
+    baseline = rows / seconds if seconds else 0.0
+    ratio = result.items_per_second / baseline if baseline else 0.0
+    run.rows.append(
+        Row(
+            id="P1",
+            measure=f"/v1/batch ({size} events/request) events/s accepted and committed",
+            baseline=f"{baseline:,.0f} rows/s (COPY, {COPY_ROWS}-row transactions, 1 connection)",
+            value=f"{result.items_per_second:,.0f} events/s{run.noise('P1 /v1/batch', 'P1 baseline COPY')}",
+            ratio=f"{ratio:.2f}",
+            target=">= 0.35",
+            met=_verdict(ratio, 0.35),
+        )
+    )
+    run.detail(
+        f"P1: {result.ok:,} batches ({result.items_ok:,} events) acknowledged in {result.elapsed:.1f} s over "
+        f"{run.profile.connections} connections, {result.failed} refused or failed {_statuses(result)}; "
+        f"{stored:,} events of them stored; baseline COPY of those {rows:,} rows took {seconds:.2f} s."
+    )
+    if stored != result.items_ok:
+        run.detail(f"P1: **{result.items_ok - stored} acknowledged events are not in the database**")
+
+
+def p2_track(run: Run, deployment: Deployment, url: str) -> None:
+    target = Target.from_url(deployment.base_url, run.write_key)
+    _load(run, target, _track_requests(target, "p2w"), run.profile.warmup_seconds)
+    start = run.monitor.mark()
+    result = _load(run, target, _track_requests(target, "p2"), run.profile.p2_seconds)
+    run.cpu_record("P2 /v1/track", start, run.monitor.mark())
+    stored = _stored(url, "p2")
+    deployment.stop()
+    baseline_url = deployment.web_start(settings_module="bench.baseline.settings", ready_path="/v1/track")
+    target = Target.from_url(baseline_url, run.write_key)
+    _load(run, target, _track_requests(target, "p2bw"), run.profile.warmup_seconds)
+    start = run.monitor.mark()
+    base = _load(run, target, _track_requests(target, "p2b"), run.profile.p2_seconds)
+    run.cpu_record("P2 baseline view", start, run.monitor.mark())
+    ratio = result.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
+    run.rows.append(
+        Row(
+            id="P2",
+            measure="/v1/track single events, requests/s",
+            baseline=f"{base.requests_per_second:,.0f} req/s (minimal Django JSON view, same gunicorn)",
+            value=f"{result.requests_per_second:,.0f} req/s{run.noise('P2 /v1/track', 'P2 baseline view')}",
+            ratio=f"{ratio:.2f}",
+            target=">= 0.5",
+            met=_verdict(ratio, 0.5),
+        )
+    )
+    run.detail(
+        f"P2: {result.ok:,} track calls acknowledged in {result.elapsed:.1f} s, {result.failed} refused or failed "
+        f"{_statuses(result)}, {stored:,} stored; baseline answered {base.ok:,} in {base.elapsed:.1f} s "
+        f"{_statuses(base)}."
+    )
+    if stored != result.ok:
+        run.detail(f"P2: **{result.ok - stored} acknowledged events are not in the database**")
+
+
+def _statuses(result: ClosedLoopResult) -> str:
+    return "(" + ", ".join(f"{status or 'no answer'}: {n:,}" for status, n in sorted(result.statuses.items())) + ")"
+
+
+def ingest_phases(run: Run) -> None:
+    run.say("P1, P2: ingest with only the web process running")
+    with run.deployment("ingest", hosts=0) as deployment:
+        url = deployment.env["DATABASE_URL"]
+        if run.wants("P1"):
+            p1_batch(run, deployment, url)
+        if run.wants("P2"):
+            p2_track(run, deployment, url)

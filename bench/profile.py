@@ -1,0 +1,78 @@
+"""How big each phase is: `make bench` (FULL, about 11 minutes) and `make bench-quick` (QUICK, CI).
+
+The quick profile keeps every phase and every correctness check but shrinks the load, so that
+CI learns within two minutes whether an event was lost or sent twice; its timings are printed
+for information only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # Closed-loop connections for P1 and P2 and their baselines: enough to keep every gunicorn
+    # worker busy while the generator handles the answers, few enough not to queue for nothing.
+    connections: int = 8
+    warmup_seconds: float = 2.0
+    p1_seconds: float = 15.0
+    p1_batch: int = 100
+    p2_seconds: float = 12.0
+    p3_rate: float = 200.0
+    p3_seconds: float = 45.0
+    p3_drain: float = 20.0
+    p4_pending: int = 1_000_000
+    p4_contacts: int = 100_000
+    p4_sends: int = 3000
+    p4_lead: float = 10.0  # the first delayed send falls due this long after posting starts
+    p4_spread: float = 20.0  # ... and the last this much later
+    p4_drain: float = 20.0
+    p5_rate: float = 1000.0
+    p5_seconds: float = 300.0
+    p5_batch: int = 50
+    p5_triggering: float = 1.0
+    p5_sample_every: float = 2.0
+    p5_warmup: float = 30.0  # left out of the steady window
+    p5_drain: float = 30.0
+    # P3, P4 and P5 on one deployment (quick), or each on fresh processes and database (full).
+    shared_deployment: bool = False
+    scaling_events: int = 10_000
+    scaling_timeout: float = 40.0
+    provider_latency: float = 0.05
+    fail_on_pending: bool = False
+
+    def with_options(self, **changes: object) -> Profile:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+FULL = Profile(name="full")
+
+QUICK = Profile(
+    name="quick",
+    warmup_seconds=1.0,
+    p1_seconds=4.0,
+    p2_seconds=3.0,
+    p3_seconds=8.0,
+    p3_drain=30.0,
+    p4_pending=20_000,
+    p4_contacts=5_000,
+    p4_sends=300,
+    p4_lead=5.0,
+    p4_spread=5.0,
+    p4_drain=30.0,
+    p5_rate=200.0,
+    p5_seconds=15.0,
+    p5_batch=20,
+    p5_sample_every=1.0,
+    p5_warmup=3.0,
+    p5_drain=45.0,
+    shared_deployment=True,
+    scaling_events=1500,
+    scaling_timeout=30.0,
+    # CI must hear about an email that never came, not only about one that came twice.
+    fail_on_pending=True,
+)
+
+PROFILES = {"full": FULL, "quick": QUICK}
