@@ -31,6 +31,11 @@ SLOW_CHECKS_EVERY = 10.0
 PRUNE_EVERY = 3600.0
 # Matching a burst of events yields to the due-send dispatch after this long, then goes on.
 PROCESS_SLICE = 0.5
+# After a wake-up, wait this long for the events committed just after it. Under a steady stream of
+# single track calls each wake-up would otherwise match one or two events, paying a batch's fixed
+# cost (a dozen statements, a commit, a delivery task) per event; 20 ms turns that into one batch
+# per 20 ms of events, for 20 ms of latency.
+GATHER = 0.02
 
 
 def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> int:
@@ -80,7 +85,7 @@ def dispatcher_run(*, should_stop: Callable[[], bool], interval: float | None = 
             except DatabaseError:
                 # The database restarted or dropped us; the rows are still there, try again shortly.
                 logger.exception("dispatcher could not reach the database")
-            if not more:
-                listener.wait(max(0.0, next_dispatch - time.monotonic()))
+            if not more and listener.wait(max(0.0, next_dispatch - time.monotonic())):
+                time.sleep(GATHER)
     finally:
         listener.close()
