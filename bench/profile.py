@@ -32,7 +32,10 @@ class Profile:
     p5_rate: float = 1000.0
     p5_seconds: float = 300.0
     p5_batch: int = 50
-    p5_triggering: float = 1.0
+    # One event in ten sends an email, as in a lifecycle stream (views, carts, orders, a signup now
+    # and then): P5 measures events end to end. What the host sustains when every event is an email
+    # is S's 1-host rate; the quick run (200 events/s) keeps every event an email.
+    p5_triggering: float = 0.1
     p5_sample_every: float = 2.0
     p5_warmup: float = 30.0  # left out of the steady window
     p5_drain: float = 30.0
@@ -65,6 +68,7 @@ QUICK = Profile(
     p5_rate=200.0,
     p5_seconds=15.0,
     p5_batch=20,
+    p5_triggering=1.0,
     p5_sample_every=1.0,
     p5_warmup=3.0,
     p5_drain=45.0,
