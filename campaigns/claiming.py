@@ -7,8 +7,8 @@ provider; only an answer that proves the message was not accepted releases the k
 One transaction claims a whole batch: the sends are locked (SKIP LOCKED, so concurrent workers
 share them), then their contacts in id order (so claims for one contact take turns, and two
 batches cannot deadlock), the facts the checks need are read once for the batch, and the keys are
-reserved by one INSERT … ON CONFLICT DO NOTHING RETURNING. Commit cost is the floor of this work;
-paying it once per batch instead of once per send is what makes a thousand sends a second possible.
+reserved by one INSERT … ON CONFLICT DO NOTHING RETURNING. Commit cost is the floor of this work,
+and it is paid once per batch instead of once per send.
 """
 
 from __future__ import annotations
