@@ -20,7 +20,7 @@ from typing import Any
 
 from anymail.message import AnymailMessage
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 
 from campaigns.claim_facts import ClaimFacts, claim_facts_load, consent_read
@@ -30,6 +30,7 @@ from campaigns.recheck import send_recheck
 from campaigns.rendering import RenderError, render_context, template_render
 from campaigns.timing import send_timing_check
 from events.models import Contact
+from triggermail.bulk import insert_new_returning
 
 METADATA_KEY = "triggermail_key"
 METADATA_SEND = "triggermail_send"
@@ -106,29 +107,15 @@ def _finish(send: Send, state: str, reason: str, **fields: object) -> None:
 
 def _keys_reserve(sends: Sequence[Send], *, now: datetime) -> set[int]:
     """Reserve each send's key; the ids of the sends whose key was free (the others lost it)."""
-    if not sends:
-        return set()
-    table = connection.ops.quote_name(IdempotencyKey._meta.db_table)
-    row = "(%s, %s, %s, %s)"
-    params: list[Any] = []
     # Within a batch two sends can carry one key only if matching let them; the first one wins.
     first_by_key: dict[str, Send] = {}
     for send in sends:
         first_by_key.setdefault(send.dedupe_key, send)
-    for send in first_by_key.values():
-        expires = key_expiry(send, now)
-        params += [send.dedupe_key, send.pk, _db_datetime(now), _db_datetime(expires) if expires else None]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (key, send_id, created_at, expires_at) "
-            f"VALUES {', '.join([row] * len(first_by_key))} ON CONFLICT (key) DO NOTHING RETURNING send_id",
-            params,
-        )
-        return {send_id for (send_id,) in cursor.fetchall()}
-
-
-def _db_datetime(value: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
+    keys = [
+        IdempotencyKey(key=send.dedupe_key, send=send, expires_at=key_expiry(send, now))
+        for send in first_by_key.values()
+    ]
+    return {send_id for (send_id,) in insert_new_returning(keys, returning=["send"], conflict="key")}
 
 
 def _sending_mark(send_ids: list[int], *, now: datetime) -> None:

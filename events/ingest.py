@@ -21,6 +21,7 @@ from django.utils import timezone as django_timezone
 
 from events.models import Contact, Event, WriteKey
 from events.parsing import Message
+from triggermail.bulk import insert_new_returning
 
 _INSERT_CHUNK = 500
 _EVENT_COLUMNS = (
@@ -77,11 +78,12 @@ def _events_insert(source: WriteKey, messages: Sequence[Message], received_at: d
     for m in messages:
         unique.setdefault(m.message_id, m)
     rows = list(unique.values())
-    insert = _events_insert_postgresql if _postgresql() else _events_insert_values
+    if not _postgresql():
+        return _events_insert_values(rows, source, received_at)
     new_ids: set[str] = set()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_CHUNK):
-            cursor.execute(*insert(rows[start : start + _INSERT_CHUNK], source, received_at))
+            cursor.execute(*_events_insert_postgresql(rows[start : start + _INSERT_CHUNK], source, received_at))
             new_ids.update(r[0] for r in cursor.fetchall())
     return new_ids
 
@@ -116,26 +118,22 @@ def _events_insert_postgresql(
     return _events_sql_postgresql(), [received_at, source.pk, document]
 
 
-def _events_insert_values(chunk: Sequence[Message], source: WriteKey, received_at: datetime) -> tuple[str, list[Any]]:
-    # The raw INSERT bypasses the ORM, so values are adapted as the Event fields would adapt them
-    # (JSONField and DateTimeField call these same operations).
-    ops = connection.ops
-    received = ops.adapt_datetimefield_value(received_at)
-    params: list[Any] = []
-    for m in chunk:
-        params += [
-            m.message_id, m.type, m.name, m.user_id, m.anonymous_id,
-            ops.adapt_json_value(m.properties, None), ops.adapt_json_value(m.traits, None),
-            ops.adapt_json_value(m.context, None), ops.adapt_datetimefield_value(m.occurred_at),
-            received, source.pk,
-        ]  # fmt: skip
-    columns = [_name(c) for c in _EVENT_COLUMNS]
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    sql = (
-        f"INSERT INTO {_name(Event._meta.db_table)} ({', '.join(columns)}) VALUES {', '.join([row] * len(chunk))} "
-        f"ON CONFLICT ({columns[0]}) DO NOTHING RETURNING {columns[0]}"
-    )
-    return sql, params
+def _events_insert_values(rows: Sequence[Message], source: WriteKey, received_at: datetime) -> set[str]:
+    # Other databases (SQLite): a multi-row VALUES insert, values prepared by the Event fields.
+    events = [
+        Event(
+            message_id=m.message_id, type=m.type, name=m.name, user_id=m.user_id, anonymous_id=m.anonymous_id,
+            properties=m.properties, traits=m.traits, context=m.context, occurred_at=m.occurred_at,
+            received_at=received_at, source_id=source.pk,
+        )
+        for m in rows
+    ]  # fmt: skip
+    return {
+        message_id
+        for (message_id,) in insert_new_returning(
+            events, returning=["message_id"], conflict="message_id", chunk=_INSERT_CHUNK
+        )
+    }
 
 
 # --- Contacts -------------------------------------------------------------------------------

@@ -18,14 +18,19 @@ from django.db import connection, models
 CHUNK = 200
 
 
-def insert_new_returning(objs: Sequence[models.Model], *, returning: Sequence[str]) -> list[tuple[Any, ...]]:
+def insert_new_returning(
+    objs: Sequence[models.Model], *, returning: Sequence[str], conflict: str = "", chunk: int = CHUNK
+) -> list[tuple[Any, ...]]:
+    """`conflict` names the field whose unique index decides what is "not new"; a row that breaks
+    any other constraint then fails the statement. Empty: any unique constraint (needed for a
+    partial unique index, which a conflict target would have to repeat the predicate of)."""
     new: list[tuple[Any, ...]] = []
-    for start in range(0, len(objs), CHUNK):
-        new += _insert(objs[start : start + CHUNK], returning)
+    for start in range(0, len(objs), chunk):
+        new += _insert(objs[start : start + chunk], returning, conflict)
     return new
 
 
-def _insert(objs: Sequence[models.Model], returning: Sequence[str]) -> list[tuple[Any, ...]]:
+def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: str) -> list[tuple[Any, ...]]:
     if not objs:
         return []
     model = type(objs[0])
@@ -33,13 +38,14 @@ def _insert(objs: Sequence[models.Model], returning: Sequence[str]) -> list[tupl
     quote = connection.ops.quote_name
     columns = [_column(model, f.name) for f in fields]
     returned = [_column(model, name) for name in returning]
+    target = f"({quote(_column(model, conflict))}) " if conflict else ""
     params: list[Any] = []
     for obj in objs:
         params += [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "
-        f"VALUES {', '.join([row] * len(objs))} ON CONFLICT DO NOTHING "
+        f"VALUES {', '.join([row] * len(objs))} ON CONFLICT {target}DO NOTHING "
         f"RETURNING {', '.join(map(quote, returned))}"
     )
     with connection.cursor() as cursor:
