@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from campaigns.caps import send_cap_check
+from campaigns.claim_facts import claim_facts_load
 from campaigns.matching import ContactData, EventData, MatchDecision, RuleData, rules_matching
 from campaigns.models import CampaignSettings, Decision, Rule, Send
 from campaigns.preview import Preview, Sample, template_preview
@@ -168,5 +169,7 @@ def _checks_now(send: Send, contact_stored: bool, *, now: datetime, defaults: Ca
             return ()
         when = exit_event.occurred_at.isoformat()
         return (Verdict(Send.State.CANCELLED, f"exit event {exit_event.name} at {when}"),)
-    verdicts = [send_recheck(send, now=now), send_cap_check(send, now=now, settings=defaults)]
+    # Read once for both checks, as a claim reads them once for its batch.
+    facts = claim_facts_load([send], now=now, settings=defaults)
+    verdicts = [send_recheck(send, now=now, facts=facts), send_cap_check(send, now=now, settings=defaults, facts=facts)]
     return tuple(verdict for verdict in verdicts if verdict is not None)
