@@ -240,6 +240,8 @@ class Decision(models.Model):
         SUPPRESSED = "suppressed", "address suppressed"
         UNSUBSCRIBED = "unsubscribed"
         CAPPED = "capped", "frequency cap"
+        # Evaluating the rule for this event raised; the detail names the error.
+        ERROR = "error", "processing error"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="decisions")
@@ -416,3 +418,27 @@ class ChangeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_name} {self.action} by {self.user or 'a command'}"
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per running `manage.py qcluster` process, written by its supervisor every
+    HEARTBEAT_INTERVAL seconds. A row whose `beat_at` is older than HEARTBEAT_STALE_AFTER belongs to a
+    host that stopped (killed, frozen, cut off): health checks report it and the surviving hosts take
+    over the work it held. `stopped_at` is set on a clean shutdown."""
+
+    # hostname:pid:random, unique per process start.
+    name = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # Loop name → {"ok_at": ISO time of its last good pass, "failures": consecutive failures,
+    # "error": the last error's one-line summary}.
+    loops = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-beat_at"]
+
+    def __str__(self) -> str:
+        return self.name

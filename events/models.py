@@ -92,6 +92,10 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Set, with processed_at, when matching this event raised: the event is out of the pipeline (the
+    # rest of its batch went on) and keeps its data, so a person can process it again after a fix.
+    # db_default: the ingest's INSERT names its columns and leaves this one to the database.
+    processing_error = models.TextField(blank=True, default="", db_default="")
     source = models.ForeignKey(WriteKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -167,6 +167,10 @@ UNKNOWN_GRACE_SECONDS = env.float("UNKNOWN_GRACE_SECONDS", default=2 * 3600.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)
 # How often the dispatcher inside every qcluster looks for due sends and unprocessed events.
 DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
+# Every qcluster writes a heartbeat row this often; one older than HEARTBEAT_STALE_AFTER is a host
+# that stopped: /readyz says so and the other hosts re-queue the sends it had queued.
+HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=1.0)
+HEARTBEAT_STALE_AFTER = env.float("HEARTBEAT_STALE_AFTER", default=5.0)
 
 # --- Task queue (django-q2) -----------------------------------------------------------------
 # Rows are the source of truth: a task only says "look at these rows". Failed tasks are not
