@@ -2,7 +2,7 @@
 
 A batch of unprocessed events is claimed, matched and marked processed in one transaction, so an
 event is either fully processed or not at all; a processor that dies midway leaves it for the next.
-An event that makes matching raise is isolated: its batch is matched again one event at a time and
+An event that makes matching raise is isolated: its batch is matched again in smaller parts until
 that event alone is marked failed (events.poison), so one bad event never stops the others.
 The batch's sends are stored with one INSERT … ON CONFLICT DO NOTHING (a live send already holding
 a dedupe key wins), and the sends that are due at once are queued for delivery in the same
@@ -47,9 +47,10 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
     """Match a batch of unprocessed events in one transaction; return how many were processed.
 
     An event that makes matching raise (poison: data or a rule no code path expected) must not hold
-    up the rest of its batch, nor every batch after it. So when a batch raises anything but a passing
-    outage, it is rolled back and its events are processed again one at a time, each in its own
-    transaction; one that still raises is marked failed with the error (events.poison).
+    up the rest of its batch, nor every batch after it. So a batch that raises anything but a passing
+    outage is rolled back and split in halves, each matched in its own transaction, and so on down
+    to the one event that still raises, which is marked failed with the error (events.poison). One
+    poison event in a batch of 500 costs about 2 log2(500), some 18, more transactions, not 500.
     """
     try:
         return _events_claim_and_match(limit=batch_size)
@@ -57,26 +58,34 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
         if error_is_transient(exc):
             # The database or broker is away: the events stay unprocessed and are tried again.
             raise
-        logger.warning("a batch of events raised %s; matching them one at a time", error_summary(exc))
-    ids = Event.objects.filter(processed_at__isnull=True).order_by("id").values_list("pk", flat=True)[:batch_size]
-    return sum(_event_process_alone(event_id) for event_id in list(ids))
+        logger.warning("a batch of events raised %s; matching it in parts", error_summary(exc))
+    pending = Event.objects.filter(processed_at__isnull=True).order_by("id").values_list("pk", flat=True)
+    ids = list(pending[:batch_size])
+    half = len(ids) // 2
+    return _events_process_isolated(ids[:half]) + _events_process_isolated(ids[half:])
 
 
-def _event_process_alone(event_id: int) -> int:
-    """Process one event in its own transaction; mark it failed if it raises. 1 if it was ours."""
+def _events_process_isolated(ids: list[int]) -> int:
+    """Match these events in one transaction; if that raises, in halves; mark a lone raiser failed."""
+    if not ids:
+        return 0
     try:
-        return _events_claim_and_match(limit=1, event_id=event_id)
+        return _events_claim_and_match(limit=len(ids), ids=ids)
     except Exception as exc:
         if error_is_transient(exc):
             raise
-        return event_fail(event_id, exc)
+        if len(ids) == 1:
+            return event_fail(ids[0], exc)
+    # In id order, first half first: a contact's events are still matched in the order they came.
+    half = len(ids) // 2
+    return _events_process_isolated(ids[:half]) + _events_process_isolated(ids[half:])
 
 
-def _events_claim_and_match(*, limit: int, event_id: int | None = None) -> int:
+def _events_claim_and_match(*, limit: int, ids: list[int] | None = None) -> int:
     with transaction.atomic():
         pending = Event.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
-        if event_id is not None:
-            pending = pending.filter(pk=event_id)
+        if ids is not None:
+            pending = pending.filter(pk__in=ids)
         events = list(pending.order_by("id")[:limit])
         if not events:
             return 0

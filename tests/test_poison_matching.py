@@ -186,3 +186,15 @@ def test_failed_events_are_out_of_the_way_of_later_batches(api, sendgrid, rules)
     failed = Event.objects.get(name="order_completed")
     assert failed.processed_at is not None and failed.processed_at < started + timedelta(seconds=1)
     assert recipients(sendgrid) == ["new@example.com"]
+
+
+def test_one_poison_event_among_many_fails_alone_and_every_other_event_is_matched(api, sendgrid, rules):
+    Condition.objects.filter(rule=rules["receipt"]).update(operator="between")
+    signups = [m for n in range(30) for m in (identify(f"u{n}", f"u{n}@example.com"), track("user_signup", f"u{n}"))]
+    api.batch([*signups[:31], track("order_completed", "u3", total=80), *signups[31:]])
+    run_worker()
+
+    failed = Event.objects.exclude(processing_error="")
+    assert [(e.name, e.user_id) for e in failed] == [("order_completed", "u3")]
+    assert not Event.objects.filter(processed_at__isnull=True).exists()
+    assert len(recipients(sendgrid)) == 30
