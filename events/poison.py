@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from campaigns.models import Decision
@@ -55,7 +55,15 @@ def event_fail(event_id: int, exc: BaseException) -> int:
 def _listening_rules(event: Event) -> list[int]:
     if event.type != Event.Type.TRACK:
         return []
-    _, rules = rules_in_force()
+    try:
+        _, rules = rules_in_force()
+    except DatabaseError:
+        raise
+    except Exception:
+        # When the rules themselves cannot be read, that is likely what failed the event: it is
+        # still marked (without decisions) rather than left to stop every batch after it.
+        logger.exception("the rules could not be read to record event %s's error decisions", event.pk)
+        return []
     return [rule.id for rule in rules if rule.trigger_event == event.name]
 
 
