@@ -50,7 +50,7 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
     up the rest of its batch, nor every batch after it. So a batch that raises anything but a passing
     outage is rolled back and split in halves, each matched in its own transaction, and so on down
     to the one event that still raises, which is marked failed with the error (events.poison). One
-    poison event in a batch of 500 costs about 2 log2(500), some 18, more transactions, not 500.
+    poison event in a batch of 500 costs about 2·log2(500) ≈ 18 more transactions, not 500.
     """
     try:
         return _events_claim_and_match(limit=batch_size)
@@ -60,9 +60,7 @@ def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
             raise
         logger.warning("a batch of events raised %s; matching it in parts", error_summary(exc))
     pending = Event.objects.filter(processed_at__isnull=True).order_by("id").values_list("pk", flat=True)
-    ids = list(pending[:batch_size])
-    half = len(ids) // 2
-    return _events_process_isolated(ids[:half]) + _events_process_isolated(ids[half:])
+    return _events_process_halves(list(pending[:batch_size]))
 
 
 def _events_process_isolated(ids: list[int]) -> int:
@@ -76,6 +74,10 @@ def _events_process_isolated(ids: list[int]) -> int:
             raise
         if len(ids) == 1:
             return event_fail(ids[0], exc)
+    return _events_process_halves(ids)
+
+
+def _events_process_halves(ids: list[int]) -> int:
     # In id order, first half first: a contact's events are still matched in the order they came.
     half = len(ids) // 2
     return _events_process_isolated(ids[:half]) + _events_process_isolated(ids[half:])
