@@ -13,6 +13,7 @@ and it is paid once per batch instead of once per send.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from typing import Any
 
 from anymail.message import AnymailMessage
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, OuterRef, Subquery
 
 from campaigns.claim_facts import ClaimFacts, claim_facts_load, consent_read
@@ -31,6 +32,9 @@ from campaigns.rendering import RenderError, render_context, template_render
 from campaigns.timing import send_timing_check
 from events.models import Contact
 from triggermail.bulk import insert_new_returning
+from triggermail.errors import error_summary
+
+logger = logging.getLogger(__name__)
 
 METADATA_KEY = "triggermail_key"
 METADATA_SEND = "triggermail_send"
@@ -66,7 +70,7 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
         for send in sends:
             send.contact.email = consent[send.contact_id].email
         facts = claim_facts_load(sends, now=now, consent=consent)
-        ready = [(send, message) for send in sends if (message := _send_check(send, facts, now=now)) is not None]
+        ready = [(send, message) for send in sends if (message := _send_prepare(send, facts, now=now)) is not None]
         reserved = _keys_reserve([send for send, _ in ready], now=now)
         claims = []
         for send, message in ready:
@@ -82,6 +86,24 @@ def send_claim(send_id: int, *, now: datetime) -> Claim | None:
     """Claim one send (see sends_claim); None if it is not ours to send."""
     claims = sends_claim([send_id], now=now)
     return claims[0] if claims else None
+
+
+def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
+    """_send_check, with whatever one send raises confined to that send.
+
+    Before its key is reserved nothing has been promised: a send whose checks or message raise (a
+    contact's data no code path expected) ends `failed` with the error, and the rest of the batch goes
+    on. A database error is left to the caller, which tells an outage from one send's bad data.
+    """
+    try:
+        return _send_check(send, facts, now=now)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        error = error_summary(exc)
+        logger.error("send %s could not be prepared and is marked failed: %s", send.pk, error, exc_info=exc)
+        _finish(send, Send.State.FAILED, f"error while preparing the email: {error}", last_error=error)
+        return None
 
 
 def _send_check(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:

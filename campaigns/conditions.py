@@ -50,12 +50,20 @@ def value_at(data: Mapping[str, Any], path: str) -> Any:
     return current
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
+    # Integers stay integers: float() of a 400-digit one raises OverflowError, while Python compares
+    # an int with a float exactly, so a 400-digit integer is simply larger than 50.
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        number = value
     elif isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
         try:
             number = float(value)
         except ValueError:

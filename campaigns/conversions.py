@@ -44,8 +44,12 @@ def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             continue
-        if amount.is_finite() and abs(amount) < _REVENUE_LIMIT:
-            return amount.quantize(Decimal("0.01"))
+        if not amount.is_finite() or abs(amount) >= _REVENUE_LIMIT:
+            continue
+        # Rounded before the limit counts: 999999999999.999 rounds up to 13 digits before the point.
+        cents = amount.quantize(Decimal("0.01"))
+        if abs(cents) < _REVENUE_LIMIT:
+            return cents
     return None
 
 

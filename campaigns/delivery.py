@@ -26,6 +26,7 @@ from campaigns.models import IdempotencyKey, Send
 from campaigns.provider import Outcome, ProviderResult, provider_send
 from triggermail.bulk import update_from_values
 from triggermail.durability import commit_without_waiting
+from triggermail.errors import error_is_transient, error_summary
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,22 @@ def _claims_isolated(send_ids: Sequence[int], counts: Counter[str]) -> list[Clai
     for send_id in send_ids:
         try:
             claims += _claims_counted([send_id], counts)
-        except DatabaseError:
+        except DatabaseError as exc:
             logger.exception("send %s: database error", send_id)
             connection.close()
             counts["database_error"] += 1
+            if not error_is_transient(exc):
+                # Alone, and not an outage: this send's own data breaks its claim (a DataError), and
+                # would again on every retry. Its claim rolled back, so no key is held: it just fails.
+                _send_fail_unclaimed(send_id, exc)
     return claims
+
+
+def _send_fail_unclaimed(send_id: int, exc: BaseException) -> None:
+    error = error_summary(exc)
+    Send.objects.filter(pk=send_id, state=Send.State.SCHEDULED).update(
+        state=Send.State.FAILED, reason=f"error while preparing the email: {error}"[:255], last_error=error
+    )
 
 
 def _claims_counted(send_ids: Sequence[int], counts: Counter[str]) -> list[Claim]:

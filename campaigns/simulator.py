@@ -15,13 +15,14 @@ from typing import Any
 
 from campaigns.caps import send_cap_check
 from campaigns.claim_facts import claim_facts_load
-from campaigns.matching import ContactData, EventData, MatchDecision, RuleData, rules_matching
+from campaigns.matching import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
 from campaigns.models import CampaignSettings, Decision, Rule, Send
 from campaigns.preview import Preview, Sample, template_preview
 from campaigns.recheck import Verdict, exit_event_since_trigger, send_recheck
 from campaigns.selectors import contacts_data, rules_current
 from campaigns.suppression import suppression_reason
 from events.models import Contact
+from triggermail.errors import error_summary
 
 SNIPPET_CHARS = 240
 # The id a simulated event has in dedupe keys: a simulation is a new arrival, so a once-per-event
@@ -105,7 +106,7 @@ def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, n
         properties=event.properties,
         occurred_at=occurred_at,
     )
-    decisions = rules_matching(data, contact, listening, now)
+    decisions = _decisions_isolated(data, contact, listening, now)
     models = Rule.objects.select_related("template").in_bulk([d.rule_id for d in decisions])
     by_id = {rule.id: rule for rule in listening}
     sample = Sample(
@@ -134,6 +135,28 @@ def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, n
         outcomes=tuple(outcomes),
         trigger_events=tuple(sorted({rule.trigger_event for rule in rules})),
     )
+
+
+def _decisions_isolated(
+    event: EventData, contact: ContactData, rules: list[RuleData], now: datetime
+) -> list[MatchDecision]:
+    """rules_matching's decisions; should it raise, each rule's own, with the error as the decision of
+    a rule that raises: the page shows what processing would mark failed instead of answering 500."""
+    try:
+        return rules_matching(event, contact, rules, now)
+    except Exception:
+        pass
+    decisions: list[MatchDecision] = []
+    for rule in rules:
+        try:
+            decided = rules_matching(event, contact, [rule], now)
+        except Exception as exc:
+            decided = [MatchDecision(rule.id, "error", f"matching raised {error_summary(exc)}")]
+        for decision in decided:
+            decisions.append(decision)
+            if decision.scheduled:
+                contact = contact_with_send(contact, decision)
+    return decisions
 
 
 def _send_unsaved(

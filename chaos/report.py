@@ -3,7 +3,8 @@
 Read after every process has stopped, from three independent sources: the workload's own record
 (messages, acknowledgements, the expectation model), the fake provider's ledger, and the database.
 A run fails on any duplicate (a key or send accepted twice, or a user getting more than the model
-allows) and any loss (an expected email neither accepted nor in a terminal state with a reason).
+allows) and any loss (an expected email neither accepted nor in a terminal state with a reason),
+and on any poison message (chaos.poison) that did not end as its kind must.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 
 from campaigns.models import Send
 from chaos.ingest import Poster
+from chaos.poison import POISON_RULES, RENDER, poison_messages
 from chaos.settle import Deployment
 from chaos.workload import RECOVERY, RULE_NAMES, Expected, User
 from events.models import Event
@@ -134,7 +136,7 @@ def per_rule_table(sends: list[SendRow], ledger: list[Accepted], expected: dict[
             counts[s.rule][s.state] += 1
         counts[s.rule]["exit-cxl"] += s.state == Send.State.CANCELLED and s.reason.startswith("exit event")
     lines = [f"  {'rule':<24}" + "".join(f"{c:>10}" for c in columns)]
-    for rule in RULE_NAMES:
+    for rule in (*RULE_NAMES, *POISON_RULES):
         lines.append(f"  {rule:<24}" + "".join(f"{counts[rule][c]:>10,}" for c in columns))
     return "\n".join(lines)
 
@@ -165,6 +167,39 @@ def cross_checks(
     v.must_be_zero("of them, users who got a recovery email anyway", len(got), got)
     ignored = [f"{s.pk} {s.state}" for s in sends if str(s.pk) in evidenced and s.state != Send.State.SENT]
     v.must_be_zero("sends with acknowledged webhook evidence not `sent`", len(ignored), ignored)
+
+
+def poison_section(v: Verdict, users: list[User]) -> None:
+    """Every poison message is stored and ends as its kind must: trap failed, odd clean, render's send failed."""
+    poison = poison_messages(users)
+    ids = [m.message_id for messages in poison.values() for m in messages]
+    events = {
+        e.message_id: e
+        for e in Event.objects.filter(message_id__in=ids).only("message_id", "processed_at", "processing_error")
+    }
+    v.section("Poison (chaos.poison: messages no code path expects)")
+    for kind, messages in poison.items():
+        stored = [events[m.message_id] for m in messages if m.message_id in events]
+        failed = [e for e in stored if e.processed_at is not None and e.processing_error]
+        v.row(f"{kind} events posted / stored", f"{len(messages)} / {len(stored)}")
+        unprocessed = [e.message_id for e in stored if e.processed_at is None]
+        v.must_be_zero(f"{kind} events left unprocessed", len(unprocessed), unprocessed)
+        if kind == "poison-trap":
+            v.row(f"{kind} events marked failed with a reason", len(failed), "all of them must be")
+            clean = [e.message_id for e in stored if e.processed_at is not None and not e.processing_error]
+            v.must_be_zero(f"{kind} events processed without an error", len(clean), clean)
+        else:
+            v.must_be_zero(
+                f"{kind} events marked failed (must match cleanly)", len(failed), [e.message_id for e in failed]
+            )
+    sends = Send.objects.filter(rule__name=RENDER)
+    failed_sends = sends.filter(state=Send.State.FAILED, reason__startswith="template error")
+    v.row("poison-render sends failed with the template error", failed_sends.count())
+    other = [f"{pk} {state}" for pk, state in sends.exclude(pk__in=failed_sends).values_list("pk", "state")]
+    v.must_be_zero("poison-render sends in any other state", len(other), other)
+    v.must_be_zero(
+        "poison-render events without their failed send", len(poison["poison-render"]) - failed_sends.count()
+    )
 
 
 def faults_section(v: Verdict, faults: Counter[str]) -> None:
@@ -206,6 +241,7 @@ def judge(
     sends_section(v, sends=sends, ledger=ledger, expected=expected)
     v.lines.append(per_rule_table(sends, ledger, expected))
     cross_checks(v, sends=sends, ledger=ledger, expected=expected, evidenced=evidenced)
+    poison_section(v, users)
     faults_section(v, faults)
     v.row("settled within the bounded waits", "yes" if settled else "NO")
     if not settled:

@@ -3,8 +3,9 @@
 Two gunicorn processes and two independent `qcluster` hosts on one PostgreSQL database with the
 Redis broker (the multi-host configuration), a SendGrid-compatible server that fails at random
 and posts signed webhook callbacks, and a workload of Segment batches posted with SDK-style retries
-and duplicates. While it runs, hosts are killed with SIGKILL and restarted, and every session on the
-database is terminated. Then the injection stops, the system settles, and `chaos.report` judges.
+and duplicates, with a few percent of poison messages (chaos.poison) mixed in. While it runs,
+hosts are killed with SIGKILL and restarted, and every session on the database is terminated.
+Then the injection stops, the system settles, and `chaos.report` judges.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import psycopg
 
 from chaos.faults import Host, ProcessChaos, pg_connections_drop
 from chaos.ingest import Poster
+from chaos.poison import poison_add, poison_expectations, poison_rule_break, poison_rules_add
 from chaos.settle import Deployment, settle
 from chaos.workload import (
     Clock,
@@ -97,6 +99,9 @@ KNOBS = {
     "Q_BROKER": "redis",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
 }
+# The share of users given one poison message (chaos.poison): with about 3.5 messages a user, some
+# 3 % of the messages.
+POISON_RATE = 0.1
 PROVIDER_FAULTS = FaultRates(
     slow=0.05, timeout=0.02, drop=0.02, rate_limited=0.04, server_error=0.02, client_timeout=PROVIDER_TIMEOUT
 )
@@ -130,7 +135,10 @@ def django_setup(config: Config, secret_key: str) -> str:
     from events.models import WriteKey
 
     call_command("migrate", verbosity=0)
-    rules_import(rules_document(cart_delay_seconds=config.cart_delay))
+    document = rules_document(cart_delay_seconds=config.cart_delay)
+    poison_rules_add(document)
+    rules_import(document)
+    poison_rule_break()
     return WriteKey.issue(name="chaos")[1]
 
 
@@ -198,6 +206,7 @@ class Injected:
 def _inject(config: Config, deployment: Deployment, rng: random.Random) -> Injected:
     """Post the whole workload while every kind of fault is injected; return when the last batch is in."""
     users = users_make(f"c{config.seed % 100000}", config.events, rng)
+    poison_add(users, rate=POISON_RATE, rng=rng)
     batches = batches_make(users, size=25, rng=rng)
     dup_added = duplicates_add(batches, rate=0.03, rng=rng)
     poster = deployment.poster(Clock(), rng.randrange(2**31))
@@ -251,7 +260,10 @@ def _inject_and_judge(config: Config, deployment: Deployment, *, rng: random.Ran
         deployment=deployment,
         users=injected.users,
         poster=poster,
-        expected=expectations(injected.users, poster.acks, cart_delay=config.cart_delay),
+        expected={
+            **expectations(injected.users, poster.acks, cart_delay=config.cart_delay),
+            **poison_expectations(injected.users),
+        },
         faults=faults_tally(deployment, injected),
         dup_added=injected.dup_added,
         settled=settled,

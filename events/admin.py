@@ -6,6 +6,7 @@ trace (campaigns.admin.trace) that answers "why did or didn't this user get that
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -22,6 +23,7 @@ from campaigns.admin.trace import decision_trace, send_table
 from campaigns.models import Decision, Send, Suppression
 from campaigns.suppression import email_normalize, soft_bounce_count
 from events.models import Contact, Event, WriteKey
+from events.poison import events_requeue
 
 WriteKeyStatusFilter = null_filter(
     title="status", parameter="status", field="revoked_at", empty=("active", "Active"), filled=("revoked", "Revoked")
@@ -81,24 +83,61 @@ class WriteKeyAdmin(admin.ModelAdmin):
         )
 
 
-ProcessedFilter = null_filter(
-    title="processed", parameter="processed", field="processed_at", empty=("no", "Waiting"), filled=("yes", "Processed")
-)
+class ProcessingFilter(admin.SimpleListFilter):
+    """Processing: failed (matching raised; see the error), pending (not matched yet) or done."""
+
+    title = "processing"
+    parameter_name = "processing"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("failed", "Failed"), ("pending", "Pending"), ("done", "Done")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "failed":
+            return queryset.filter(processed_at__isnull=False).exclude(processing_error="")
+        if self.value() == "pending":
+            return queryset.filter(processed_at__isnull=True)
+        if self.value() == "done":
+            return queryset.filter(processed_at__isnull=False, processing_error="")
+        return queryset
 
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "name_or_type", "user_id", "occurred_at", "received_at", "processed"]
-    list_filter = ["type", ProcessedFilter]
+    list_display = ["id", "name_or_type", "user_id", "occurred_at", "received_at", "processed", "error_short"]
+    list_filter = ["type", ProcessingFilter]
     search_fields = ["user_id", "name", "message_id"]
     show_full_result_count = False
     readonly_fields = ["contact_link", "properties_pretty", "traits_pretty", "context_pretty", "trace"]
     fieldsets = [
         (None, {"fields": ["name", "type", "contact_link", "anonymous_id", "message_id", "source"]}),
-        ("Time", {"fields": ["occurred_at", "received_at", "processed_at"]}),
+        ("Time", {"fields": ["occurred_at", "received_at", "processed_at", "processing_error"]}),
         ("Data", {"fields": ["properties_pretty", "traits_pretty", "context_pretty"]}),
         ("Decision trace", {"fields": ["trace"], "description": "What each rule listening to this event decided."}),
     ]
+    actions = ["events_process_again"]
+
+    def has_process_permission(self, request: HttpRequest) -> bool:
+        # Events are never edited here; processing one again is the one change an operator makes.
+        return request.user.has_perm("events.change_event")
+
+    @admin.action(description="Process again (after fixing the rule or template)", permissions=["process"])
+    def events_process_again(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        count = events_requeue(selected)
+        skipped = len(selected) - count
+        note = f" {skipped} selected event(s) had not failed and were left as they are." if skipped else ""
+        self.message_user(
+            request,
+            f"Re-queued {count} failed event{'' if count == 1 else 's'}: the workers match "
+            f"{'it' if count == 1 else 'them'} again in a moment.{note}",
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+    @admin.display(description="Error", ordering="processing_error")
+    def error_short(self, event: Event) -> str:
+        error = event.processing_error
+        return error if len(error) <= 80 else error[:79] + "…"
 
     @admin.display(description="Event", ordering="name")
     def name_or_type(self, event: Event) -> str:
@@ -129,6 +168,8 @@ class EventAdmin(ReadOnlyAdmin):
     def trace(self, event: Event) -> SafeString:
         if event.processed_at is None:
             empty = "Not processed yet: the rules have not looked at this event."
+        elif event.processing_error:
+            empty = f"Matching this event failed: {event.processing_error}"
         elif event.type != Event.Type.TRACK:
             empty = f"Rules listen to track events only; this is a {event.type} call."
         else:

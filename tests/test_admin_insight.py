@@ -118,7 +118,7 @@ def test_events_are_found_by_user_and_name_and_filtered_by_processing(admin_clie
 
     by_user = admin_client.get("/admin/events/event/", {"q": "u-bob"}).content.decode()
     by_name = admin_client.get("/admin/events/event/", {"q": "cart_abandoned"}).content.decode()
-    waiting = admin_client.get("/admin/events/event/", {"processed": "no"}).content.decode()
+    waiting = admin_client.get("/admin/events/event/", {"processing": "pending"}).content.decode()
 
     assert "user_signup" in by_user and "cart_abandoned" not in by_user
     assert "u-ann" in by_name and "u-bob" not in by_name
