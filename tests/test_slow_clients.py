@@ -143,3 +143,41 @@ def test_connections_trickling_their_body_leave_normal_requests_answered_within_
         assert_the_server_answers_408_and_closes(slow)
     # Nothing of a body that never arrived whole was stored.
     assert not Event.objects.filter(user_id="slow").exists()
+
+
+def connect(base_url: str) -> socket.socket:
+    address = urlsplit(base_url)
+    sock = socket.create_connection((address.hostname, address.port), timeout=10)
+    return sock
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_body_too_long_to_wait_for_is_refused_by_the_ingest_from_its_length(web, write_key):
+    auth = base64.b64encode(f"{write_key}:".encode())
+    with connect(web) as sock:
+        sock.sendall(HEAD + b"Authorization: Basic " + auth + b"\r\nContent-Length: 3000000\r\n\r\n" + b"[" * 1000)
+        answer = read_to_close(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in head
+    assert json.loads(body)["errors"] == [{"field": "body", "reason": "request is 3000000 bytes; the limit is 512000"}]
+
+
+def test_a_client_that_expects_100_continue_is_told_to_send_its_body(web, write_key):
+    body = json.dumps({"event": "signed_up", "userId": "u2", "messageId": "continued"}).encode()
+    auth = base64.b64encode(f"{write_key}:".encode())
+    with connect(web) as sock:
+        sock.sendall(
+            HEAD + b"Authorization: Basic " + auth + b"\r\nExpect: 100-continue\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = read_to_close(sock)
+    assert b"HTTP/1.1 200 OK\r\n" in answer
+    assert Event.objects.filter(message_id="continued").exists()

@@ -39,10 +39,11 @@ HEAD_TIMEOUT = _number("WEB_HEAD_TIMEOUT", 10.0, minimum=0.1)
 BODY_TIMEOUT = _number("WEB_BODY_TIMEOUT", 30.0, minimum=0.1)
 
 bind = f"0.0.0.0:{int(_number('PORT', 8000, integer=True, minimum=1))}"
-# Processes, each with its threads: a request spends much of its time waiting for PostgreSQL (its
-# commit above all), during which another thread of the process can run.
-workers = int(_number("WEB_CONCURRENCY", 2, integer=True, minimum=1))
-threads = int(_number("WEB_THREADS", 4, integer=True, minimum=1))
+# About 2 processes per core, as with the sync workers before, each with 2 threads: a request spends
+# much of its time waiting for PostgreSQL (its commit above all), when another thread can run.
+# Measured with `make bench` P1/P2 against 2 x 4 and 4 x 1 (README, Speed).
+workers = int(_number("WEB_CONCURRENCY", 4, integer=True, minimum=1))
+threads = int(_number("WEB_THREADS", 2, integer=True, minimum=1))
 worker_class = "triggermail.gunicorn_worker.BufferingWorker"
 # The access log leaves out %(u)s: the ingest API's Basic-auth user name is the secret write key.
 accesslog = "-"
