@@ -185,8 +185,9 @@ def gunicorn_start(
 ) -> tuple[ManagedProcess, str]:
     """Start gunicorn on a free port; return it with its base URL once it answers HTTP.
 
-    `argv` replaces the whole command line (the benchmarks run the Procfile's); it must bind
-    port 0 on 127.0.0.1. `ready_path` is a URL that answers 200 GET once the app is up.
+    By default the Procfile's command line with `workers` processes; `argv` replaces it (the
+    benchmarks run the Procfile's unchanged) and must bind port 0 on 127.0.0.1. `ready_path` is a
+    URL that answers 200 GET once the app is up.
     """
     if argv is None:
         argv = _gunicorn_test_argv(workers)
