@@ -1,9 +1,10 @@
 """The production configuration, started for a benchmark phase.
 
 "Production configuration" is taken literally: gunicorn runs the Procfile's `web:` command line
-(its worker count, access log and options; only the bind address becomes 127.0.0.1:0), the
-worker is `manage.py qcluster` with the settings' defaults (4 django-q2 workers, ORM broker,
-DISPATCH_INTERVAL 0.2 s, CONN_MAX_AGE 60 s), DEBUG off and the system checks passing. Two
+(so triggermail/gunicorn_conf.py: workers, threads, time limits, access log; only the bind address
+becomes 127.0.0.1:0), the worker is `manage.py qcluster` with the settings' defaults (4 django-q2
+workers, ORM broker, DISPATCH_INTERVAL 0.2 s, CONN_MAX_AGE 60 s), DEBUG off and the system checks
+passing. Two
 deviations, both needed to run at all: the django-q logger stays at INFO, because "Q Cluster …
 running." is how a start is recognised, and SENDGRID_API_URL points at bench.sendgrid_fast.
 """
@@ -11,41 +12,25 @@ running." is how a start is recognised, and SENDGRID_API_URL points at bench.sen
 from __future__ import annotations
 
 import os
-import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.processes import (
-    BASE_DIR,
-    VENV_BIN,
     ManagedProcess,
     gunicorn_start,
     process_env,
+    procfile_web_argv,
     qcluster_ready,
     qcluster_start,
 )
 from tests.sendgrid_webhook import TEST_WEBHOOK_KEYPAIR
 
-_DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
+def procfile_web_serving() -> str:
+    """gunicorn's processes and threads as the bench runs them (same environment, same file)."""
+    from triggermail import gunicorn_conf
 
-def procfile_web_argv() -> list[str]:
-    """The Procfile's web command as an argv, bound to 127.0.0.1:0 (gunicorn reports the port)."""
-    line = next(row for row in (BASE_DIR / "Procfile").read_text().splitlines() if row.startswith("web:")).removeprefix(
-        "web:"
-    )
-    expanded = _DEFAULTED.sub(lambda m: os.environ.get(m.group(1), m.group(2)), line)
-    argv = shlex.split(expanded)
-    argv[0] = str(VENV_BIN / argv[0])
-    at = argv.index("--bind")
-    argv[at + 1] = "127.0.0.1:0"
-    return argv
-
-
-def procfile_web_workers() -> int:
-    argv = procfile_web_argv()
-    return int(argv[argv.index("--workers") + 1])
+    return f"{gunicorn_conf.workers} processes x {gunicorn_conf.threads} threads"
 
 
 def bench_env(*, database_url: str, secret_key: str, sendgrid_url: str, api_key: str) -> dict[str, str]:

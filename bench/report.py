@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.context import Run
 from bench.database import ADMIN_URL, query
-from bench.deploy import configuration, procfile_web_workers
+from bench.deploy import configuration, procfile_web_serving
 from bench.monitor import COMPONENTS, MACHINE
 from bench.plot import latency_png, timeline_png
 from tests.processes import BASE_DIR
@@ -50,7 +50,7 @@ def header(run: Run, *, command: str, elapsed: float) -> list[str]:
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {cores} cores ({platform.machine()}), "
         f"Python {platform.python_version()}, PostgreSQL {_postgres_version()}; commit {_git_commit()}",
         f"- command: `{command}` (took {elapsed / 60:.1f} min)",
-        f"- production configuration: gunicorn from the Procfile ({procfile_web_workers()} sync workers), "
+        f"- production configuration: gunicorn from the Procfile ({procfile_web_serving()}), "
         f"`manage.py qcluster` ({configuration()}; S uses the Redis broker), PostgreSQL on loopback, "
         f"bench.sendgrid_fast answering in {profile.provider_latency * 1000:.0f} ms",
         "- P1 and P2 run with only the web process up (ingest alone); P3-P6 and S run the full deployment",

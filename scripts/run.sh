@@ -62,4 +62,5 @@ cat <<BANNER
 
 BANNER
 
+# web is gunicorn with triggermail/gunicorn_conf.py, the serving configuration that ships.
 exec honcho start web worker

@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ T = TypeVar("T")
 # and reports the port it got in this line.
 _LISTENING = re.compile(r"Listening at: http://[^:]+:(\d+)")
 _QCLUSTER_RUNNING = re.compile(r"Q Cluster .+ running\.")
+_DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 
 @dataclass
@@ -183,8 +185,9 @@ def gunicorn_start(
 ) -> tuple[ManagedProcess, str]:
     """Start gunicorn on a free port; return it with its base URL once it answers HTTP.
 
-    `argv` replaces the whole command line (the benchmarks run the Procfile's); it must bind
-    port 0 on 127.0.0.1. `ready_path` is a URL that answers 200 GET once the app is up.
+    By default the Procfile's command line with `workers` processes; `argv` replaces it (the
+    benchmarks run the Procfile's unchanged) and must bind port 0 on 127.0.0.1. `ready_path` is a
+    URL that answers 200 GET once the app is up.
     """
     if argv is None:
         argv = _gunicorn_test_argv(workers)
@@ -204,25 +207,23 @@ def gunicorn_start(
     return process, base_url
 
 
+def procfile_web_argv() -> list[str]:
+    """The Procfile's web command as an argv (`${VAR:-default}` expanded), bound to 127.0.0.1:0.
+
+    The tests and the benchmarks start gunicorn with this command line, so they run the serving
+    configuration that ships (triggermail/gunicorn_conf.py); gunicorn lets options given on the
+    command line override that file's.
+    """
+    line = next(row for row in (BASE_DIR / "Procfile").read_text().splitlines() if row.startswith("web:"))
+    expanded = _DEFAULTED.sub(lambda m: os.environ.get(m.group(1), m.group(2)), line.removeprefix("web:"))
+    argv = shlex.split(expanded)
+    argv[0] = str(VENV_BIN / argv[0])
+    return [*argv, "--bind", "127.0.0.1:0"]
+
+
 def _gunicorn_test_argv(workers: int) -> list[str]:
-    return [
-        str(VENV_BIN / "gunicorn"),
-        "triggermail.wsgi",
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        str(workers),
-        "--access-logfile",
-        "-",
-        # gunicorn's default format logs the HTTP Basic user name, which is the write key.
-        "--access-logformat",
-        '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms',
-        "--graceful-timeout",
-        "5",
-        # gunicorn 27 opens a control socket at one fixed path per user; parallel test runs would
-        # take it from each other.
-        "--no-control-socket",
-    ]
+    # Short, so that stopping a test's server does not wait out the production grace period.
+    return [*procfile_web_argv(), "--workers", str(workers), "--graceful-timeout", "5"]
 
 
 def qcluster_start(*, env: Mapping[str, str], log_dir: Path, name: str = "qcluster") -> ManagedProcess:
