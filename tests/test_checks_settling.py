@@ -56,6 +56,21 @@ def test_the_grace_window_must_outlast_the_stale_sending_window(production):
     production.UNKNOWN_GRACE_SECONDS = 600
     assert ids(production) == {"triggermail.E006"}
     production.UNKNOWN_GRACE_SECONDS = 601
+    production.AMBIGUOUS_RESEND_AFTER = 601
+    assert ids(production) == set()
+
+
+def test_the_automatic_resend_waits_longer_than_the_stale_window_and_no_longer_than_the_grace(production):
+    production.SENDING_STALE_AFTER = 600
+    production.UNKNOWN_GRACE_SECONDS = 900
+    for too_soon_or_late in (600, 901):
+        production.AMBIGUOUS_RESEND_AFTER = too_soon_or_late
+        assert ids(production) == {"triggermail.E009"}
+    production.AMBIGUOUS_RESEND_AFTER = 900
+    assert ids(production) == set()
+    # Asking a person never resends, so the window does not matter then.
+    production.AMBIGUOUS_SEND_POLICY = "ask_a_person"
+    production.AMBIGUOUS_RESEND_AFTER = 1
     assert ids(production) == set()
 
 
