@@ -1,8 +1,9 @@
 """The running deployment of a chaos run, and waiting for it to settle once the faults stop.
 
 Settled means: every event is processed, no send is `scheduled` or `sending`, every webhook
-callback has been posted, and no send is `unknown` (each became `sent` on evidence or `abandoned`
-after the grace window). Every wait has a deadline; a run that does not settle is reported as such.
+callback has been posted, and no send is `unknown` (each became `sent` on evidence, `not_accepted`
+and resent, or `abandoned` after the grace window). Every wait has a deadline; a run that does not
+settle is reported as such.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Deployment:
 
     def webhooks_start(self, seed: int) -> WebhookPoster:
         self.webhooks = WebhookPoster(
-            base_urls=self.base_urls, keypair=self.keypair, rate=0.9, redelivery_rate=0.15, seed=seed
+            base_urls=self.base_urls, keypair=self.keypair, redelivery_rate=0.15, seed=seed
         ).start()
         return self.webhooks
 

@@ -1,9 +1,14 @@
 """SendGrid's Event Webhook, played by the fake provider: signed `delivered` callbacks through gunicorn.
 
-SendGrid posts events for a message some time after accepting it, and redelivers a batch that did
-not get a 2xx (or sometimes one that did). So: most accepted messages get a callback a moment
-later, some get it twice with the same sg_event_id, and a refused callback is posted again.
-Callbacks are the only evidence that settles a send the worker left `unknown`.
+SendGrid posts events for every message it accepted — also when its answer to the API call was
+lost (a timeout or a dropped connection after accepting) — some time after accepting it, and
+redelivers a batch that did not get a 2xx (or sometimes one that did), for up to 72 hours. So:
+every accepted message gets a callback a moment later, some get it twice with the same
+sg_event_id, and a refused callback is posted again until it is taken or the run stops.
+Callbacks are the only evidence that settles a send the worker left `unknown`, and their absence
+for one send while later sends get theirs is what lets TriggerMail resend it: a fake provider that
+skipped callbacks for accepted messages would make TriggerMail send those twice, which the real
+SendGrid gives no reason to.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import requests
 from tests.sendgrid_server import Accepted
 from tests.sendgrid_webhook import WEBHOOK_PATH, WebhookKeypair, sendgrid_events_for, webhook_body, webhook_sign
 
-MAX_DELIVERIES = 6
+# SendGrid retries an unacknowledged callback with back-off for up to 72 hours: longer than any run.
+MAX_BACKOFF = 5.0
 
 
 @dataclass(order=True)
@@ -34,12 +40,9 @@ class _Callback:
 
 
 class WebhookPoster:
-    def __init__(
-        self, *, base_urls: list[str], keypair: WebhookKeypair, rate: float, redelivery_rate: float, seed: int
-    ) -> None:
+    def __init__(self, *, base_urls: list[str], keypair: WebhookKeypair, redelivery_rate: float, seed: int) -> None:
         self.base_urls = base_urls
         self.keypair = keypair
-        self.rate = rate
         self.redelivery_rate = redelivery_rate
         self.counts: Counter[str] = Counter()
         # Send ids (from the message's custom args) for which a callback was acknowledged.
@@ -58,8 +61,6 @@ class WebhookPoster:
     def on_accept(self, accepted: Accepted) -> None:
         """Called by the fake SendGrid server for each accepted message; schedules its callbacks."""
         with self._lock:
-            if self._rng.random() >= self.rate:
-                return
             events = sendgrid_events_for(accepted, "delivered")
             self._push(time.monotonic() + self._rng.uniform(0.3, 3.0), events, accepted.send_id)
             if self._rng.random() < self.redelivery_rate:
@@ -105,7 +106,7 @@ class WebhookPoster:
             self.counts[f"webhook answer {status}"] += 1
             if status.startswith("2"):
                 self.evidenced.add(callback.send_id)
-            elif callback.attempt < MAX_DELIVERIES:
+            else:
                 # SendGrid retries a callback that was not acknowledged, with back-off.
-                self._push(time.monotonic() + 0.5 * 2**callback.attempt, callback.events, callback.send_id,
-                           callback.attempt + 1)  # fmt: skip
+                backoff = min(MAX_BACKOFF, 0.5 * 2**callback.attempt)
+                self._push(time.monotonic() + backoff, callback.events, callback.send_id, callback.attempt + 1)
