@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef
 
 from campaigns.models import ProviderEvent, Send
 from campaigns.settlement import resend_create, unknown_sends_abandon
@@ -28,24 +28,33 @@ logger = logging.getLogger(__name__)
 RESEND_POLICY = "resend_when_webhook_live"
 # Unknown sends judged per pass: a killed worker leaves at most DELIVERY_CONCURRENCY of them.
 RESEND_BATCH = 100
+# How many of the latest webhook events webhook_live_after looks at: at a few hundred events a
+# second, the last seconds; in a quiet hour, further back. Either way some are for recent sends.
+LIVENESS_EVENTS = 1000
 
 
-def webhook_liveness_events(attempted_at: datetime | OuterRef, *, now: datetime) -> QuerySet[ProviderEvent]:
-    """Provider events that show the signed Event Webhook was live for a send attempted at `attempted_at`.
+def webhook_live_after(attempted_at: datetime, *, now: datetime) -> bool:
+    """Whether SendGrid's signed Event Webhook demonstrably worked for a send attempted at `attempted_at`.
 
-    Precisely: events received (through the webhook, whose signature the view verified) up to `now`
-    for any send whose latest provider call started after `attempted_at`. SendGrid posts events in
-    the order it processes messages, give or take seconds to minutes, so events for later sends
-    mean the webhook had caught up past this send's moment; AMBIGUOUS_RESEND_AFTER is the margin
-    for the lag of one message behind others.
+    Precisely: among the LIVENESS_EVENTS provider events received most recently (after
+    `attempted_at`, by `now`; recorded only from the webhook, whose signature the view verified),
+    one is for a send whose latest provider call started after `attempted_at`. SendGrid posts
+    events in about the order it accepts messages, give or take seconds to minutes, so events for
+    later sends mean the webhook had caught up past this send's moment; AMBIGUOUS_RESEND_AFTER is
+    the margin for one message's events lagging behind its neighbours'. It assumes the hosts'
+    clocks agree (NTP) to well within that margin. Looking only at the latest events can miss
+    liveness (then the send goes to a person, as before), never invent it.
 
-    `attempted_at` may be an OuterRef("sending_started_at") to use it as a correlated EXISTS. The
-    scan starts at the received_at index (an event for a later send is received after it was
-    made), and EXISTS stops at the first match: while the webhook is live, the first rows match.
+    If it holds for an attempt it holds for every earlier one. Its cost is bounded whatever the
+    tables' size and whatever PostgreSQL's statistics say: the subquery's LIMIT keeps it apart,
+    a backward scan of the received_at index, then at most LIVENESS_EVENTS sends by primary key.
     """
-    return ProviderEvent.objects.filter(
-        received_at__gt=attempted_at, received_at__lte=now, send__sending_started_at__gt=attempted_at
+    latest = (
+        ProviderEvent.objects.filter(received_at__gt=attempted_at, received_at__lte=now, send__isnull=False)
+        .order_by("-received_at")
+        .values("send_id")[:LIVENESS_EVENTS]
     )
+    return Send.objects.filter(pk__in=latest, sending_started_at__gt=attempted_at).exists()
 
 
 def unknown_sends_resolve(*, now: datetime) -> tuple[int, int]:
@@ -54,25 +63,31 @@ def unknown_sends_resolve(*, now: datetime) -> tuple[int, int]:
     return resent, unknown_sends_abandon(now=now)
 
 
-def resendable_unknown_sends(*, now: datetime) -> QuerySet[Send]:
+def resendable_unknown_sends(*, now: datetime) -> list[int]:
     """Unknown sends past AMBIGUOUS_RESEND_AFTER, with no event of their own, while the webhook is live.
 
     A resend (of either kind) is never among them: resending it again could repeat the same doubt
-    without end, so it goes to a person.
+    without end, so it goes to a person. Oldest first, and the first send for which the webhook is
+    not shown live ends the list: it is not shown live for any later send either.
     """
     cutoff = now - timedelta(seconds=settings.AMBIGUOUS_RESEND_AFTER)
-    own_events = ProviderEvent.objects.filter(send_id=OuterRef("pk"))
-    live = webhook_liveness_events(OuterRef("sending_started_at"), now=now)
-    return (
+    candidates = (
         Send.objects.filter(state=Send.State.UNKNOWN, resend_of__isnull=True, sending_started_at__lt=cutoff)
-        .filter(~Exists(own_events), Exists(live))
-        .order_by("sending_started_at")
+        .filter(~Exists(ProviderEvent.objects.filter(send_id=OuterRef("pk"))))
+        .order_by("sending_started_at", "pk")
+        .values_list("pk", "sending_started_at")[:RESEND_BATCH]
     )
+    resendable = []
+    for send_id, attempted_at in candidates:
+        if attempted_at is None or not webhook_live_after(attempted_at, now=now):
+            break
+        resendable.append(send_id)
+    return resendable
 
 
 def unknown_sends_resend(*, now: datetime) -> int:
     """Judge resendable unknown sends not accepted and resend each once; return how many."""
-    ids = list(resendable_unknown_sends(now=now).values_list("pk", flat=True)[:RESEND_BATCH])
+    ids = resendable_unknown_sends(now=now)
     return sum(1 for send_id in ids if unknown_send_resend(send_id, now=now) is not None)
 
 

@@ -102,7 +102,7 @@ def sends_section(
     wrong = [str(s.pk) for s in resent if by_send.get(str(s.pk))]
     v.row("  of them accepted by the provider after all", len(wrong), "each is a user who got it twice")
     twice = emails_received_twice(sends, ledger)
-    v.must_be_zero("users who got an email twice (ledger, per user/rule/trigger)", len(twice), twice)
+    v.must_be_zero("users who got an email twice (per user/rule/trigger)", len(twice), twice)
     settled = sum(1 for s in sends if s.reason.startswith("settled by"))
     v.row("sent, settled by webhook evidence (answer lost or unknown)", settled)
     lost, extra = _per_user(sends, by_send, expected)

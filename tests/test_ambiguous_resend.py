@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from campaigns.ambiguous import unknown_sends_resend, webhook_liveness_events
+from campaigns.ambiguous import unknown_sends_resend, webhook_live_after
 from campaigns.dispatch import dispatch_once
 from campaigns.models import Send
 from campaigns.settlement import sends_sent_twice
@@ -112,7 +112,7 @@ def test_events_only_for_earlier_sends_do_not_show_the_webhook_live(api, sendgri
     )
     earlier.provider_events.create(event_id="e1", event_type="delivered")
 
-    assert not webhook_liveness_events(world.unknown.sending_started_at, now=world.start + timedelta(hours=1)).exists()
+    assert not webhook_live_after(world.unknown.sending_started_at, now=world.start + timedelta(hours=1))
     world.sweep(resend_after(settings))
     assert world.unknown.state == "unknown"
 
