@@ -54,9 +54,11 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     """Apply evidence of acceptance to a send: "sent", "contradicted" or "unchanged"."""
     when = evidence.occurred_at.isoformat()
     reason = f"settled by webhook evidence: {evidence.event_type} at {when}"
-    resend_ids = list(Send.objects.filter(resend_of_id=send_id).values_list("pk", flat=True))
+    # A resend still waiting is cancelled when it is claimed (campaigns.recheck); one that may have
+    # gone out means the person may have the email twice.
+    resends = Send.objects.filter(resend_of_id=send_id, state__in=Send.MAYBE_SENT_STATES)
+    resend_ids = list(resends.values_list("pk", flat=True))
     if resend_ids:
-        # Too late: it was resent (automatically or by a person), so the person may have it twice.
         reason = f"{SENT_AFTER_RESEND} #{', #'.join(map(str, resend_ids))}: the person may have it twice; {reason}"
     settled = Send.objects.filter(pk=send_id, state__in=SETTLEABLE_STATES).update(
         state=Send.State.SENT,

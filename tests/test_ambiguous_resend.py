@@ -210,3 +210,28 @@ def test_a_late_event_for_the_original_after_the_resend_is_recorded_and_flagged(
     assert "1 person may have got an email twice" in page
     listed = admin_client.get("/admin/campaigns/send/", {"attention": "twice"}).context["cl"].result_list
     assert [s.pk for s in listed] == [resend.pk]
+
+
+def test_evidence_for_the_original_before_its_resend_goes_out_cancels_the_resend(api, sendgrid, webhook, settings):
+    rule_make("welcome", "user_signup")
+    start = timezone.now()
+    sendgrid.fail_next(Fault(kind="accept_then_drop"))
+    world = World(start=start, unknown=signup(api, "u1", start))
+    accepted_first = sendgrid.accepted[0]
+    later_send_reported(api, sendgrid, webhook, world)
+    world.sweep(resend_after(settings))
+    [resend] = world.unknown.resends.all()
+
+    with time_machine.travel(start + resend_after(settings), tick=False):
+        webhook.post(sendgrid_events_for(accepted_first, "delivered"))
+    run_worker(at=start + resend_after(settings))
+
+    resend.refresh_from_db()
+    assert (resend.state, resend.reason) == (
+        "cancelled",
+        f"send #{world.unknown.pk}, which this one resends, was accepted after all",
+    )
+    world.unknown.refresh_from_db()
+    assert world.unknown.state == "sent" and world.unknown.reason.startswith("settled by webhook evidence")
+    assert [m.to for m in sendgrid.accepted] == [["u1@example.com"], ["u2@example.com"]]
+    assert not sends_sent_twice().exists()
