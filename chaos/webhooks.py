@@ -3,8 +3,9 @@
 SendGrid posts events for every message it accepted — also when its answer to the API call was
 lost (a timeout or a dropped connection after accepting) — some time after accepting it, and
 redelivers a batch that did not get a 2xx (or sometimes one that did), for up to 72 hours. So:
-every accepted message gets a callback a moment later, some get it twice with the same
-sg_event_id, and a refused callback is posted again until it is taken or the run stops.
+every accepted message gets a callback a moment later (those due together share a request), some
+get it twice with the same sg_event_id, and a refused batch is posted again until it is taken or
+the run stops.
 Callbacks are the only evidence that settles a send the worker left `unknown`, and their absence
 for one send while later sends get theirs is what lets TriggerMail resend it: a fake provider that
 skipped callbacks for accepted messages would make TriggerMail send those twice, which the real
@@ -28,6 +29,8 @@ from tests.sendgrid_webhook import WEBHOOK_PATH, WebhookKeypair, sendgrid_events
 
 # SendGrid retries an unacknowledged callback with back-off for up to 72 hours: longer than any run.
 MAX_BACKOFF = 5.0
+# Callbacks posted in one request at most (SendGrid batches events too).
+BATCH = 50
 
 
 @dataclass(order=True)
@@ -90,23 +93,27 @@ class WebhookPoster:
                     self._lock.wait(timeout=(self._heap[0].due - time.monotonic()) if self._heap else 1.0)
                 if self._stop:
                     return
-                callback = heapq.heappop(self._heap)
-            self._deliver(session, callback)
+                # SendGrid posts the events that are due together, many to a request.
+                batch = [heapq.heappop(self._heap)]
+                while self._heap and self._heap[0].due <= time.monotonic() and len(batch) < BATCH:
+                    batch.append(heapq.heappop(self._heap))
+            self._deliver(session, batch)
 
-    def _deliver(self, session: requests.Session, callback: _Callback) -> None:
-        body = webhook_body(callback.events)
-        url = self.base_urls[callback.order % len(self.base_urls)] + WEBHOOK_PATH
+    def _deliver(self, session: requests.Session, batch: list[_Callback]) -> None:
+        body = webhook_body([event for callback in batch for event in callback.events])
+        url = self.base_urls[batch[0].order % len(self.base_urls)] + WEBHOOK_PATH
         headers = {"Content-Type": "application/json", **webhook_sign(body, self.keypair.private_key)}
         try:
-            status = str(session.post(url, data=body, headers=headers, timeout=10).status_code)
+            status = str(session.post(url, data=body, headers=headers, timeout=30).status_code)
         except requests.RequestException as exc:
             status = type(exc).__name__
         with self._lock:
             self.counts["webhooks posted"] += 1
             self.counts[f"webhook answer {status}"] += 1
-            if status.startswith("2"):
-                self.evidenced.add(callback.send_id)
-            else:
-                # SendGrid retries a callback that was not acknowledged, with back-off.
-                backoff = min(MAX_BACKOFF, 0.5 * 2**callback.attempt)
-                self._push(time.monotonic() + backoff, callback.events, callback.send_id, callback.attempt + 1)
+            for callback in batch:
+                if status.startswith("2"):
+                    self.evidenced.add(callback.send_id)
+                else:
+                    # SendGrid retries a batch that was not acknowledged, with back-off.
+                    backoff = min(MAX_BACKOFF, 0.5 * 2**callback.attempt)
+                    self._push(time.monotonic() + backoff, callback.events, callback.send_id, callback.attempt + 1)
