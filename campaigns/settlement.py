@@ -53,13 +53,7 @@ class Evidence:
 def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     """Apply evidence of acceptance to a send: "sent", "contradicted" or "unchanged"."""
     when = evidence.occurred_at.isoformat()
-    reason = f"settled by webhook evidence: {evidence.event_type} at {when}"
-    # A resend still waiting is cancelled when it is claimed (campaigns.recheck); one that may have
-    # gone out means the person may have the email twice.
-    resends = Send.objects.filter(resend_of_id=send_id, state__in=Send.MAYBE_SENT_STATES)
-    resend_ids = list(resends.values_list("pk", flat=True))
-    if resend_ids:
-        reason = f"{SENT_AFTER_RESEND} #{', #'.join(map(str, resend_ids))}: the person may have it twice; {reason}"
+    reason, twice = _settled_reason(send_id, f"settled by webhook evidence: {evidence.event_type} at {when}")
     settled = Send.objects.filter(pk=send_id, state__in=SETTLEABLE_STATES).update(
         state=Send.State.SENT,
         reason=reason[:255],
@@ -70,7 +64,7 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     )
     if settled:
         sends_latency_record([send_id])
-        log = logger.error if resend_ids else logger.info
+        log = logger.error if twice else logger.info
         log("send %s settled as sent by a %s event: %s", send_id, evidence.event_type, reason)
         return "sent"
     send = Send.objects.filter(pk=send_id, state__in=NOT_SENT_STATES).exclude(reason__startswith=CONTRADICTED).first()
@@ -82,6 +76,19 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     )
     logger.error("send %s is %s but a %s event says SendGrid accepted it", send_id, send.state, evidence.event_type)
     return "contradicted"
+
+
+def _settled_reason(send_id: int, reason: str) -> tuple[str, bool]:
+    """The reason for settling a send as sent, and whether its person may have the email twice.
+
+    A resend still waiting is cancelled when it is claimed (campaigns.recheck); one that may have
+    gone out means the person may have the email twice.
+    """
+    resends = Send.objects.filter(resend_of_id=send_id, state__in=Send.MAYBE_SENT_STATES)
+    resend_ids = list(resends.values_list("pk", flat=True))
+    if not resend_ids:
+        return reason, False
+    return f"{SENT_AFTER_RESEND} #{', #'.join(map(str, resend_ids))}: the person may have it twice; {reason}", True
 
 
 def sends_needing_attention() -> QuerySet[Send]:

@@ -31,6 +31,7 @@ from tests.sendgrid_webhook import WEBHOOK_PATH, WebhookKeypair, sendgrid_events
 MAX_BACKOFF = 5.0
 # Callbacks posted in one request at most (SendGrid batches events too).
 BATCH = 50
+POSTERS = 4
 
 
 @dataclass(order=True)
@@ -55,10 +56,12 @@ class WebhookPoster:
         self._order = itertools.count()
         self._lock = threading.Condition()
         self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        # SendGrid posts several batches at once; one thread would make the poster the bottleneck.
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(POSTERS)]
 
     def start(self) -> WebhookPoster:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def on_accept(self, accepted: Accepted) -> None:
@@ -83,7 +86,8 @@ class WebhookPoster:
         with self._lock:
             self._stop = True
             self._lock.notify()
-        self._thread.join(30)
+        for thread in self._threads:
+            thread.join(30)
 
     def _run(self) -> None:
         session = requests.Session()

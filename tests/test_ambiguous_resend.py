@@ -235,3 +235,20 @@ def test_evidence_for_the_original_before_its_resend_goes_out_cancels_the_resend
     assert world.unknown.state == "sent" and world.unknown.reason.startswith("settled by webhook evidence")
     assert [m.to for m in sendgrid.accepted] == [["u1@example.com"], ["u2@example.com"]]
     assert not sends_sent_twice().exists()
+
+
+def test_the_send_page_and_the_events_trace_say_it_was_resent_automatically_and_why(
+    api, sendgrid, webhook, world, settings, admin_client
+):
+    later_send_reported(api, sendgrid, webhook, world)
+    world.sweep(resend_after(settings))
+    [resend] = world.unknown.resends.all()
+
+    page = admin_client.get(f"/admin/campaigns/send/{world.unknown.pk}/change/").content.decode()
+    assert f"not accepted (webhook live, no event of its own): resent automatically as #{resend.pk}" in page
+    assert f'href="/admin/campaigns/send/{resend.pk}/change/">#{resend.pk} (scheduled)</a>' in page
+    trace = admin_client.get(f"/admin/events/event/{world.unknown.event_id}/change/").content.decode()
+    assert (
+        f"not_accepted</a>: not accepted (webhook live, no event of its own): resent automatically as #{resend.pk}"
+        in trace
+    )
