@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.checks import run_checks
 
@@ -89,3 +93,12 @@ def test_the_redis_broker_on_sqlite_is_a_warning(production):
     production.Q_CLUSTER = {k: v for k, v in production.Q_CLUSTER.items() if k != "orm"} | {"redis": "redis://x"}
     sqlite = production.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert ids(production) == ({"triggermail.W001"} if sqlite else set())
+
+
+def test_an_unknown_ambiguous_send_policy_stops_start_up_naming_the_variable():
+    env = {**os.environ, "AMBIGUOUS_SEND_POLICY": "resend", "DJANGO_SETTINGS_MODULE": "triggermail.settings"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode != 0
+    assert "AMBIGUOUS_SEND_POLICY must be one of resend_when_webhook_live, ask_a_person, not 'resend'" in started.stderr
