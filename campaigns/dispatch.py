@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from campaigns.ambiguous import unknown_sends_resolve
 from campaigns.retention import records_prune
 from campaigns.scheduling import due_sends_dispatch, stale_sending_settle
-from campaigns.settlement import unknown_sends_abandon
 from events.processing import BATCH_SIZE, events_process_batch
 from triggermail.wakeup import Listener
 
@@ -46,7 +46,9 @@ def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> i
         settled = stale_sending_settle(now=now)
         if settled:
             logger.warning("%d in-flight sends outlived their worker and are now unknown", settled)
-        abandoned = unknown_sends_abandon(now=now)
+        resent, abandoned = unknown_sends_resolve(now=now)
+        if resent:
+            logger.warning("%d unknown sends had no webhook event while later sends did: resent", resent)
         if abandoned:
             logger.warning("%d unknown sends had no provider evidence in time and need a person", abandoned)
     if prune:

@@ -139,10 +139,15 @@ class Send(models.Model):
         CANCELLED = "cancelled"  # exit event, paused rule, duplicate key, cooldown at send time
         SUPPRESSED = "suppressed"  # the contact cannot be emailed (no address)
         ABANDONED = "abandoned"  # unknown past the grace window with no evidence: a person decides
+        # Unknown, but the Event Webhook was live for later sends and posted nothing for this one:
+        # judged not accepted and resent automatically, once (campaigns.ambiguous).
+        NOT_ACCEPTED = "not_accepted"
 
-    # States in which a dedupe key is taken: a cancelled or failed send frees it.
-    LIVE_STATES = (State.SCHEDULED, State.SENDING, State.SENT, State.UNKNOWN, State.ABANDONED)
+    # States in which a dedupe key is taken: a cancelled or failed send frees it. A send judged not
+    # accepted keeps its key: its resend stands in for it, and late evidence may still make it `sent`.
+    LIVE_STATES = (State.SCHEDULED, State.SENDING, State.SENT, State.UNKNOWN, State.ABANDONED, State.NOT_ACCEPTED)
     # States in which the provider may have accepted the message: they count for cooldowns and caps.
+    # Not `not_accepted`: its resend counts instead, and must not be held back by it.
     MAYBE_SENT_STATES = (State.SENDING, State.SENT, State.UNKNOWN, State.ABANDONED)
 
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="sends")
@@ -176,7 +181,8 @@ class Send(models.Model):
     clicked_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.IntegerField(null=True, blank=True)
     latency_kind = models.CharField(max_length=10, blank=True, help_text="immediate, delayed, or empty: not measured.")
-    # A person's deliberate resend of an abandoned send points at the original.
+    # A resend points at the original: a person's deliberate one of an abandoned send, or the
+    # automatic one of a send judged not accepted.
     resend_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -186,7 +192,7 @@ class Send(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["dedupe_key"],
-                condition=Q(state__in=["scheduled", "sending", "sent", "unknown", "abandoned"]),
+                condition=Q(state__in=["scheduled", "sending", "sent", "unknown", "abandoned", "not_accepted"]),
                 name="send_dedupe_key_live",
             ),
         ]

@@ -40,6 +40,10 @@ def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts | None = None) 
             )
     if rule.cooldown and _cooldown_holds(send, now=now, facts=facts):
         return Verdict(Send.State.CANCELLED, f"cooldown: another email from this rule within {rule.cooldown}")
+    if send.resend_of_id is not None and _original_accepted(send.resend_of_id):
+        return Verdict(
+            Send.State.CANCELLED, f"send #{send.resend_of_id}, which this one resends, was accepted after all"
+        )
     if not contact.email:
         return Verdict(Send.State.SUPPRESSED, "the contact has no email address")
     refusal = _consent_refusal(send, facts)
@@ -58,6 +62,12 @@ def _cooldown_holds(send: Send, *, now: datetime, facts: ClaimFacts) -> bool:
         and row.sending_started_at > since
         for row in facts.counted_sends(send.contact_id)
     )  # fmt: skip
+
+
+def _original_accepted(original_id: int) -> bool:
+    # Webhook evidence for the original may arrive after it was resent and before the resend goes:
+    # then sending the resend would be the duplicate. A query only for resends, which are rare.
+    return Send.objects.filter(pk=original_id, state=Send.State.SENT).exists()
 
 
 def _consent_refusal(send: Send, facts: ClaimFacts) -> Refusal | None:

@@ -6,7 +6,12 @@ and each is a conditional update on the row's state, so that applying one twice 
 - evidence: any Event Webhook event carrying the send's key proves SendGrid accepted the API call
   (even `dropped`: SendGrid took the message and then refused to deliver it) → `sent`;
 - time: no evidence within UNKNOWN_GRACE_SECONDS → `abandoned`, counted on the admin index;
+  or, sooner, silence while the webhook reported later sends → `not_accepted` and resent once
+  (campaigns.ambiguous);
 - a person: "Resend after checking" creates a new send with a key of its own.
+
+Evidence that arrives for a send after it was resent means the person got the email twice: it is
+applied (the send was accepted) and flagged in the reason and on the admin index.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from campaigns.scheduling import sends_enqueue
 logger = logging.getLogger(__name__)
 
 # States in which the provider may have the message: evidence settles them.
-SETTLEABLE_STATES = (Send.State.SENDING, Send.State.UNKNOWN, Send.State.ABANDONED)
+SETTLEABLE_STATES = (Send.State.SENDING, Send.State.UNKNOWN, Send.State.ABANDONED, Send.State.NOT_ACCEPTED)
 # States that claim the provider never accepted the message. Evidence against them means a bug or
 # a forged callback, so it is flagged for a person, never applied: flipping a `failed` send to
 # `sent` would hide the one case where our own record is wrong.
 NOT_SENT_STATES = (Send.State.FAILED, Send.State.CANCELLED, Send.State.SUPPRESSED)
 CONTRADICTED = "contradicted by webhook evidence"
+SENT_AFTER_RESEND = "accepted after all, after its resend as"
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,10 @@ class Evidence:
 def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     """Apply evidence of acceptance to a send: "sent", "contradicted" or "unchanged"."""
     when = evidence.occurred_at.isoformat()
+    reason, twice = _settled_reason(send_id, f"settled by webhook evidence: {evidence.event_type} at {when}")
     settled = Send.objects.filter(pk=send_id, state__in=SETTLEABLE_STATES).update(
         state=Send.State.SENT,
-        reason=f"settled by webhook evidence: {evidence.event_type} at {when}"[:255],
+        reason=reason[:255],
         # The provider accepted it when the call was made, not when the evidence arrived.
         sent_at=Coalesce(F("sent_at"), F("sending_started_at"), Value(evidence.occurred_at)),
         provider_message_id=Coalesce(NullIf(F("provider_message_id"), Value("")), Value(evidence.provider_message_id)),
@@ -57,7 +64,8 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     )
     if settled:
         sends_latency_record([send_id])
-        logger.info("send %s settled as sent by a %s event", send_id, evidence.event_type)
+        log = logger.error if twice else logger.info
+        log("send %s settled as sent by a %s event: %s", send_id, evidence.event_type, reason)
         return "sent"
     send = Send.objects.filter(pk=send_id, state__in=NOT_SENT_STATES).exclude(reason__startswith=CONTRADICTED).first()
     if send is None:
@@ -70,6 +78,19 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     return "contradicted"
 
 
+def _settled_reason(send_id: int, reason: str) -> tuple[str, bool]:
+    """The reason for settling a send as sent, and whether its person may have the email twice.
+
+    A resend still waiting is cancelled when it is claimed (campaigns.recheck); one that may have
+    gone out means the person may have the email twice.
+    """
+    resends = Send.objects.filter(resend_of_id=send_id, state__in=Send.MAYBE_SENT_STATES)
+    resend_ids = list(resends.values_list("pk", flat=True))
+    if not resend_ids:
+        return reason, False
+    return f"{SENT_AFTER_RESEND} #{', #'.join(map(str, resend_ids))}: the person may have it twice; {reason}", True
+
+
 def sends_needing_attention() -> QuerySet[Send]:
     """Sends a person must look at: unknown, or abandoned and not yet resent.
 
@@ -77,6 +98,17 @@ def sends_needing_attention() -> QuerySet[Send]:
     """
     resent = Send.objects.filter(resend_of=OuterRef("pk"))
     return Send.objects.filter(state__in=[Send.State.UNKNOWN, Send.State.ABANDONED]).filter(~Exists(resent))
+
+
+def sends_sent_twice() -> QuerySet[Send]:
+    """Resends whose original was accepted after all: each is a person who may have the email twice.
+
+    The risk of resending, made visible: counted on the admin index. Reads the resends (rare, found
+    through the resend_of index) rather than every sent send.
+    """
+    return Send.objects.filter(
+        resend_of__isnull=False, state__in=Send.MAYBE_SENT_STATES, resend_of__state=Send.State.SENT
+    )
 
 
 def unknown_sends_abandon(*, now: datetime) -> int:
@@ -100,25 +132,36 @@ def send_resend(send_id: int, *, by: str, now: datetime) -> Send | None:
         original = Send.objects.select_for_update().filter(pk=send_id, state=Send.State.ABANDONED).first()
         if original is None or original.resends.filter(state__in=Send.LIVE_STATES).exists():
             return None
-        number = original.resends.count() + 1
         try:
-            with transaction.atomic():
-                resend = Send.objects.create(
-                    rule_id=original.rule_id,
-                    contact_id=original.contact_id,
-                    event_id=original.event_id,
-                    triggered_at=original.triggered_at,
-                    dedupe_key=f"{original.dedupe_key}#resend-{number}"[:255],
-                    due_at=now,
-                    resend_of=original,
-                    reason=f"resend of send #{original.pk} by {by}"[:255],
-                )
+            resend = resend_create(original, reason=f"resend of send #{original.pk} by {by}", now=now)
         except IntegrityError:
             # The live-key constraint: this resend exists already (SQLite ignores the row lock).
             return None
         Send.objects.filter(pk=original.pk, state=Send.State.ABANDONED).update(
             reason=f"resent by {by} at {now.isoformat()} as send #{resend.pk}"[:255], updated_at=now
         )
-        sends_enqueue([resend.pk], now=now)
     logger.info("send %s resent by %s as send %s", original.pk, by, resend.pk)
+    return resend
+
+
+def resend_create(original: Send, *, reason: str, now: datetime) -> Send:
+    """A new send standing in for `original`, due now, queued when the transaction commits.
+
+    Its key is the original's plus `#resend-N` (the original's stays reserved, so the original can
+    never be retried). The live-key constraint makes a second resend with the same number fail
+    with IntegrityError, in a savepoint, so that the caller's transaction can go on or roll back.
+    """
+    number = original.resends.count() + 1
+    with transaction.atomic():
+        resend = Send.objects.create(
+            rule_id=original.rule_id,
+            contact_id=original.contact_id,
+            event_id=original.event_id,
+            triggered_at=original.triggered_at,
+            dedupe_key=f"{original.dedupe_key}#resend-{number}"[:255],
+            due_at=now,
+            resend_of=original,
+            reason=reason[:255],
+        )
+    sends_enqueue([resend.pk], now=now)
     return resend

@@ -36,6 +36,8 @@ class SendRow:
     state: str
     reason: str
     dedupe_key: str
+    # The triggering event: a resend carries its original's, so (user, rule, event) names one email.
+    event_id: int | None = None
 
 
 @dataclass
@@ -60,7 +62,7 @@ class Verdict:
 
 
 def sends_load() -> list[SendRow]:
-    rows = Send.objects.values_list("pk", "rule__name", "contact__user_id", "state", "reason", "dedupe_key")
+    rows = Send.objects.values_list("pk", "rule__name", "contact__user_id", "state", "reason", "dedupe_key", "event_id")
     return [SendRow(*row) for row in rows]
 
 
@@ -94,13 +96,31 @@ def sends_section(
     unsettled = [str(s.pk) for s in sends if s.state == Send.State.UNKNOWN]
     v.row("unsettled unknown (after the grace window)", len(unsettled))
     abandoned = [s for s in sends if s.state == Send.State.ABANDONED]
-    v.row("abandoned (unknown past the grace window, for a person)", len(abandoned))
+    share = f"{len(abandoned) / low:.1%} of expected" if low else ""
+    v.row("abandoned (unknown past the grace window, for a person)", len(abandoned), share)
     v.row("  of them accepted by the provider (no callback came)", sum(1 for s in abandoned if by_send.get(str(s.pk))))
+    resent = [s for s in sends if s.state == Send.State.NOT_ACCEPTED]
+    v.row("auto-resent (unknown, webhook live, no event of its own)", len(resent))
+    wrong = [str(s.pk) for s in resent if by_send.get(str(s.pk))]
+    v.row("  of them accepted by the provider after all", len(wrong), "each is a user who got it twice")
+    twice = emails_received_twice(sends, ledger)
+    v.must_be_zero("users who got an email twice (per user/rule/trigger)", len(twice), twice)
     settled = sum(1 for s in sends if s.reason.startswith("settled by"))
     v.row("sent, settled by webhook evidence (answer lost or unknown)", settled)
     lost, extra = _per_user(sends, by_send, expected)
     v.must_be_zero("lost sends (expected; neither accepted nor excused)", len(lost), lost)
     v.must_be_zero("unexpected emails (a user got more than the model allows)", len(extra), extra)
+
+
+def emails_received_twice(sends: list[SendRow], ledger: list[Accepted]) -> list[str]:
+    """(user, rule, triggering event) with more than one acceptance in the provider's ledger.
+
+    Counted per email rather than per key: a resend has a key of its own, so a user who got both
+    the original and its resend shows up here and nowhere in the per-key count.
+    """
+    email_of = {str(s.pk): (s.user_id, s.rule, s.event_id) for s in sends}
+    counts = Counter(email_of.get(a.send_id, ("?", "?", a.send_id)) for a in ledger)
+    return sorted(f"{user}/{rule}/event {event}: {n}" for (user, rule, event), n in counts.items() if n > 1)
 
 
 def _per_user(

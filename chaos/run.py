@@ -52,6 +52,8 @@ class Config:
     pg_drops: int
     cart_delay: int
     grace: float
+    resend_after: float
+    policy: str
     admin_url: str
     database: str
     keep_db: bool
@@ -69,6 +71,12 @@ def config_parse(argv: list[str]) -> Config:
     parser.add_argument("--pg-drops", type=int, default=2, help="PostgreSQL connection drops during the run")
     parser.add_argument("--cart-delay", type=int, default=8, help="the cart recovery rule's delay in seconds")
     parser.add_argument("--grace", type=float, default=20.0, help="UNKNOWN_GRACE_SECONDS for the run")
+    parser.add_argument(
+        "--resend-after", type=float, default=12.0, help="AMBIGUOUS_RESEND_AFTER for the run (default 12)"
+    )
+    parser.add_argument(
+        "--policy", default="resend_when_webhook_live", help="AMBIGUOUS_SEND_POLICY for the run (or ask_a_person)"
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the run's database for inspection")
     args = parser.parse_args(argv)
     low, high = (float(x) for x in args.kill_every.split(","))
@@ -81,6 +89,8 @@ def config_parse(argv: list[str]) -> Config:
         pg_drops=args.pg_drops,
         cart_delay=args.cart_delay,
         grace=args.grace,
+        resend_after=args.resend_after,
+        policy=args.policy,
         admin_url=os.environ.get("CHAOS_ADMIN_URL", "postgres://root@127.0.0.1:5432/postgres"),
         database=os.environ.get("CHAOS_DATABASE_NAME", f"triggermail_chaos_{os.getpid()}"),
         keep_db=args.keep_db,
@@ -177,6 +187,8 @@ def _run(config: Config, *, log_dir: Path, stamp: str, started: float) -> int:
         api_key=API_KEY,
     )
     env.update(KNOBS, UNKNOWN_GRACE_SECONDS=str(config.grace), SENDGRID_WEBHOOK_VERIFICATION_KEY=keypair.public_key)
+    # Seconds instead of minutes, like the other knobs: callbacks come 0.3-3 s after acceptance here.
+    env.update(AMBIGUOUS_RESEND_AFTER=str(config.resend_after), AMBIGUOUS_SEND_POLICY=config.policy)
     # A queue of its own, so that no other run (or test) shares the Redis list.
     env["Q_CLUSTER_NAME"] = f"chaos-{uuid.uuid4().hex[:8]}"
     deployment = Deployment(config=config, server=server, keypair=keypair, write_key=write_key, seed=config.seed)

@@ -160,3 +160,25 @@ def test_a_key_accepted_twice_and_a_missing_email_fail_the_verdict():
     failed = " ".join(verdict.failures)
     assert "duplicates per key" in failed and "duplicates per send" in failed
     assert "lost sends" in failed and "u1/Chaos receipt" in failed
+
+
+def test_a_user_who_got_both_the_original_and_its_resend_fails_the_verdict():
+    def accepted(send_id: str, key: str) -> Accepted:
+        custom_args = {"triggermail_send": send_id, "triggermail_key": key}
+        return Accepted(message_id=send_id, received_at=0.0, payload={"custom_args": custom_args})
+
+    # The original was judged not accepted and resent under a key of its own; SendGrid had both.
+    sends = [
+        SendRow(1, WELCOME, "u1", "sent", "accepted after all", "k1", event_id=7),
+        SendRow(2, WELCOME, "u1", "sent", "automatic resend of send #1", "k1#resend-1", event_id=7),
+    ]
+    verdict = Verdict()
+    sends_section(
+        verdict,
+        sends=sends,
+        ledger=[accepted("1", "k1"), accepted("2", "k1#resend-1")],
+        expected={("u1", WELCOME): Expected(1, 1, "test")},
+    )
+    failed = " ".join(verdict.failures)
+    assert "users who got an email twice" in failed and f"u1/{WELCOME}/event 7: 2" in failed
+    assert "duplicates per key" not in failed

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.checks import run_checks
 
@@ -56,6 +60,21 @@ def test_the_grace_window_must_outlast_the_stale_sending_window(production):
     production.UNKNOWN_GRACE_SECONDS = 600
     assert ids(production) == {"triggermail.E006"}
     production.UNKNOWN_GRACE_SECONDS = 601
+    production.AMBIGUOUS_RESEND_AFTER = 601
+    assert ids(production) == set()
+
+
+def test_the_automatic_resend_waits_longer_than_the_stale_window_and_no_longer_than_the_grace(production):
+    production.SENDING_STALE_AFTER = 600
+    production.UNKNOWN_GRACE_SECONDS = 900
+    for too_soon_or_late in (600, 901):
+        production.AMBIGUOUS_RESEND_AFTER = too_soon_or_late
+        assert ids(production) == {"triggermail.E009"}
+    production.AMBIGUOUS_RESEND_AFTER = 900
+    assert ids(production) == set()
+    # Asking a person never resends, so the window does not matter then.
+    production.AMBIGUOUS_SEND_POLICY = "ask_a_person"
+    production.AMBIGUOUS_RESEND_AFTER = 1
     assert ids(production) == set()
 
 
@@ -74,3 +93,12 @@ def test_the_redis_broker_on_sqlite_is_a_warning(production):
     production.Q_CLUSTER = {k: v for k, v in production.Q_CLUSTER.items() if k != "orm"} | {"redis": "redis://x"}
     sqlite = production.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert ids(production) == ({"triggermail.W001"} if sqlite else set())
+
+
+def test_an_unknown_ambiguous_send_policy_stops_start_up_naming_the_variable():
+    env = {**os.environ, "AMBIGUOUS_SEND_POLICY": "resend", "DJANGO_SETTINGS_MODULE": "triggermail.settings"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode != 0
+    assert "AMBIGUOUS_SEND_POLICY must be one of resend_when_webhook_live, ask_a_person, not 'resend'" in started.stderr

@@ -105,6 +105,20 @@ def settling_windows(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 id="triggermail.E006",
             )
         )
+    # Checked once the grace window itself is sound (E006), so that one mistake gives one error.
+    elif settings.AMBIGUOUS_SEND_POLICY == "resend_when_webhook_live" and not (
+        settings.SENDING_STALE_AFTER < settings.AMBIGUOUS_RESEND_AFTER <= settings.UNKNOWN_GRACE_SECONDS
+    ):
+        errors.append(
+            Error(
+                f"AMBIGUOUS_RESEND_AFTER ({settings.AMBIGUOUS_RESEND_AFTER}s) must exceed SENDING_STALE_AFTER "
+                f"({settings.SENDING_STALE_AFTER}s) and be at most UNKNOWN_GRACE_SECONDS "
+                f"({settings.UNKNOWN_GRACE_SECONDS}s).",
+                hint="Shorter, a send would be resent before SendGrid's events had a chance to arrive; longer, "
+                "it would be abandoned before it could be resent.",
+                id="triggermail.E009",
+            )
+        )
     if settings.IDEMPOTENCY_KEY_DAYS < 2:
         errors.append(
             Error(

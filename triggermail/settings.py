@@ -162,6 +162,19 @@ SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=8)
 SENDING_STALE_AFTER = env.float("SENDING_STALE_AFTER", default=PROVIDER_TIMEOUT + 60.0)
 # An `unknown` send with no webhook evidence after this long becomes `abandoned`, for a person.
 UNKNOWN_GRACE_SECONDS = env.float("UNKNOWN_GRACE_SECONDS", default=2 * 3600.0)
+# What happens to an `unknown` send with no evidence of its own while the Event Webhook is posting
+# events for sends made after it (campaigns.ambiguous): `resend_when_webhook_live` judges it not
+# accepted and resends it once, `ask_a_person` leaves it to become `abandoned` for a person.
+AMBIGUOUS_SEND_POLICIES = ("resend_when_webhook_live", "ask_a_person")
+AMBIGUOUS_SEND_POLICY = env.str("AMBIGUOUS_SEND_POLICY", default="resend_when_webhook_live")
+if AMBIGUOUS_SEND_POLICY not in AMBIGUOUS_SEND_POLICIES:
+    raise ImproperlyConfigured(
+        f"AMBIGUOUS_SEND_POLICY must be one of {', '.join(AMBIGUOUS_SEND_POLICIES)}, not {AMBIGUOUS_SEND_POLICY!r}."
+    )
+# How long after its attempt an ambiguous send may be judged not accepted. SendGrid posts
+# "processed" within seconds as a rule but its webhook can lag by minutes; 15 minutes covers those
+# lags while a cart recovery or a receipt is still worth sending.
+AMBIGUOUS_RESEND_AFTER = env.float("AMBIGUOUS_RESEND_AFTER", default=15 * 60.0)
 # Processed events and provider (webhook) events older than this are pruned (their sends keep
 # everything a person needs); `manage.py prune`, and every dispatcher once an hour.
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)

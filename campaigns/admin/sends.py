@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, admin_link
@@ -27,13 +28,13 @@ class SendAdmin(ReadOnlyAdmin):
     # The sends table grows without bound; an exact count of it on every page is not worth the query.
     show_full_result_count = False
     actions = ["sends_cancel", sends_resend]
-    readonly_fields = ["decision_link", "idempotency_keys", "resend_of"]
+    readonly_fields = ["decision_link", "idempotency_keys", "resend_of", "resends_list"]
     inlines = [ProviderEventInline]
     fieldsets = [
         (None, {"fields": ["state", "reason", "rule", "contact", "to_email"]}),
         ("Timing", {"fields": ["triggered_at", "due_at", "enqueued_at", "sending_started_at", "sent_at", "attempts"]}),
         ("Provider", {"fields": ["provider_message_id", "last_error", "dedupe_key", "idempotency_keys"]}),
-        ("Why", {"fields": ["decision_link", "event", "resend_of"]}),
+        ("Why", {"fields": ["decision_link", "event", "resend_of", "resends_list"]}),
     ]
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
@@ -63,6 +64,14 @@ class SendAdmin(ReadOnlyAdmin):
         if decision is None:
             return "—"
         return admin_link(decision, f"{decision.get_outcome_display()}: {decision.detail or decision.reason}")
+
+    @admin.display(description="Resent as")
+    def resends_list(self, send: Send) -> SafeString | str:
+        # The original's reason says why (a person, or the live webhook's silence); this links the new sends.
+        resends = list(send.resends.order_by("pk"))
+        if not resends:
+            return "—"
+        return format_html_join(", ", "{}", ((admin_link(r, f"#{r.pk} ({r.state})"),) for r in resends))
 
     @admin.display(description="Idempotency keys")
     def idempotency_keys(self, send: Send) -> str:

@@ -1,6 +1,7 @@
 """Settling sends in the admin: what SendGrid reported, what needs a person, and the deliberate resend.
 
-An `abandoned` send may or may not have reached its recipient. Nothing resends it automatically;
+An `abandoned` send may or may not have reached its recipient. Nothing resends it automatically
+(campaigns.ambiguous resends only `unknown` sends the live webhook's silence judged not accepted);
 a person checks SendGrid's activity and, on a confirmation page that says exactly what goes to
 whom, may send it again as a new send with a key of its own.
 """
@@ -18,7 +19,7 @@ from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, action_confirmation, admin_link, pretty_json
 from campaigns.models import ProviderEvent, Send
-from campaigns.settlement import send_resend, sends_needing_attention
+from campaigns.settlement import send_resend, sends_needing_attention, sends_sent_twice
 
 
 class AttentionFilter(admin.SimpleListFilter):
@@ -26,11 +27,16 @@ class AttentionFilter(admin.SimpleListFilter):
     parameter_name = "attention"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Needs attention (unknown, abandoned)")]
+        return [
+            ("yes", "Needs attention (unknown, abandoned)"),
+            ("twice", "Resent, and the first was accepted after all"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
             return queryset.filter(pk__in=sends_needing_attention().values("pk"))
+        if self.value() == "twice":
+            return queryset.filter(pk__in=sends_sent_twice().values("pk"))
         return queryset
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from campaigns.settlement import sends_needing_attention
+from campaigns.settlement import sends_needing_attention, sends_sent_twice
 
 register = template.Library()
 
@@ -13,3 +13,9 @@ register = template.Library()
 def sends_attention_count() -> int:
     # A tag rather than a context processor, so that only the index page pays for the query.
     return sends_needing_attention().count()
+
+
+@register.simple_tag
+def sends_twice_count() -> int:
+    # Resends whose original SendGrid accepted after all: the risk of resending, shown where it is seen.
+    return sends_sent_twice().count()
