@@ -67,7 +67,9 @@ def heartbeat_name() -> str:
 def heartbeat_write(*, name: str, loops: dict[str, dict[str, Any]], now: datetime) -> None:
     _, created = WorkerHeartbeat.objects.update_or_create(
         name=name,
-        defaults={"beat_at": now, "loops": loops},
+        # A host that was only frozen (taken over meanwhile) and beats again can die again later:
+        # its next silence must be noticed too.
+        defaults={"beat_at": now, "loops": loops, "recovered_at": None},
         create_defaults={
             "beat_at": now,
             "loops": loops,

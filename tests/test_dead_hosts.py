@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from campaigns.heartbeats import dead_hosts_recover, heartbeats_prune
+from campaigns.heartbeats import dead_hosts_recover, heartbeat_write, heartbeats_prune
 from campaigns.models import Send, WorkerHeartbeat
 from events.processing import events_process_pending
 from tests.conftest import identify, track
@@ -62,6 +62,19 @@ def test_it_takes_over_a_dead_host_once(queued, settings):
     assert dead_hosts_recover(own_name="live:3:c", now=later + timedelta(seconds=1)) == 0
 
     assert len(queued_tasks()) == 1
+
+
+def test_a_frozen_host_that_beats_again_is_taken_over_again_when_it_dies(queued, settings):
+    now, send = queued
+    host("frozen:1:a", beat_at=now)
+    stale = timedelta(seconds=settings.HEARTBEAT_STALE_AFTER + 1)
+    assert dead_hosts_recover(own_name="live:2:b", now=now + stale) == 1
+    heartbeat_write(name="frozen:1:a", loops={}, now=now + 2 * stale)
+    OrmQ.objects.all().delete()  # its tasks died with it again
+
+    assert dead_hosts_recover(own_name="live:2:b", now=now + 4 * stale) == 1
+
+    assert queued_tasks() == [(DELIVER, ([send.pk],))]
 
 
 def test_it_leaves_live_and_cleanly_stopped_hosts_and_sends_queued_after_the_last_beat(queued, settings):
