@@ -442,6 +442,9 @@ class WorkerHeartbeat(models.Model):
     # Loop name → {"ok_at": ISO time of its last good pass, "failures": consecutive failures,
     # "error": the last error's one-line summary}.
     loops = models.JSONField(default=dict, blank=True)
+    # When a live host re-queued the sends this one may have held after it stopped beating; set
+    # once, by a conditional update, so that one host does it.
+    recovered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-beat_at"]

@@ -67,6 +67,30 @@ def due_sends_dispatch(*, now: datetime) -> int:
     return len(ids)
 
 
+def held_sends_requeue(*, held_before: datetime, now: datetime) -> int:
+    """Queue again every due send still scheduled that was queued before `held_before`; return how many.
+
+    For the sends a dead host may have held (campaigns.heartbeats): they go out within seconds
+    instead of after the queue's retry lease. Queuing a send twice never sends it twice (the claim).
+    """
+    # Never after `now`: the sends this marks queued must drop out of the next batch's filter.
+    held_before = min(held_before, now)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Send.objects.select_for_update(skip_locked=True)
+                .filter(state=Send.State.SCHEDULED, due_at__lte=now, enqueued_at__lt=held_before)
+                .order_by("due_at")
+                .values_list("pk", flat=True)[:DISPATCH_BATCH]
+            )
+            # Marked queued at `now` (after `held_before`), so the next batch finds the others.
+            sends_enqueue(ids, now=now)
+        total += len(ids)
+        if len(ids) < DISPATCH_BATCH:
+            return total
+
+
 def stale_sending_settle(*, now: datetime) -> int:
     """A send whose provider call outlived any possible answer becomes unknown, never scheduled."""
     cutoff = now - timedelta(seconds=settings.SENDING_STALE_AFTER)

@@ -15,7 +15,8 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -116,11 +117,37 @@ class Host:
         }
 
 
-class ProcessChaos:
-    """Kills hosts or their children at random moments and restarts hosts whose main process died."""
+@dataclass
+class Kill:
+    """One kill, and the sends queued but not yet claimed just after it (None: the look failed)."""
 
-    def __init__(self, hosts: list[Host], *, every: tuple[float, float], seed: int, mid_call_rate: float = 0.0) -> None:
+    at: float  # time.time(), comparable with the provider ledger's received_at
+    kind: str
+    target: str
+    # Send id -> its attempts so far: the report tells a send that went out at its next attempt
+    # from one the provider then refused for a while (its delay is the provider's, not recovery's).
+    held: dict[str, int] | None
+
+
+class ProcessChaos:
+    """Kills hosts or their children at random moments and restarts hosts whose main process died.
+
+    `held_sends` (send ids queued and not yet claimed) is asked right after every kill, so that the
+    report can say how long the sends that may have been lost with the killed process took to go out.
+    """
+
+    def __init__(
+        self,
+        hosts: list[Host],
+        *,
+        every: tuple[float, float],
+        seed: int,
+        mid_call_rate: float = 0.0,
+        held_sends: Callable[[], dict[str, int]] = dict,
+    ) -> None:
         self.hosts = hosts
+        self.held_sends = held_sends
+        self.kills: list[Kill] = []
         self.every = every
         self.mid_call_rate = mid_call_rate
         self._last_mid_call = 0.0
@@ -164,7 +191,7 @@ class ProcessChaos:
             members = group_members(host.pgid)
             pid = socket_owner(inode, sorted(members)) if inode else None
             if pid is not None and pid != host.pgid and _kill_in_group(pid, host.pgid):
-                self._count("kill -9 worker mid provider call (after acceptance)", f"{host.name} worker {pid}")
+                self._killed("kill -9 worker mid provider call (after acceptance)", f"{host.name} worker {pid}")
                 return
 
     def _count(self, kind: str, target: str = "") -> None:
@@ -172,6 +199,17 @@ class ProcessChaos:
             self.counts[kind] += 1
             if target:
                 self.log.append(f"{time.strftime('%X')} {kind}: {target}")
+
+    def _killed(self, kind: str, target: str) -> None:
+        at = time.time()
+        self._count(kind, target)
+        try:
+            held: dict[str, int] | None = self.held_sends()
+        except Exception:
+            # The database may be down this very moment (a connection drop is injected too).
+            held = None
+        with self._lock:
+            self.kills.append(Kill(at=at, kind=kind, target=target, held=held))
 
     def supervise(self) -> None:
         """Restart every host whose main process is gone (killed, or stopped after its sentinel died)."""
@@ -196,7 +234,7 @@ class ProcessChaos:
             return
         pid = self._rng.choice(sorted(children))
         if _kill_in_group(pid, host.pgid):
-            self._count(f"kill -9 {children[pid]}", f"{host.name} {children[pid]} {pid}")
+            self._killed(f"kill -9 {children[pid]}", f"{host.name} {children[pid]} {pid}")
 
     def _kill_main(self, host: Host) -> None:
         # Only the main process (the dispatcher dies with it): django-q2's sentinel does not watch
@@ -205,7 +243,7 @@ class ProcessChaos:
         # cannot be reused meanwhile.
         with contextlib.suppress(ProcessLookupError):
             os.kill(host.pgid, signal.SIGKILL)
-        self._count("kill -9 main", f"{host.name} main {host.pgid}")
+        self._killed("kill -9 main", f"{host.name} main {host.pgid}")
         self._stop.wait(self._rng.uniform(0.2, 2.0))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(host.pgid, signal.SIGKILL)
@@ -215,7 +253,7 @@ class ProcessChaos:
     def _kill_host(self, host: Host) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(host.pgid, signal.SIGKILL)
-        self._count("kill -9 whole host", f"{host.name} whole host {host.pgid}")
+        self._killed("kill -9 whole host", f"{host.name} whole host {host.pgid}")
         host.restart()
         self._count("host restarts")
 

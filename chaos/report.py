@@ -9,11 +9,13 @@ and on any poison message (chaos.poison) that did not end as its kind must.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from campaigns.models import Send
+from chaos.faults import Kill
 from chaos.ingest import Poster
 from chaos.poison import POISON_RULES, RENDER, poison_messages
 from chaos.settle import Deployment
@@ -228,6 +230,34 @@ def faults_section(v: Verdict, faults: Counter[str]) -> None:
         v.row(kind, count)
 
 
+def recovery_section(v: Verdict, *, kills: list[Kill], ledger: list[Accepted]) -> None:
+    """Per kill: how long until the last send that was queued, not yet claimed, went out.
+
+    Only sends that went out at their next attempt count: one the provider refused (and that was
+    retried later) measures the provider's delay, not how fast held work was taken over.
+    """
+    first_out: dict[str, float] = {}
+    for accepted in ledger:
+        first_out.setdefault(accepted.send_id, accepted.received_at)
+    attempts = {str(pk): n for pk, n in Send.objects.values_list("pk", "attempts")}
+    v.section("Recovery: from each kill to the last send held then (queued, not claimed) going out")
+    worst: dict[str, float] = {}
+    for kill in kills:
+        label = f"{time.strftime('%X', time.localtime(kill.at))} {kill.kind}"
+        if kill.held is None:
+            v.row(label, "?", "(database unreachable)")
+            continue
+        out = {s: first_out[s] - kill.at for s, n in kill.held.items() if s in first_out and attempts[s] == n + 1}
+        slowest = max(out, key=out.__getitem__, default="")
+        took = out.get(slowest, 0.0)
+        worst[kill.kind] = max(worst.get(kill.kind, 0.0), took)
+        note = f"{len(kill.held)} held, {len(out)} out at the next attempt" + (f", last: send {slowest}" if out else "")
+        v.row(label, f"{took:.1f}s", note)
+    for kind, took in sorted(worst.items()):
+        v.row(f"max after {kind}", f"{took:.1f}s")
+    v.row("max over the run", f"{max(worst.values(), default=0.0):.1f}s")
+
+
 def judge(
     *,
     deployment: Deployment,
@@ -238,6 +268,7 @@ def judge(
     dup_added: int,
     settled: bool,
     kills_log: list[str],
+    kills: list[Kill],
     duration: float,
 ) -> tuple[str, bool]:
     """The whole report as text, and whether the run failed."""
@@ -263,6 +294,7 @@ def judge(
     cross_checks(v, sends=sends, ledger=ledger, expected=expected, evidenced=evidenced)
     poison_section(v, users)
     faults_section(v, faults)
+    recovery_section(v, kills=kills, ledger=ledger)
     v.row("settled within the bounded waits", "yes" if settled else "NO")
     if not settled:
         v.failures.append("the system did not settle within the bounded waits")

@@ -224,7 +224,11 @@ def _inject(config: Config, deployment: Deployment, rng: random.Random) -> Injec
     poster = deployment.poster(Clock(), rng.randrange(2**31))
     webhooks = deployment.webhooks_start(rng.randrange(2**31))
     chaos = ProcessChaos(
-        deployment.hosts, every=config.kill_every, seed=rng.randrange(2**31), mid_call_rate=config.mid_call_kills
+        deployment.hosts,
+        every=config.kill_every,
+        seed=rng.randrange(2**31),
+        mid_call_rate=config.mid_call_kills,
+        held_sends=held_sends,
     ).start()
 
     def on_accept(accepted: Accepted) -> None:
@@ -243,6 +247,18 @@ def _inject(config: Config, deployment: Deployment, rng: random.Random) -> Injec
     chaos.stop()
     deployment.server.fail_at_rates(None)
     return Injected(users=users, poster=poster, chaos=chaos, faults=faults, dup_added=dup_added)
+
+
+def held_sends() -> dict[str, int]:
+    """Sends queued and not yet claimed: some may be in a killed process's memory."""
+    from django.db import close_old_connections
+
+    from campaigns.models import Send
+
+    # Called from the kill thread and the provider's threads, whose connections a drop may have ended.
+    close_old_connections()
+    held = Send.objects.filter(state=Send.State.SCHEDULED, enqueued_at__isnull=False)
+    return {str(pk): attempts for pk, attempts in held.values_list("pk", "attempts")}
 
 
 def faults_tally(deployment: Deployment, injected: Injected) -> Counter[str]:
@@ -280,6 +296,7 @@ def _inject_and_judge(config: Config, deployment: Deployment, *, rng: random.Ran
         dup_added=injected.dup_added,
         settled=settled,
         kills_log=injected.chaos.log,
+        kills=injected.chaos.kills,
         duration=time.monotonic() - started,
     )
     report_path = BASE_DIR / "var" / f"chaos-{stamp}.txt"

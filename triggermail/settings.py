@@ -184,6 +184,13 @@ DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
 # that stopped: /readyz says so and the other hosts re-queue the sends it had queued.
 HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=1.0)
 HEARTBEAT_STALE_AFTER = env.float("HEARTBEAT_STALE_AFTER", default=5.0)
+# Every loop of a qcluster (dispatcher, sweeps) restarts after an unexpected error, waiting 0.5 s,
+# then twice as long each time up to LOOP_BACKOFF_MAX. After LOOP_MAX_FAILURES failures in a row the
+# process exits non-zero so that its process manager starts a fresh one. A database error is given
+# LOOP_DATABASE_PATIENCE seconds instead: databases restart, and a new process would not help.
+LOOP_MAX_FAILURES = env.int("LOOP_MAX_FAILURES", default=5)
+LOOP_BACKOFF_MAX = env.float("LOOP_BACKOFF_MAX", default=5.0)
+LOOP_DATABASE_PATIENCE = env.float("LOOP_DATABASE_PATIENCE", default=300.0)
 
 # --- Task queue (django-q2) -----------------------------------------------------------------
 # Rows are the source of truth: a task only says "look at these rows". Failed tasks are not

@@ -1,13 +1,17 @@
-"""`manage.py qcluster`: django-q2's cluster plus the due-send dispatcher in its main process.
+"""`manage.py qcluster`: django-q2's cluster plus the dispatcher and sweeps loops in its main process.
 
 One command runs everything a worker host needs, so a delayed send cannot be forgotten because a
-second process was not started.
+second process was not started. The loops run under campaigns.supervision: restarted after an
+error, and the process exits non-zero (for its process manager to restart) when one keeps failing
+or the cluster dies.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -16,7 +20,8 @@ from django.core.management.base import CommandParser
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
-from campaigns.dispatch import dispatcher_run
+from campaigns.dispatch import dispatcher_run, sweeps_run
+from campaigns.supervision import Loop, Supervisor
 
 
 class Command(DjangoQClusterCommand):
@@ -44,10 +49,20 @@ class Command(DjangoQClusterCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_requested.set())
         cluster.start()
-        dispatcher_run(should_stop=lambda: stop_requested.is_set() or not _alive(cluster))
-        if _alive(cluster):
-            cluster.stop()
+        supervisor = Supervisor(cluster_alive=lambda: _alive(cluster))
+        loops: dict[str, Loop] = {
+            "dispatcher": functools.partial(dispatcher_run, heartbeat_name=supervisor.heartbeat.name),
+            "sweeps": sweeps_run,
+        }
+        code = supervisor.run(loops, stop_requested=stop_requested, on_stop=lambda: _stop(cluster))
+        if code:
+            sys.exit(code)
 
 
 def _alive(cluster: Cluster) -> bool:
     return cluster.sentinel is not None and cluster.sentinel.is_alive()
+
+
+def _stop(cluster: Cluster) -> None:
+    if _alive(cluster):
+        cluster.stop()
