@@ -30,7 +30,7 @@ def contact(user_id: str = "u1") -> tuple[str, str, str, dict[str, Any]]:
 def test_it_takes_the_email_from_context_traits_of_an_identify_as_rudderstacks_python_sdk_sends_it(api):
     # rudder-sdk-python 2.1.9, Client.identify: `context['traits'] = traits`, no top-level traits,
     # `anonymousId: None`, gzip by default.
-    message = {"type": "identify", "userId": "u1", "anonymousId": None, "messageId": "r-1"}
+    message: dict[str, Any] = {"type": "identify", "userId": "u1", "anonymousId": None, "messageId": "r-1"}
     message["context"] = {"traits": {"email": "ann@example.com", "first_name": "Ann"}, "library": {"name": "x"}}
     assert api.batch([message], gzipped=True).status_code == 200
     email, _, _, traits = contact()
@@ -46,7 +46,7 @@ def test_an_identify_calls_own_traits_win_over_its_context_traits(api):
 
 
 def test_it_reads_time_zone_and_locale_from_segments_standard_context_fields(api):
-    message = {"type": "track", "event": "opened_app", "userId": "u1"}
+    message: dict[str, Any] = {"type": "track", "event": "opened_app", "userId": "u1"}
     message["context"] = {"timezone": "Europe/Paris", "locale": "fr-FR", "traits": {"email": "ann@example.com"}}
     assert api.batch([message]).status_code == 200
     assert contact()[:3] == ("ann@example.com", "Europe/Paris", "fr-FR")

@@ -16,6 +16,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -93,7 +94,7 @@ def _answers(url: str) -> bool:
 def cart_post(port: int, write_key: str) -> None:
     """A cart abandoned an hour ago: the demo's cart recovery (marketing) is due at once."""
     when = (datetime.now(UTC) - timedelta(minutes=61)).isoformat()
-    batch = [
+    batch: list[dict[str, Any]] = [
         {"type": "identify", "userId": USER, "traits": {"email": EMAIL, "first_name": "Ann"}},
         {"type": "track", "userId": USER, "event": "cart_abandoned", "timestamp": when, "properties": {"value": 35}},
     ]
