@@ -14,7 +14,7 @@ PORT ?= 8000
 export PORT
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run smoke-run bench bench-quick bench-latency bench-dashboard test lint format typecheck pytest venv deps-system clean distclean
+.PHONY: help run smoke-run bench bench-quick bench-latency bench-dashboard test lint format typecheck pytest sdk-node venv deps-system clean distclean
 
 help: ## List the targets
 	@echo "TriggerMail make targets:"
@@ -70,8 +70,19 @@ format: $(STAMP) ## Fix what ruff can fix and format the code
 typecheck: $(STAMP) ## mypy with django-stubs (config in pyproject.toml)
 	SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy .
 
-pytest: $(STAMP) ## Only the test suite; pass options with ARGS="-k name"
+pytest: $(STAMP) sdk-node ## Only the test suite; pass options with ARGS="-k name"
 	$(BIN)/pytest $(ARGS)
+
+# The Node SDKs that tests/test_sdk_matrix.py drives, pinned by tests/sdk/package-lock.json. `npm ci`
+# runs only when node_modules is missing or older than the lock file; without npm the tests say so.
+SDK_NODE_STAMP := tests/sdk/node_modules/.installed
+sdk-node: ## Install the Node SDKs the SDK tests run (npm ci in tests/sdk), when the lock file changed
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory --silent $(SDK_NODE_STAMP); \
+	else echo "npm not found: the Node SDK tests will be skipped"; fi
+
+$(SDK_NODE_STAMP): tests/sdk/package-lock.json
+	cd tests/sdk && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
 
 # Real processes (two gunicorn, two qcluster hosts, Redis broker, a PostgreSQL database of the run's
 # own) under kill -9, provider faults, webhook redeliveries, duplicate posts and a dropped database.

@@ -19,6 +19,10 @@ MAX_REQUEST_BYTES = 500 * 1024
 MAX_DEPTH = 32
 # analytics.js posts with text/plain to avoid a CORS preflight; any +json media type is JSON too.
 _JSON_TYPE = re.compile(r"^(application/json|application/[\w.+-]+\+json|text/plain)$")
+# RudderStack's Node SDK (@rudderstack/rudder-sdk-node 3.0.13) hands axios its gzip JSON as a raw
+# buffer without a Content-Type, and axios labels it with its default for POST, this one. Such a body
+# is read as JSON; one that is not JSON is what the label says, a form, and is refused as such.
+_FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 class RequestRefused(Exception):
@@ -34,15 +38,21 @@ class RequestRefused(Exception):
 def body_read(request: HttpRequest) -> Any:
     """The request's JSON document, gunzipped when sent with Content-Encoding: gzip."""
     content_type = request.content_type or ""
-    if content_type and not _JSON_TYPE.match(content_type):
-        raise RequestRefused(415, "Content-Type", f"send application/json, not {content_type}")
+    wrong_type = RequestRefused(415, "Content-Type", f"send application/json, not {content_type}")
+    if content_type and content_type != _FORM_TYPE and not _JSON_TYPE.match(content_type):
+        raise wrong_type
     raw = _body_bytes(request)
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding == "gzip":
         raw = _gunzip(raw)
     elif encoding not in ("", "identity"):
         raise RequestRefused(415, "Content-Encoding", f"send gzip or no Content-Encoding, not {encoding}")
-    return _json_load(raw)
+    try:
+        return _json_load(raw)
+    except RequestRefused as refused:
+        if content_type == _FORM_TYPE and refused.status == 415:
+            raise wrong_type from refused
+        raise
 
 
 def _too_large(size: int) -> RequestRefused:

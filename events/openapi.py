@@ -224,7 +224,10 @@ def _operation(name: str, summary: str, schema: dict[str, Any], example: dict[st
             "summary": summary,
             "requestBody": {
                 "required": True,
-                "description": "JSON, optionally with Content-Encoding: gzip. text/plain bodies are read as JSON.",
+                "description": (
+                    "JSON, optionally with Content-Encoding: gzip. text/plain and application/x-www-form-urlencoded "
+                    "bodies are read as JSON (RudderStack's Node SDK labels its gzip JSON so)."
+                ),
                 "content": {"application/json": {"schema": schema, "example": example}},
             },
             "responses": _RESPONSES,

@@ -12,21 +12,16 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache, lru_cache
 from typing import Any
-from zoneinfo import available_timezones
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
 from events.body import MAX_DEPTH, RequestRefused
+from events.contact_fields import contact_fields_read
 
 MAX_MESSAGE_BYTES = 32 * 1024
 SUPPORTED_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 MAX_NAME_LENGTH = 255
-MAX_EMAIL_LENGTH = 254
-MAX_LOCALE_LENGTH = 35
 # A timestamp outside this range is a bug in the sender; it would also overflow the clock-skew
 # arithmetic or land before year 1 in PostgreSQL, which stores it but cannot read it back.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -138,8 +133,14 @@ def message_parse(
     name = _name(raw, kind, problems)
     properties = {**_object(raw, "properties", problems), **_type_ids(raw, kind, problems)}
     context = _object(raw, "context", problems)
-    contact_traits, zone, locale = _contact_fields(raw, kind, context, problems)
-    occurred_at = _occurred_at(_timestamp(raw, "timestamp", problems), sent_at, received_at, problems)
+    contact_traits, zone, locale = contact_fields_read(
+        # Only an identify call's own traits describe the person; a group call's describe the group.
+        traits=_object(raw, "traits", problems) if kind == "identify" else {},
+        context_traits=_object(context, "traits", problems, prefix="context."),
+        context=context,
+        problems=problems,
+    )
+    occurred_at = _occurred_at(raw, sent_at, received_at, problems)
     message_id = _message_id(raw, problems)
     if problems:
         return [MessageError(index, key, reason, hint) for key, reason in problems]
@@ -289,49 +290,6 @@ def _object(raw: dict[str, Any], key: str, problems: Problems, *, prefix: str = 
     return value
 
 
-# The same senders post again and again, and Django's validator runs several regular expressions.
-@lru_cache(maxsize=4096)
-def _email_valid(email: str) -> bool:
-    if len(email) > MAX_EMAIL_LENGTH:
-        return False
-    try:
-        validate_email(email)
-    except ValidationError:
-        return False
-    return True
-
-
-@cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _contact_fields(
-    raw: dict[str, Any], kind: str, context: dict[str, Any], problems: Problems
-) -> tuple[dict[str, Any], str, str]:
-    """The sender's traits, time zone and locale, as they will be written to their Contact."""
-    if kind == "identify":
-        traits, prefix = _object(raw, "traits", problems), "traits."
-    else:
-        traits, prefix = _object(context, "traits", problems, prefix="context."), "context.traits."
-    email = traits.get("email")
-    if email not in (None, "") and not (isinstance(email, str) and _email_valid(email)):
-        problems.append((prefix + "email", f"{email!r} is not a valid email address"))
-    zone, zone_field = (traits.get("timezone"), prefix + "timezone")
-    if zone in (None, ""):
-        zone, zone_field = (context.get("timezone"), "context.timezone")
-    if zone not in (None, "") and not (isinstance(zone, str) and zone in _time_zones()):
-        problems.append((zone_field, f"{zone!r} is not an IANA time zone such as Europe/Paris"))
-    locale, locale_field = (traits.get("locale"), prefix + "locale")
-    if locale in (None, ""):
-        locale, locale_field = (context.get("locale"), "context.locale")
-    if locale not in (None, "") and not (isinstance(locale, str) and len(locale) <= MAX_LOCALE_LENGTH):
-        problems.append(
-            (locale_field, f"must be a language tag such as en-US of at most {MAX_LOCALE_LENGTH} characters")
-        )
-    return traits, zone if isinstance(zone, str) else "", locale if isinstance(locale, str) else ""
-
-
 def _timestamp(raw: dict[str, Any], key: str, problems: Problems) -> datetime | None:
     value = raw.get(key)
     if value is None:
@@ -354,8 +312,16 @@ def _timestamp(raw: dict[str, Any], key: str, problems: Problems) -> datetime | 
 
 
 def _occurred_at(
-    timestamp: datetime | None, sent_at: datetime | None, received_at: datetime, problems: Problems
+    raw: dict[str, Any], batch_sent_at: datetime | None, received_at: datetime, problems: Problems
 ) -> datetime:
+    """When the person acted: Segment's rule, `receivedAt - (sentAt - originalTimestamp)`.
+
+    Server SDKs put the device's time of the call in `timestamp`; client SDKs and RudderStack's
+    Node SDK in `originalTimestamp` (with `sentAt` on the message as well as on the batch).
+    """
+    key = "timestamp" if raw.get("timestamp") is not None else "originalTimestamp"
+    timestamp = _timestamp(raw, key, problems)
+    sent_at = _timestamp(raw, "sentAt", problems) or batch_sent_at
     if timestamp is None:
         return received_at
     if sent_at is not None:
@@ -363,7 +329,7 @@ def _occurred_at(
         # the action and the send is right, so measure it back from our own receive time.
         timestamp = received_at - (sent_at - timestamp)
         if timestamp < EARLIEST:
-            problems.append(("timestamp", f"is before {EARLIEST.year} once corrected by sentAt for clock skew"))
+            problems.append((key, f"is before {EARLIEST.year} once corrected by sentAt for clock skew"))
             return received_at
     # An action cannot have happened after we received it.
     return min(timestamp, received_at)
@@ -373,9 +339,9 @@ def _message_id(raw: dict[str, Any], problems: Problems) -> str:
     value = raw.get("messageId")
     if value is None:
         # Without a messageId a retried request cannot be recognised unless it carries the same
-        # timestamp; a digest of the message then stands in for the id. sentAt and writeKey are
-        # left out because a retry may send them differently.
-        if raw.get("timestamp") is not None:
+        # timestamp (or originalTimestamp); a digest of the message then stands in for the id.
+        # sentAt and writeKey are left out because a retry may send them differently.
+        if raw.get("timestamp") is not None or raw.get("originalTimestamp") is not None:
             content = {k: v for k, v in raw.items() if k not in ("sentAt", "writeKey")}
             digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
             return f"digest-{digest}"

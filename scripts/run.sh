@@ -10,7 +10,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 # honcho hands PORT to the first process (web) and defaults to 5000 without it.
 export PORT="${PORT:-8000}"
 
-if [ ! -f .env ]; then
+# A SECRET_KEY in the environment needs no .env (the tests start make run that way).
+if [ ! -f .env ] && [ -z "${SECRET_KEY:-}" ]; then
   secret_key=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')
   (umask 077 && cat >.env) <<ENV
 # Written by \`make run\`. Settings read from the environment override these (see .env.example).
@@ -19,6 +20,13 @@ DEBUG=false
 ALLOWED_HOSTS=127.0.0.1,localhost
 ENV
   echo "Wrote .env with a new random SECRET_KEY."
+fi
+
+# Unsubscribe and preference links in emails must point where this run answers. The settings cannot
+# derive it from PORT, because honcho gives the worker, which renders the emails, PORT + 100. An
+# explicit SITE_URL, in the environment or in .env, wins.
+if [ -z "${SITE_URL:-}" ] && ! grep -qs '^SITE_URL=' .env; then
+  export SITE_URL="http://127.0.0.1:${PORT}"
 fi
 
 # gunicorn would retry a taken port for a while and then stop both processes; say so up front.
@@ -46,11 +54,18 @@ mail_to=$(python manage.py shell --no-imports -c '
 from django.conf import settings
 if settings.SENDGRID_API_KEY:
     print("SendGrid (" + settings.SENDGRID_API_URL + ")")
+    print("    Paste this Event Webhook URL into SendGrid (Settings → Mail Settings → Event Webhook):")
+    print("            " + settings.SITE_URL + "/anymail/sendgrid/tracking/")
+    if not settings.SITE_URL.startswith("https://"):
+        print("            SendGrid must reach it: set SITE_URL to your public https:// address.")
 else:
     path = settings.MAIL_CAPTURE_DIR
     if path.is_relative_to(settings.BASE_DIR):
         path = path.relative_to(settings.BASE_DIR)
     print(f"{path}/  (one file per email, because SENDGRID_API_KEY is not set)")
+    print("    To send through SendGrid, set SENDGRID_API_KEY and SENDGRID_WEBHOOK_VERIFICATION_KEY in .env")
+    print("    (README: Sending through SendGrid) and start again.")
+print("    Links:  " + settings.SITE_URL + "  (unsubscribe and preference links in emails; SITE_URL)")
 ')
 
 cat <<BANNER

@@ -74,7 +74,8 @@ def webhook_security(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 hint="A forged 'delivered' event would settle an unknown send as sent and hide it from the "
                 "people who must decide about it. Turn on SendGrid's Signed Event Webhook (Settings → Mail "
                 "Settings → Event Webhook → Security) and set SENDGRID_WEBHOOK_VERIFICATION_KEY to its "
-                "public key. For development, set DEBUG=true or leave SENDGRID_API_KEY empty.",
+                "public key (step by step: README, Sending through SendGrid). For development, set DEBUG=true or "
+                "leave SENDGRID_API_KEY empty.",
                 id="triggermail.E004",
             )
         ]

@@ -73,6 +73,9 @@ TEMPLATES = [
     },
 ]
 
+# Each silenced check says why where it is added.
+SILENCED_SYSTEM_CHECKS: list[str] = []
+
 # --- Database -------------------------------------------------------------------------------
 # The embedded default is SQLite in var/; production is PostgreSQL (DATABASE_URL=postgres://...).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
@@ -90,6 +93,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests start real gunicorn and qcluster processes, which cannot see an in-memory database.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=str(VAR_DIR / "test.sqlite3"))}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # SQLite has no covering indexes: it builds send_dashboard_period (campaigns.Send) without its
+    # INCLUDE columns, a partial index on sent_at that still serves the Dashboard's period filter,
+    # while PostgreSQL gets the covering index. models.W040 says only that, and on the first
+    # `make run` it reads like a failure.
+    SILENCED_SYSTEM_CHECKS.append("models.W040")
 elif env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 
@@ -149,7 +157,7 @@ if ANYMAIL_WEBHOOK_SECRET:
 warnings.filterwarnings("ignore", category=AnymailNotSupportedWarning)
 if SENDGRID_API_KEY:
     EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
-    SILENCED_SYSTEM_CHECKS = ["anymail.W003"]
+    SILENCED_SYSTEM_CHECKS.append("anymail.W003")
 else:
     # No provider key: every email is written to a file a person can open (make run says where).
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
