@@ -107,8 +107,13 @@ def dedupe_key(rule: RuleData, event: EventData, contact: ContactData) -> str | 
     else:
         raise ValueError(f"unknown dedupe policy {policy!r}")
     key = f"r:{rule.id}:{scope}"
-    # Keys are readable for people; very long user ids or values are hashed to fit the column.
-    return key if len(key) <= 200 else f"r:{rule.id}:h:{hashlib.sha256(key.encode()).hexdigest()}"
+    # Keys are readable for people; very long user ids or values are hashed to fit the column, and
+    # so is text no database can store (PostgreSQL refuses NUL; nothing encodes a lone surrogate).
+    if len(key) <= 200 and "\x00" not in key and key.encode(errors="ignore").decode() == key:
+        return key
+    # surrogatepass: the same bytes as UTF-8 for any valid text (so the hashes of stored keys
+    # stay what they were), and bytes at all for a lone surrogate.
+    return f"r:{rule.id}:h:{hashlib.sha256(key.encode(errors='surrogatepass')).hexdigest()}"
 
 
 def _in_cooldown(rule: RuleData, contact: ContactData, due_at: datetime) -> datetime | None:

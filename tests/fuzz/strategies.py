@@ -6,11 +6,13 @@ without NUL, nesting up to its 32 levels) and, with `unstorable=True`, also what
 JSON in Admin can carry (NaN, infinities, NUL). Either way it leans on the values that broke or
 could break something: huge and tiny numbers, numbers written as text ("1e309", "NaN", "-inf"),
 empty and very long strings, lists where objects are expected, deep nesting and unicode.
+Each strategy is built once (cached): building Hypothesis strategies costs more than drawing.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from hypothesis import settings
@@ -59,11 +61,13 @@ OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "contains", "exists", "not_ex
 DEDUPE_POLICIES = ["per_event", "per_user_day", "once_per_user", "per_property"]
 
 
+@cache
 def _long_text() -> st.SearchStrategy[str]:
     # Built by repetition: drawing thousands of characters one by one would make every example slow.
     return st.builds(lambda chunk, times: chunk * times, st.text(min_size=1, max_size=3), st.integers(100, 4000))
 
 
+@cache
 def texts(*, unstorable: bool = False) -> st.SearchStrategy[str]:
     # Hypothesis's text never has lone surrogates; NUL is excluded unless asked for.
     plain = st.text() if unstorable else st.text(alphabet=st.characters(blacklist_characters="\x00"))
@@ -71,6 +75,7 @@ def texts(*, unstorable: bool = False) -> st.SearchStrategy[str]:
     return st.one_of(plain, st.sampled_from(NUMBER_TEXTS), long)
 
 
+@cache
 def numbers(*, unstorable: bool = False) -> st.SearchStrategy[int | float]:
     floats = st.floats(allow_nan=unstorable, allow_infinity=unstorable)
     return st.one_of(
@@ -78,6 +83,7 @@ def numbers(*, unstorable: bool = False) -> st.SearchStrategy[int | float]:
     )
 
 
+@cache
 def scalars(*, unstorable: bool = False) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), st.booleans(), numbers(unstorable=unstorable), texts(unstorable=unstorable))
 
@@ -88,6 +94,7 @@ def _nested(value: Any, depth: int, as_list: bool) -> Any:
     return value
 
 
+@cache
 def json_values(*, unstorable: bool = False) -> st.SearchStrategy[Any]:
     """Any JSON value: scalars, lists and objects, a few levels deep, or one chain 31 levels deep."""
     leaves = scalars(unstorable=unstorable)
@@ -101,12 +108,14 @@ def json_values(*, unstorable: bool = False) -> st.SearchStrategy[Any]:
     return st.one_of(tree, deep)
 
 
+@cache
 def json_objects(*, unstorable: bool = False) -> st.SearchStrategy[dict[str, Any]]:
     """Event properties or contact traits: an object whose values are any JSON."""
     keys = st.one_of(st.sampled_from(KEYS), texts(unstorable=unstorable))
     return st.dictionaries(keys, json_values(unstorable=unstorable), max_size=6)
 
 
+@cache
 def instants() -> st.SearchStrategy[datetime]:
     """Aware UTC instants in the range ingest accepts, often minutes from a daylight saving change."""
     near_change = st.builds(
@@ -116,14 +125,17 @@ def instants() -> st.SearchStrategy[datetime]:
     return st.one_of(near_change, anywhere.map(lambda moment: moment.replace(tzinfo=UTC)))
 
 
+@cache
 def zone_names() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(ZONES), st.sampled_from(BAD_ZONES), st.text(max_size=20))
 
 
+@cache
 def durations(*, most_days: int = 60) -> st.SearchStrategy[timedelta]:
     return st.one_of(st.just(timedelta(0)), st.integers(1, most_days * 86400).map(lambda s: timedelta(seconds=s)))
 
 
+@cache
 def windows() -> st.SearchStrategy[SendWindow | None]:
     wall = st.times().map(lambda t: t.replace(microsecond=0)) | st.sampled_from(
         [time(0), time(2, 30), time(8), time(20)]
@@ -132,6 +144,7 @@ def windows() -> st.SearchStrategy[SendWindow | None]:
     return st.none() | st.builds(SendWindow, start=wall, end=wall, days=days)
 
 
+@cache
 def conditions() -> st.SearchStrategy[ConditionData]:
     values = st.one_of(json_values(unstorable=True), st.sampled_from(NUMBER_TEXTS), st.sampled_from(EDGE_INTS))
     sources = st.sampled_from(["property", "trait"])
