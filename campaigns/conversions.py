@@ -20,8 +20,9 @@ from campaigns.models import Send
 from events.models import Event
 
 REVENUE_PROPERTIES = ("revenue", "total")
-# Send.revenue holds 14 digits, 2 after the point.
-_REVENUE_LIMIT = Decimal("1e12")
+# Send.revenue holds 14 digits, 2 after the point: at most 999,999,999,999.99 either way.
+_REVENUE_LARGEST = Decimal("999999999999.99")
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,13 @@ class Touch:
 
 
 def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
-    """The event's `revenue` (else `total`) property when it is a number, to the cent."""
+    """The event's `revenue` (else `total`) property when it is a number, to the cent.
+
+    An amount the column cannot hold (NaN, infinite, or beyond 999,999,999,999.99 once rounded to
+    the cent) is ignored, not clamped: a wrong figure in the Dashboard's revenue would mislead,
+    while a conversion without revenue is still counted. Checked after rounding, because
+    999999999999.995 rounds up to 13 integer digits, one more than the column has.
+    """
     for name in REVENUE_PROPERTIES:
         value = properties.get(name)
         # True is an int in Python, and "yes" is not an amount.
@@ -44,8 +51,12 @@ def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             continue
-        if amount.is_finite() and abs(amount) < _REVENUE_LIMIT:
-            return amount.quantize(Decimal("0.01"))
+        # Bounded before rounding: quantize raises for a number with more digits than its context.
+        if not amount.is_finite() or abs(amount) > 2 * _REVENUE_LARGEST:
+            continue
+        cents = amount.quantize(_CENT)
+        if abs(cents) <= _REVENUE_LARGEST:
+            return cents
     return None
 
 
