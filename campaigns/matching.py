@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from campaigns.conditions import MISSING, ConditionData, condition_holds, value_at
 from campaigns.consent import consent_refusal
 from campaigns.windows import SendWindow, window_next_open, zone_resolve
+from triggermail.text import text_storable
 
 UTC = ZoneInfo("UTC")
 
@@ -109,7 +110,7 @@ def dedupe_key(rule: RuleData, event: EventData, contact: ContactData) -> str | 
     key = f"r:{rule.id}:{scope}"
     # Keys are readable for people; very long user ids or values are hashed to fit the column, and
     # so is text no database can store (PostgreSQL refuses NUL; nothing encodes a lone surrogate).
-    if len(key) <= 200 and "\x00" not in key and key.encode(errors="ignore").decode() == key:
+    if len(key) <= 200 and text_storable(key):
         return key
     # surrogatepass: the same bytes as UTF-8 for any valid text (so the hashes of stored keys
     # stay what they were), and bytes at all for a lone surrogate.
