@@ -51,11 +51,12 @@ def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             continue
-        # Bounded before rounding: quantize raises for a number with more digits than its context.
-        if not amount.is_finite() or abs(amount) > 2 * _REVENUE_LARGEST:
+        # Bounded before rounding, because quantize raises for a number with more digits than its
+        # context; with copy_abs, because abs() rounds to the context and overflows on "1E+999999999".
+        if not amount.is_finite() or amount.copy_abs() > 2 * _REVENUE_LARGEST:
             continue
         cents = amount.quantize(_CENT)
-        if abs(cents) <= _REVENUE_LARGEST:
+        if cents.copy_abs() <= _REVENUE_LARGEST:
             return cents
     return None
 
