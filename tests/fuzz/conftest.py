@@ -26,7 +26,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "fuzz",
-    max_examples=4000,
+    max_examples=2000,
     deadline=None,
     print_blob=True,
     suppress_health_check=_SLOW_DATA,
