@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 MISSING = object()
@@ -43,35 +43,34 @@ def value_at(data: Mapping[str, Any], path: str) -> Any:
     for part in path.split("."):
         if isinstance(current, Mapping) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        # isdecimal, not isdigit: "²" is a digit that int() refuses, and a path is the marketer's text.
+        elif isinstance(current, list) and part.isdecimal() and int(part) < len(current):
             current = current[int(part)]
         else:
             return MISSING
     return current
 
 
-def _number(value: Any) -> int | float | None:
+def _number(value: Any) -> Decimal | None:
+    """The value as an exact number, or None when it is not a number.
+
+    Exact, because a float cannot hold every number JSON can write: float(10**400) raises
+    OverflowError (issue #10), float("1e309") is infinity and float(10**23) is not 1e23. A float
+    is read as its shortest decimal form, which is what its JSON text said (0.1 stays 0.1).
+    """
     if isinstance(value, bool):
         return None
-    # Integers stay integers: float() of a 400-digit one raises OverflowError, while Python compares
-    # an int with a float exactly, so a 400-digit integer is simply larger than 50.
     if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        number = value
-    elif isinstance(value, str):
+        return Decimal(value)
+    if isinstance(value, float | str):
         try:
-            return int(value)
-        except ValueError:
-            pass
-        try:
-            number = float(value)
-        except ValueError:
+            number = Decimal(repr(value) if isinstance(value, float) else value.strip())
+        except InvalidOperation:
             return None
     else:
         return None
-    # float() reads "nan" and "inf"; to a marketer those are words, and NaN equals nothing.
-    return number if math.isfinite(number) else None
+    # Decimal reads "nan" and "inf"; to a marketer those are words, and NaN equals nothing.
+    return number if number.is_finite() else None
 
 
 def _equal(actual: Any, expected: Any) -> bool:

@@ -20,8 +20,9 @@ from campaigns.models import Send
 from events.models import Event
 
 REVENUE_PROPERTIES = ("revenue", "total")
-# Send.revenue holds 14 digits, 2 after the point.
-_REVENUE_LIMIT = Decimal("1e12")
+# Send.revenue holds 14 digits, 2 after the point: at most 999,999,999,999.99 either way.
+_REVENUE_LARGEST = Decimal("999999999999.99")
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,13 @@ class Touch:
 
 
 def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
-    """The event's `revenue` (else `total`) property when it is a number, to the cent."""
+    """The event's `revenue` (else `total`) property when it is a number, to the cent.
+
+    An amount the column cannot hold (NaN, infinite, or beyond 999,999,999,999.99 once rounded to
+    the cent) is ignored, not clamped: a wrong figure in the Dashboard's revenue would mislead,
+    while a conversion without revenue is still counted. Checked after rounding, because
+    999999999999.995 rounds up to 13 integer digits, one more than the column has.
+    """
     for name in REVENUE_PROPERTIES:
         value = properties.get(name)
         # True is an int in Python, and "yes" is not an amount.
@@ -44,11 +51,12 @@ def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             continue
-        if not amount.is_finite() or abs(amount) >= _REVENUE_LIMIT:
+        # Bounded before rounding, because quantize raises for a number with more digits than its
+        # context; with copy_abs, because abs() rounds to the context and overflows on "1E+999999999".
+        if not amount.is_finite() or amount.copy_abs() > 2 * _REVENUE_LARGEST:
             continue
-        # Rounded before the limit counts: 999999999999.999 rounds up to 13 digits before the point.
-        cents = amount.quantize(Decimal("0.01"))
-        if abs(cents) < _REVENUE_LIMIT:
+        cents = amount.quantize(_CENT)
+        if cents.copy_abs() <= _REVENUE_LARGEST:
             return cents
     return None
 

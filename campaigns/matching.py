@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from campaigns.conditions import MISSING, ConditionData, condition_holds, value_at
 from campaigns.consent import consent_refusal
 from campaigns.windows import SendWindow, window_next_open, zone_resolve
+from triggermail.text import text_storable
 
 UTC = ZoneInfo("UTC")
 
@@ -107,8 +108,13 @@ def dedupe_key(rule: RuleData, event: EventData, contact: ContactData) -> str | 
     else:
         raise ValueError(f"unknown dedupe policy {policy!r}")
     key = f"r:{rule.id}:{scope}"
-    # Keys are readable for people; very long user ids or values are hashed to fit the column.
-    return key if len(key) <= 200 else f"r:{rule.id}:h:{hashlib.sha256(key.encode()).hexdigest()}"
+    # Keys are readable for people; very long user ids or values are hashed to fit the column, and
+    # so is text no database can store (PostgreSQL refuses NUL; nothing encodes a lone surrogate).
+    if len(key) <= 200 and text_storable(key):
+        return key
+    # surrogatepass: the same bytes as UTF-8 for any valid text (so the hashes of stored keys
+    # stay what they were), and bytes at all for a lone surrogate.
+    return f"r:{rule.id}:h:{hashlib.sha256(key.encode(errors='surrogatepass')).hexdigest()}"
 
 
 def _in_cooldown(rule: RuleData, contact: ContactData, due_at: datetime) -> datetime | None:

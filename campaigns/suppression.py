@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from campaigns.models import ProviderEvent, Suppression
+from triggermail.text import text_storable
 
 # Anymail's normalized event types that make an address unusable.
 SUPPRESSING_EVENTS = {
@@ -61,7 +62,9 @@ def suppression_from_provider_event(provider_event: ProviderEvent) -> Suppressio
 
 def suppression_reasons(emails: Iterable[str]) -> dict[str, str]:
     """Normalized address → why it is suppressed, in words, for the addresses with an active suppression."""
-    wanted = {email_normalize(email) for email in emails if email}
+    # An address the database cannot store cannot have been suppressed, and querying it would fail
+    # (a marketer may type anything as the simulator's email).
+    wanted = {email_normalize(email) for email in emails if email and text_storable(email)}
     rows = Suppression.objects.filter(email__in=wanted, lifted_at__isnull=True).values_list("email", "reason")
     return {email: str(Suppression.Reason(reason).label) for email, reason in rows}
 
