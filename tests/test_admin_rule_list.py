@@ -21,13 +21,15 @@ def recovery(db: None) -> Template:
     return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
 
 
-def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0)) -> None:
+def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0), state: str = Send.State.SENT) -> None:
+    """`count` sends of the rule made `age` ago, and sent then if `state` is sent."""
     contact, _ = Contact.objects.get_or_create(user_id="u1", email="u1@example.com")
-    now = timezone.now()
+    at = timezone.now() - age
     for _ in range(count):
-        send = Send.objects.create(rule=rule, contact=contact, triggered_at=now, due_at=now, state=Send.State.SENT,
+        send = Send.objects.create(rule=rule, contact=contact, triggered_at=at, due_at=at, state=state,
+                                   sent_at=at if state == Send.State.SENT else None,
                                    dedupe_key=f"{rule.pk}-{Send.objects.count()}")  # fmt: skip
-        Send.objects.filter(pk=send.pk).update(created_at=now - age)
+        Send.objects.filter(pk=send.pk).update(created_at=at)
 
 
 def column(page: str, name: str) -> list[str]:
@@ -38,17 +40,20 @@ def names(page: str) -> list[str]:
     return re.findall(r'<th class="field-name"><a href="[^"]*">([^<]*)</a></th>', page)
 
 
-def test_it_counts_each_rules_sends_of_the_last_7_days_and_sorts_by_them(admin_client, recovery):
+def test_it_counts_each_rules_emails_sent_in_the_last_7_days_and_sorts_by_them(admin_client, recovery):
     quiet = Rule.objects.create(name="quiet", trigger_event="a", template=recovery)
     busy = Rule.objects.create(name="busy", trigger_event="b", template=recovery)
     sends_make(quiet, 1)
     sends_make(quiet, 5, age=timedelta(days=8))
+    # Emails still waiting, or never sent, are not emails a contact got.
+    sends_make(quiet, 2, state=Send.State.SCHEDULED)
+    sends_make(quiet, 2, state=Send.State.CANCELLED)
     sends_make(busy, 3, age=timedelta(days=6))
 
     by_name = admin_client.get(RULES, {"o": "1"}).content.decode()
     by_sends = admin_client.get(RULES, {"o": "-8"}).content.decode()
 
-    assert "Sends (7 days)" in by_name
+    assert "Sent (7 days)" in by_name
     assert list(zip(names(by_name), column(by_name, "sends_recent"), strict=True)) == [("busy", "3"), ("quiet", "1")]
     assert names(by_sends) == ["busy", "quiet"]
     assert names(admin_client.get(RULES, {"o": "8"}).content.decode()) == ["quiet", "busy"]
