@@ -68,7 +68,7 @@ def test_it_shows_when_and_by_whom_each_rule_last_changed(admin_client, recovery
     page = admin_client.get(RULES, {"o": "1"}).content.decode()
     last = dict(zip(names(page), column(page, "last_change"), strict=True))
     assert last["untouched"] == "—"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d by admin", last["changed"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by admin", last["changed"])
 
 
 def test_the_list_costs_the_same_queries_for_many_rules_as_for_few(admin_client, recovery):
@@ -112,3 +112,16 @@ def test_a_rule_deleted_from_the_list_is_recorded(admin_client, recovery):
 
     assert not Rule.objects.exists()
     assert list(ChangeRecord.objects.values_list("object_name", "action", "user")) == [("gone", "deleted", "admin")]
+
+
+def test_a_rule_without_cooldown_or_delay_reads_the_same_in_the_list_and_in_its_form(admin_client, recovery):
+    rule = Rule.objects.create(name="welcome", trigger_event="a", template=recovery)
+
+    page = admin_client.get(RULES).content.decode()
+    form = admin_client.get(f"{RULES}{rule.pk}/change/").content.decode()
+
+    assert (column(page, "cooldown_words"), column(page, "delay_words")) == (["none"], ["at once"])
+    assert re.search(r'<input type="text" name="cooldown" value="none"', form)
+    assert re.search(r'<input type="text" name="delay" value="at once"', form)
+    # The send window is the contact's local time: no "Now" button filling in the marketer's clock.
+    assert "DateTimeShortcuts.js" not in form

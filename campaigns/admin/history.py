@@ -19,13 +19,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from campaigns.admin.display import ReadOnlyAdmin
 from campaigns.history import RestoreError, change_record, snapshot_load, version_restore
 from campaigns.history_diff import snapshot_diff
 from campaigns.models import ChangeRecord
+from triggermail.times import time_text
 
 HISTORY_PAGE_SIZE = 50
 
@@ -43,7 +43,7 @@ def last_change_text(obj: Model) -> str:
     at = getattr(obj, "last_change_at", None)
     if at is None:
         return "—"
-    return f"{timezone.localtime(at):%Y-%m-%d %H:%M} by {getattr(obj, 'last_change_user', '') or 'a command'}"
+    return f"{time_text(at)} by {getattr(obj, 'last_change_user', '') or 'a command'}"
 
 
 def change_diff_html(record: ChangeRecord) -> SafeString:

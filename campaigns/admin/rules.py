@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from campaigns.admin.history import HistoryAdmin, last_change_annotations, last_change_text
-from campaigns.durations import duration_words
+from campaigns.durations import NO_COOLDOWN, NO_DELAY, duration_words
 from campaigns.forms import ConditionForm, ConditionFormSet, RuleForm
 from campaigns.history import RULE, rules_active_set
 from campaigns.models import CampaignSettings, Condition, Rule, Send
@@ -101,11 +101,11 @@ class RuleAdmin(HistoryAdmin):
 
     @admin.display(description="Delay", ordering="delay")
     def delay_words(self, rule: Rule) -> str:
-        return duration_words(rule.delay) if rule.delay else "at once"
+        return duration_words(rule.delay) if rule.delay else NO_DELAY
 
     @admin.display(description="Cooldown", ordering="cooldown")
     def cooldown_words(self, rule: Rule) -> str:
-        return duration_words(rule.cooldown) if rule.cooldown else "none"
+        return duration_words(rule.cooldown) if rule.cooldown else NO_COOLDOWN
 
     @admin.display(description="In plain words")
     def summary(self, rule: Rule) -> SafeString:

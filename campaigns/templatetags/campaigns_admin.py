@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from django import template
 
 from campaigns.settlement import sends_needing_attention
+from triggermail.times import time_text
 
 register = template.Library()
 
@@ -13,3 +16,9 @@ register = template.Library()
 def sends_attention_count() -> int:
     # A tag rather than a context processor, so that only the index page pays for the query.
     return sends_needing_attention().count()
+
+
+@register.filter
+def when(value: datetime | None, zone: tzinfo | None = None) -> str:
+    """`{{ send.due_at|when }}`: the one way Admin writes a time (`triggermail.times.time_text`)."""
+    return time_text(value, zone=zone)
