@@ -27,8 +27,9 @@ from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from campaigns.demo import DEMO_CAMPAIGN
+from campaigns.history import rules_import_recorded
 from campaigns.models import Rule
-from campaigns.transfer import document_loads, rules_import
+from campaigns.transfer import document_loads
 from tests.processes import BASE_DIR, web_serving
 from tests.sendgrid_server import SendGridServer
 
@@ -162,8 +163,8 @@ def marketer(transactional_db: None) -> Login:
 
 @pytest.fixture
 def demo_campaign(transactional_db: None) -> dict[str, Rule]:
-    """The demo campaign a fresh installation imports, by trigger event."""
-    rules_import(document_loads(DEMO_CAMPAIGN.read_text(encoding="utf-8")))
+    """The demo campaign a fresh installation imports (recorded, as `demo_setup` does), by trigger event."""
+    rules_import_recorded(document_loads(DEMO_CAMPAIGN.read_text(encoding="utf-8")))
     return {rule.trigger_event: rule for rule in Rule.objects.select_related("template")}
 
 
