@@ -202,13 +202,14 @@ class RuleForm(forms.ModelForm):
     delay = HumanDurationField(
         required=False,
         zero_text=NO_DELAY,
-        help_text=f"How long after the event to send, e.g. 30 minutes, 2 days, 1h 30m. Empty or {NO_DELAY}: at once.",
+        help_text="How long after the event to send, e.g. 30 minutes, 2 days, 1h 30m. "
+        f"Empty or “{NO_DELAY}”: no delay.",
     )
     cooldown = HumanDurationField(
         required=False,
         zero_text=NO_COOLDOWN,
         help_text="No second email from this rule to the same contact within this time, e.g. 1 day. "
-        f"Empty or {NO_COOLDOWN}: no cooldown.",
+        f"Empty or “{NO_COOLDOWN}”: no cooldown.",
     )
     exit_events = CommaSeparatedListField(
         required=False,
