@@ -20,15 +20,14 @@ PAGE_PERMISSIONS = {"changelist": "view", "change": "view", "history": "view", "
 
 
 def missing_permission(request: HttpRequest) -> str | None:
-    """ "view write keys", from the URL name of the model page asked for; None for other pages."""
+    """ "view write keys", for the model page asked for; None for other pages."""
     match = request.resolver_match
-    name = match.url_name if match is not None else None
-    for model, model_admin in admin.site._registry.items():
-        prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
-        if name and name.startswith(prefix) and name[len(prefix) :] in PAGE_PERMISSIONS:
-            verbose = model_admin.opts.verbose_name_plural
-            return f"{PAGE_PERMISSIONS[name[len(prefix) :]]} {verbose}"
-    return None
+    # Django marks each model page's view with the ModelAdmin that serves it.
+    model_admin = getattr(match.func, "model_admin", None) if match is not None else None
+    action = (match.url_name or "").rsplit("_", 1)[-1] if match is not None else ""
+    if model_admin is None or action not in PAGE_PERMISSIONS:
+        return None
+    return f"{PAGE_PERMISSIONS[action]} {model_admin.opts.verbose_name_plural}"
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
