@@ -60,7 +60,7 @@ def test_the_history_writes_its_times_the_same_way_without_a_double_period(admin
                                              after={"name": "welcome"})  # fmt: skip
 
     history = admin_client.get(f"/admin/campaigns/rule/{rule.pk}/history/").content.decode()
-    restore = admin_client.get(f"/admin/campaigns/rule/{rule.pk}/history/{record.pk}/restore/").content.decode()
+    restore = admin_client.get(f"/admin/campaigns/rule/{rule.pk}/history/{record.version}/restore/").content.decode()
 
     assert "2026-03-02 02:22:07 UTC" in history
     assert "on 2026-03-02 02:22:07 UTC." in restore
