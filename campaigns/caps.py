@@ -16,6 +16,7 @@ from campaigns.claim_facts import ClaimFacts, CountedSend, claim_facts_load
 from campaigns.durations import duration_words
 from campaigns.models import CampaignSettings, CappedAction, Category, Send
 from campaigns.recheck import Verdict
+from triggermail.times import time_text
 
 
 @dataclass(frozen=True)
@@ -79,5 +80,5 @@ def send_cap_check(
     reached = "; ".join(f"{limit.describe()} reached" for limit, _ in over)
     if send.rule.capped_action == CappedAction.DELAY:
         slot = max(free_at for _, free_at in over)
-        return Verdict(Send.State.SCHEDULED, f"frequency cap: {reached}; delayed to {slot.isoformat()}", due_at=slot)
+        return Verdict(Send.State.SCHEDULED, f"frequency cap: {reached}; delayed to {time_text(slot)}", due_at=slot)
     return Verdict(Send.State.CANCELLED, f"frequency cap: {reached}")

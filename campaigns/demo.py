@@ -16,8 +16,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from campaigns.history import rules_import_recorded
 from campaigns.models import Rule
-from campaigns.transfer import document_loads, rules_import
+from campaigns.transfer import document_loads
 from events.models import WriteKey
 
 DEMO_CAMPAIGN = Path(__file__).with_name("demo_campaign.json")
@@ -85,7 +86,9 @@ def _campaign_import() -> str:
     if rules:
         return f"not imported: {rules} rule{'s' if rules != 1 else ''} already in the database (edits are kept)"
     document = document_loads(DEMO_CAMPAIGN.read_text(encoding="utf-8"))
-    rules_import(document)
+    # Recorded, so each rule's and template's history starts with the demo as imported (version 1),
+    # which a marketer can restore after changing it.
+    rules_import_recorded(document)
     names = ", ".join(sorted(document["rules"]))
     return f"imported {len(document['rules'])} rules from {DEMO_CAMPAIGN.name}: {names}"
 

@@ -14,12 +14,17 @@ _UNITS = {
 }  # fmt: skip
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 _FORMAT_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+# How a zero delay and a zero cooldown are written, in the rule list and in the form alike; both
+# read back as zero.
+NO_DELAY = "at once"
+NO_COOLDOWN = "none"
+_ZERO_WORDS = ("", "0", NO_COOLDOWN, NO_DELAY, "immediately", "no delay")
 
 
 def duration_parse(text: str) -> timedelta:
     """Parse "30 minutes", "1h 30m", "2 days, 4 hours" or "0"; raise ValueError saying why."""
     cleaned = text.strip().lower().replace(",", " ").replace(" and ", " ")
-    if cleaned in ("", "0", "none", "immediately", "no delay"):
+    if cleaned in _ZERO_WORDS:
         return timedelta(0)
     position, seconds = 0, 0.0
     for match in _PART.finditer(cleaned):

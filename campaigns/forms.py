@@ -19,23 +19,32 @@ from django.core.validators import validate_email
 from django.forms.models import BaseInlineFormSet
 from django.template import TemplateDoesNotExist
 
-from campaigns.durations import duration_format, duration_parse
+from campaigns.durations import NO_COOLDOWN, NO_DELAY, duration_format, duration_parse
 from campaigns.models import CappedAction, Condition, DedupePolicy, Rule, Template
 from campaigns.rendering import RenderError, template_render
-from campaigns.timing_forms import WeekdaysField, timing_clean
+from campaigns.timing_forms import WINDOW_WIDGETS, WeekdaysField, timing_clean
 
 # --- Fields ---------------------------------------------------------------------------------
 
 
 class HumanDurationField(forms.CharField):
-    """A duration typed as "30 minutes", "2 days" or "1h 30m", shown back as "30m"."""
+    """A duration typed as "30 minutes", "2 days" or "1h 30m", shown back as "30m".
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", forms.TextInput(attrs={"placeholder": "e.g. 30 minutes, 2 days, 1h 30m"}))
+    A zero duration is shown as `zero_text` ("none" for a cooldown), the word the rule list uses.
+    """
+
+    # Wide enough for the whole placeholder in Admin's font; the help text gives the same examples.
+    PLACEHOLDER = "e.g. 30 minutes, 2 days, 1h 30m"
+
+    def __init__(self, *, zero_text: str = "0s", **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.TextInput(attrs={"placeholder": self.PLACEHOLDER, "size": 32}))
         super().__init__(**kwargs)
+        self.zero_text = zero_text
 
     def prepare_value(self, value: Any) -> Any:
-        return duration_format(value) if isinstance(value, timedelta) else value
+        if isinstance(value, timedelta):
+            return duration_format(value) if value else self.zero_text
+        return value
 
     def to_python(self, value: Any) -> timedelta:  # type: ignore[override]
         if isinstance(value, timedelta):
@@ -191,11 +200,16 @@ class ConditionFormSet(BaseInlineFormSet):
 
 class RuleForm(forms.ModelForm):
     delay = HumanDurationField(
-        required=False, help_text="How long after the event to send, e.g. 30 minutes, 2 days, 1h 30m. Empty: at once."
+        required=False,
+        zero_text=NO_DELAY,
+        help_text="How long after the event to send, e.g. 30 minutes, 2 days, 1h 30m. "
+        f"Empty or “{NO_DELAY}”: no delay.",
     )
     cooldown = HumanDurationField(
         required=False,
-        help_text="No second email from this rule to the same contact within this time, e.g. 1 day. Empty: none.",
+        zero_text=NO_COOLDOWN,
+        help_text="No second email from this rule to the same contact within this time, e.g. 1 day. "
+        f"Empty or “{NO_COOLDOWN}”: no cooldown.",
     )
     exit_events = CommaSeparatedListField(
         required=False,
@@ -231,10 +245,11 @@ class RuleForm(forms.ModelForm):
             "goal_window",
         ]
         labels = {"cap_count": "Cap", "window_start": "Send from", "window_end": "Send until"}
+        widgets = WINDOW_WIDGETS
         help_texts = {
             "cap_count": "At most this many emails from this rule per contact within the cap period. Empty: no cap.",
-            "window_start": "Local time of the contact, e.g. 08:00. Empty: the default window of the settings.",
-            "window_end": "e.g. 20:00; before the start (20:00 to 02:00) crosses midnight.",
+            "window_start": "The contact's local time, e.g. 08:00. Empty: the default window of the settings.",
+            "window_end": "The contact's local time, e.g. 20:00; before the start (20:00 to 02:00) crosses midnight.",
             "goal_event": "An event that counts as this email's conversion, e.g. order_completed.",
         }
 

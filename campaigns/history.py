@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from campaigns.models import ChangeRecord, Rule, Template
@@ -21,6 +21,12 @@ from campaigns.transfer_validation import FORMAT_VERSION, RulesFileError
 Snapshot = dict[str, Any]
 RULE = ChangeRecord.Kind.RULE
 TEMPLATE = ChangeRecord.Kind.TEMPLATE
+# The action of the version 1 recorded for an object whose history would otherwise start with a
+# change (made before history was kept, or imported without a record): the state before that change.
+BASELINE_ACTION = "state before the first recorded change"
+# Two changes to one object at the same moment both read the same next number; the unique
+# constraint refuses the second, which reads again.
+VERSION_ATTEMPTS = 5
 
 
 class RestoreError(ValueError):
@@ -43,15 +49,35 @@ def snapshot_load(kind: str, object_id: int) -> Snapshot | None:
 def change_record(*, kind: str, object_id: int, action: str, user: str, before: Snapshot | None) -> ChangeRecord | None:
     """Record the change that led from `before` to the object as stored now (None once deleted).
 
-    Nothing is recorded when nothing changed, e.g. a rule saved again without edits.
+    Nothing is recorded when nothing changed, e.g. a rule saved again without edits. The first
+    record of an object that existed before (`before` is set) is preceded by a version 1 holding
+    `before`, so the history can always go back to the state before the first change.
     """
     after = snapshot_load(kind, object_id)
     if after == before:
         return None
-    name = str((after or before or {}).get("name", ""))
-    return ChangeRecord.objects.create(
-        kind=kind, object_id=object_id, object_name=name[:100], action=action, user=user, before=before, after=after
-    )
+    name = str((after or before or {}).get("name", ""))[:100]
+    with transaction.atomic():
+        if before is not None and not ChangeRecord.objects.filter(kind=kind, object_id=object_id).exists():
+            _record_add(kind=kind, object_id=object_id, object_name=name, action=BASELINE_ACTION, user="",
+                        before=None, after=before)  # fmt: skip
+        return _record_add(kind=kind, object_id=object_id, object_name=name, action=action, user=user,
+                           before=before, after=after)  # fmt: skip
+
+
+def _record_add(*, kind: str, object_id: int, **fields: Any) -> ChangeRecord:
+    """A record with the object's next version number (1 for its first)."""
+    attempts = 0
+    while True:
+        records = ChangeRecord.objects.filter(kind=kind, object_id=object_id)
+        version = (records.aggregate(last=Max("version"))["last"] or 0) + 1
+        try:
+            with transaction.atomic():
+                return ChangeRecord.objects.create(kind=kind, object_id=object_id, version=version, **fields)
+        except IntegrityError:
+            attempts += 1
+            if attempts == VERSION_ATTEMPTS:
+                raise
 
 
 def rules_active_set(rules: QuerySet[Rule], *, active: bool, user: str) -> int:
@@ -105,7 +131,7 @@ def version_restore(record: ChangeRecord, *, user: str) -> ChangeRecord | None:
     (its template must still exist, for instance) and written the same way.
     """
     if record.after is None:
-        raise RestoreError(f"Version #{record.pk} is the deletion; there is nothing to bring back.")
+        raise RestoreError(f"Version #{record.version} is the deletion; there is nothing to bring back.")
     model: type[Rule] | type[Template] = Rule if record.kind == RULE else Template
     entry = dict(record.after)
     name = str(entry.pop("name"))
@@ -123,6 +149,6 @@ def version_restore(record: ChangeRecord, *, user: str) -> ChangeRecord | None:
         try:
             rules_import({"format": FORMAT_VERSION, section: {name: entry}})
         except RulesFileError as exc:
-            raise RestoreError(f"Version #{record.pk} cannot be restored: " + "; ".join(exc.errors)) from exc
-        return change_record(kind=record.kind, object_id=record.object_id, action=f"restored version #{record.pk}",
+            raise RestoreError(f"Version #{record.version} cannot be restored: " + "; ".join(exc.errors)) from exc
+        return change_record(kind=record.kind, object_id=record.object_id, action=f"restored version #{record.version}",
                              user=user, before=before)  # fmt: skip

@@ -17,6 +17,7 @@ from campaigns.conditions import MISSING, ConditionData, condition_holds, value_
 from campaigns.consent import consent_refusal
 from campaigns.windows import SendWindow, window_next_open, zone_resolve
 from triggermail.text import text_storable
+from triggermail.times import time_text
 
 UTC = ZoneInfo("UTC")
 
@@ -150,17 +151,17 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
     if key in contact.live_keys:
         return MatchDecision(rule.id, "duplicate", f"already scheduled or sent under key {key}")
     due_at = max(event.occurred_at + rule.delay, now)
-    detail = f"due {due_at.isoformat()}"
+    detail = f"due {time_text(due_at)}"
     if rule.window is not None:
         window = rule.window
         opening = window_next_open(due_at, contact.zone(), window.start, window.end, window.days)
         if opening != due_at:
-            local = opening.astimezone(contact.zone())
-            detail += f"; moved to the send window opening at {opening.isoformat()} ({local.isoformat()} local)"
+            local = time_text(opening, zone=contact.zone())
+            detail += f"; moved to the send window opening at {time_text(opening)} = {local}"
             due_at = opening
     previous = _in_cooldown(rule, contact, due_at)
     if previous is not None:
-        return MatchDecision(rule.id, "cooldown", f"another email from this rule at {previous.isoformat()}")
+        return MatchDecision(rule.id, "cooldown", f"another email from this rule at {time_text(previous)}")
     return MatchDecision(rule.id, "scheduled", detail, due_at=due_at, dedupe_key=key)
 
 

@@ -410,6 +410,9 @@ class ChangeRecord(models.Model):
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     object_id = models.PositiveBigIntegerField()
+    # The object's own version number, 1 for its first record: a rule's history reads #1, #2, #3
+    # however many other objects changed in between (campaigns.history numbers them).
+    version = models.PositiveIntegerField()
     object_name = models.CharField(max_length=100)
     # Long enough for "restored version #1234567" and the like.
     action = models.CharField(max_length=40, help_text="created, changed, restored version #N, deleted, imported…")
@@ -421,6 +424,9 @@ class ChangeRecord(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["kind", "object_id", "-id"], name="change_record_object")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id", "version"], name="change_record_version"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_name} {self.action} by {self.user or 'a command'}"

@@ -21,6 +21,7 @@ from campaigns.models import Rule, Template
 from campaigns.provider import ProviderResult, provider_send
 from campaigns.rendering import RenderError, render_context, template_render
 from events.models import Contact, Event
+from triggermail.times import time_text
 
 RECENT_EVENTS = 20
 TEST_SUBJECT_PREFIX = "[Test] "
@@ -65,7 +66,7 @@ def events_recent(*, limit: int = RECENT_EVENTS) -> list[Event]:
 
 
 def event_label(event: Event) -> str:
-    return f"{event.name} · {event.user_id} · {event.occurred_at:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{event.name} · {event.user_id} · {time_text(event.occurred_at)}"
 
 
 def sample_from_event(event: Event) -> Sample:

@@ -8,6 +8,7 @@ from datetime import datetime
 from campaigns.claim_facts import ClaimFacts, ExitEvent, claim_facts_load
 from campaigns.consent import Refusal, consent_refusal
 from campaigns.models import Send
+from triggermail.times import time_text
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,7 @@ def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts | None = None) 
     if rule.exit_events:
         exit_event = exit_event_since_trigger(send, now=now, facts=facts)
         if exit_event is not None:
-            return Verdict(
-                Send.State.CANCELLED, f"exit event {exit_event.name} at {exit_event.occurred_at.isoformat()}"
-            )
+            return Verdict(Send.State.CANCELLED, f"exit event {exit_event.name} at {time_text(exit_event.occurred_at)}")
     if rule.cooldown and _cooldown_holds(send, now=now, facts=facts):
         return Verdict(Send.State.CANCELLED, f"cooldown: another email from this rule within {rule.cooldown}")
     if send.resend_of_id is not None and _original_accepted(send.resend_of_id):

@@ -13,6 +13,7 @@ from campaigns.matching import RuleData
 from campaigns.models import Send
 from events.models import Event
 from triggermail.queue import enqueue
+from triggermail.times import time_text
 
 # Sends per delivery task: one claim transaction and up to DELIVERY_CONCURRENCY provider calls at
 # once; small enough that a burst is spread over every worker.
@@ -32,7 +33,7 @@ def exit_sends_cancel(*, event: Event, rules: Sequence[RuleData]) -> int:
         state=Send.State.SCHEDULED,
         rule_id__in=exiting,
         contact__user_id=event.user_id,
-    ).update(state=Send.State.CANCELLED, reason=f"exit event {event.name} at {event.occurred_at.isoformat()}")
+    ).update(state=Send.State.CANCELLED, reason=f"exit event {event.name} at {time_text(event.occurred_at)}")
 
 
 def sends_enqueue(send_ids: Sequence[int], *, now: datetime) -> None:

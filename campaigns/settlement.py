@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce, NullIf
 from campaigns.latency import sends_latency_record
 from campaigns.models import Send
 from campaigns.scheduling import sends_enqueue
+from triggermail.times import time_text
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class Evidence:
 
 def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     """Apply evidence of acceptance to a send: "sent", "contradicted" or "unchanged"."""
-    when = evidence.occurred_at.isoformat()
+    when = time_text(evidence.occurred_at)
     reason, twice = _settled_reason(send_id, f"settled by webhook evidence: {evidence.event_type} at {when}")
     settled = Send.objects.filter(pk=send_id, state__in=SETTLEABLE_STATES).update(
         state=Send.State.SENT,
@@ -138,7 +139,7 @@ def send_resend(send_id: int, *, by: str, now: datetime) -> Send | None:
             # The live-key constraint: this resend exists already (SQLite ignores the row lock).
             return None
         Send.objects.filter(pk=original.pk, state=Send.State.ABANDONED).update(
-            reason=f"resent by {by} at {now.isoformat()} as send #{resend.pk}"[:255], updated_at=now
+            reason=f"resent by {by} at {time_text(now)} as send #{resend.pk}"[:255], updated_at=now
         )
     logger.info("send %s resent by %s as send %s", original.pk, by, resend.pk)
     return resend

@@ -23,6 +23,7 @@ from campaigns.selectors import contacts_data, rules_current
 from campaigns.suppression import suppression_reason
 from events.models import Contact
 from triggermail.errors import error_summary
+from triggermail.times import time_text
 
 SNIPPET_CHARS = 240
 # The id a simulated event has in dedupe keys: a simulation is a new arrival, so a once-per-event
@@ -190,7 +191,7 @@ def _checks_now(send: Send, contact_stored: bool, *, now: datetime, defaults: Ca
         exit_event = exit_event_since_trigger(send, now=now) if send.rule.exit_events else None
         if exit_event is None:
             return ()
-        when = exit_event.occurred_at.isoformat()
+        when = time_text(exit_event.occurred_at)
         return (Verdict(Send.State.CANCELLED, f"exit event {exit_event.name} at {when}"),)
     # Read once for both checks, as a claim reads them once for its batch.
     facts = claim_facts_load([send], now=now, settings=defaults)

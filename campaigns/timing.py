@@ -15,6 +15,7 @@ from campaigns.models import CampaignSettings, Send
 from campaigns.recheck import Verdict
 from campaigns.selectors import rule_window
 from campaigns.windows import window_next_open, zone_resolve
+from triggermail.times import time_text
 
 
 def send_timing_check(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> Verdict | None:
@@ -25,7 +26,7 @@ def send_timing_check(send: Send, *, now: datetime, facts: ClaimFacts | None = N
         zone = zone_resolve(send.contact.timezone, settings.fallback_timezone)
         opening = window_next_open(now, zone, window.start, window.end, window.days)
         if opening > now:
-            local = opening.astimezone(zone).isoformat()
-            reason = f"outside the send window ({window.describe()}, {zone.key}); moved to the next opening at {local}"
+            at = f"{time_text(opening)} = {time_text(opening, zone=zone)}"
+            reason = f"outside the send window ({window.describe()}); moved to the next opening at {at}"
             return Verdict(Send.State.SCHEDULED, reason, due_at=opening)
     return send_cap_check(send, now=now, settings=settings, facts=facts)

@@ -15,6 +15,12 @@ from campaigns.windows import WEEKDAY_NAMES
 
 WEEKDAY_CHOICES = [(str(n), name) for n, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
 BOTH_TIMES = "Give both the opening and the closing time (00:00 to 00:00 for the whole day)."
+# Plain time inputs: Admin's own time widget offers "Now", which fills in the marketer's clock time,
+# but a send window is in each contact's local time.
+WINDOW_WIDGETS = {
+    name: forms.TimeInput(format="%H:%M", attrs={"placeholder": "hh:mm", "size": 6})
+    for name in ("window_start", "window_end")
+}
 
 
 class WeekdaysField(forms.TypedMultipleChoiceField):

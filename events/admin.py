@@ -24,6 +24,7 @@ from campaigns.models import Decision, Send, Suppression
 from campaigns.suppression import email_normalize, soft_bounce_count
 from events.models import Contact, Event, WriteKey
 from events.poison import events_requeue
+from triggermail.times import time_text
 
 WriteKeyStatusFilter = null_filter(
     title="status", parameter="status", field="revoked_at", empty=("active", "Active"), filled=("revoked", "Revoked")
@@ -50,7 +51,7 @@ class WriteKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="revoked_at")
     def status(self, key: WriteKey) -> str:
-        return "active" if key.revoked_at is None else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        return "active" if key.revoked_at is None else f"revoked {time_text(key.revoked_at)}"
 
     def save_model(self, request: HttpRequest, obj: WriteKey, form: ModelForm, change: bool) -> None:
         if change:
@@ -202,7 +203,7 @@ class ContactAdmin(ReadOnlyAdmin):
     @admin.display(description="Marketing email")
     def subscription(self, contact: Contact) -> str:
         if contact.unsubscribed_at is not None:
-            return f"Unsubscribed from all marketing email on {contact.unsubscribed_at:%Y-%m-%d %H:%M} (UTC)"
+            return f"Unsubscribed from all marketing email on {time_text(contact.unsubscribed_at)}"
         if contact.unsubscribed_topics:
             return "Subscribed, except the topics " + ", ".join(contact.unsubscribed_topics)
         return "Subscribed"
@@ -210,9 +211,7 @@ class ContactAdmin(ReadOnlyAdmin):
     @admin.display(description="Suppressions")
     def suppressions(self, contact: Contact) -> SafeString:
         active = Suppression.objects.filter(email=email_normalize(contact.email), lifted_at__isnull=True)
-        items = (
-            (admin_link(s, s.get_reason_display()), f"{s.created_at:%Y-%m-%d %H:%M}", s.detail or "—") for s in active
-        )
+        items = ((admin_link(s, s.get_reason_display()), time_text(s.created_at), s.detail or "—") for s in active)
         return format_html(
             "<ul style='margin:0;padding-left:1.2em'>{}</ul><p style='margin:.3em 0 0'>{}. {}</p>",
             format_html_join("", "<li>{} since {}: {}</li>", items),

@@ -4,6 +4,7 @@ to an earlier version from the admin."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from campaigns.demo import demo_setup
 from campaigns.models import ChangeRecord, Rule, Template
 from campaigns.transfer import rules_export
 from events.processing import events_process_pending
@@ -83,18 +85,18 @@ def test_restoring_a_version_brings_back_the_old_delay_for_the_next_event(maria,
     rule = added_rule(maria, recovery)
     created = ChangeRecord.objects.get(object_id=rule.pk, action="created")
     maria.post(f"{RULES}{rule.pk}/change/", rule_change_form(rule, delay="30 minutes"))
-    restore_url = f"{RULES}{rule.pk}/history/{created.pk}/restore/"
+    restore_url = f"{RULES}{rule.pk}/history/{created.version}/restore/"
 
     confirmation = maria.get(restore_url).content.decode()
     assert "delay: 30m → 1h" in confirmation
     assert Rule.objects.get(pk=rule.pk).delay == timedelta(minutes=30), "a GET changes nothing"
     response = maria.post(restore_url, follow=True)
 
-    assert f"Restored version #{created.pk}" in response.content.decode()
+    assert f"Restored version #{created.version}" in response.content.decode()
     assert Rule.objects.get(pk=rule.pk).delay == timedelta(hours=1)
     restored = ChangeRecord.objects.filter(object_id=rule.pk).first()
     assert restored is not None
-    assert (restored.action, restored.user) == (f"restored version #{created.pk}", "maria")
+    assert (restored.action, restored.user) == (f"restored version #{created.version}", "maria")
     assert "delay: 30m → 1h" in history_of(maria, rule)
     occurred_at = timezone.now()
     with time_machine.travel(occurred_at, tick=False):
@@ -188,7 +190,7 @@ def test_a_version_naming_a_deleted_template_is_not_restored(maria, recovery):
     maria.post(f"{RULES}{rule.pk}/change/", {**rule_change_form(rule), "template": str(other.pk)})
     recovery.delete()
 
-    response = maria.post(f"{RULES}{rule.pk}/history/{created.pk}/restore/", follow=True)
+    response = maria.post(f"{RULES}{rule.pk}/history/{created.version}/restore/", follow=True)
 
     assert "unknown template &#x27;Recovery&#x27;" in response.content.decode()
     assert Rule.objects.get(pk=rule.pk).template == other
@@ -202,7 +204,7 @@ def test_history_is_readable_with_view_permission_but_restoring_needs_change(mar
     viewer.user_permissions.add(*Group.objects.get(name="Marketing").permissions.filter(codename="view_rule"))
     client = Client()
     client.force_login(viewer)
-    restore_url = f"{RULES}{rule.pk}/history/{created.pk}/restore/"
+    restore_url = f"{RULES}{rule.pk}/history/{created.version}/restore/"
 
     page = history_of(client, rule)
 
@@ -220,7 +222,7 @@ def test_restoring_a_version_brings_back_a_templates_old_name(maria):
     created = ChangeRecord.objects.get(action="created")
     maria.post(f"/admin/campaigns/template/{template.pk}/change/", template_form(name="Cart recovery", subject="Hi"))
 
-    maria.post(f"/admin/campaigns/template/{template.pk}/history/{created.pk}/restore/")
+    maria.post(f"/admin/campaigns/template/{template.pk}/history/{created.version}/restore/")
 
     template.refresh_from_db()
     assert (template.name, template.subject) == ("Recovery", "Your cart, {{ contact.first_name }}")
@@ -236,6 +238,49 @@ def test_a_rule_pruned_by_import_rules_is_recorded_as_deleted_by_import(maria, r
 
     assert list(ChangeRecord.objects.values_list("kind", "object_name", "action", "user")) == [
         ("template", "Recovery", "deleted by import", ""),
+        # The template was made without a record: its history starts with the state it was deleted from.
+        ("template", "Recovery", "state before the first recorded change", ""),
         ("rule", "cart recovery", "deleted by import", ""),
         ("rule", "cart recovery", "created", "maria"),
     ]
+
+
+def test_each_rule_numbers_its_own_versions_from_1(maria, recovery):
+    first = added_rule(maria, recovery)
+    maria.post(RULES + "add/", rule_form(recovery, name="other"))
+    other = Rule.objects.get(name="other")
+    for delay in ("30 minutes", "2 hours"):
+        maria.post(f"{RULES}{other.pk}/change/", rule_change_form(other, delay=delay))
+    maria.post(f"{RULES}{first.pk}/change/", rule_change_form(first, delay="45 minutes"))
+
+    page = history_of(maria, first)
+
+    versions = ChangeRecord.objects.filter(kind="rule", object_id=first.pk).order_by("id")
+    assert [(r.version, r.action) for r in versions] == [(1, "created"), (2, "changed")]
+    assert re.findall(r'<th scope="row">#(\d+)</th>', page) == ["2", "1"]
+
+
+def test_the_demo_as_imported_is_version_1_and_can_be_restored_after_a_change(maria):
+    demo_setup()
+    rule = Rule.objects.get(trigger_event="cart_abandoned")
+    imported = ChangeRecord.objects.get(kind="rule", object_id=rule.pk)
+    assert (imported.version, imported.action) == (1, "imported")
+    maria.post(f"{RULES}{rule.pk}/change/", rule_change_form(rule, delay="5 minutes"))
+
+    response = maria.post(f"{RULES}{rule.pk}/history/1/restore/", follow=True)
+
+    assert "Restored version #1; it applies to the next event. Recorded as version #3." in response.content.decode()
+    assert Rule.objects.get(pk=rule.pk).delay == timedelta(hours=1)
+
+
+def test_a_rule_made_before_its_history_was_kept_can_go_back_to_its_state_before_the_first_change(maria, recovery):
+    rule = Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=recovery)
+    maria.post(f"{RULES}{rule.pk}/change/", rule_change_form(rule, delay="30 minutes"))
+
+    page = history_of(maria, rule)
+    response = maria.post(f"{RULES}{rule.pk}/history/1/restore/", follow=True)
+
+    assert "As it was before the first recorded change" in page
+    assert f'href="{RULES}{rule.pk}/history/1/restore/"' in page
+    assert "Restored version #1" in response.content.decode()
+    assert Rule.objects.get(pk=rule.pk).delay == timedelta(0)

@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
-from django.test import Client
+from django.core.exceptions import PermissionDenied
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from campaigns.admin.forbidden import permission_denied
 from campaigns.models import ChangeRecord, Rule, Send, Suppression, Template
 from events.models import Contact, Event
 from tests.test_admin_rules import template_form
@@ -60,7 +62,7 @@ def test_a_marketer_opens_and_changes_rules_and_templates_and_reads_events_and_c
 
     assert response.status_code == 302
     assert Template.objects.get(pk=template.pk).subject == "Still there?"
-    assert ChangeRecord.objects.get().user == "maria"
+    assert ChangeRecord.objects.get(action="changed").user == "maria"
 
 
 def test_a_marketer_cannot_open_write_keys_users_or_groups(maria):
@@ -68,6 +70,24 @@ def test_a_marketer_cannot_open_write_keys_users_or_groups(maria):
                  "/admin/auth/user/add/", "/admin/auth/group/", "/admin/auth/group/add/"]  # fmt: skip
 
     assert {page: maria.get(page).status_code for page in forbidden} == dict.fromkeys(forbidden, 403)
+
+
+def test_a_forbidden_admin_page_keeps_the_admin_layout_says_what_is_missing_and_leads_back(maria):
+    response = maria.get("/admin/events/writekey/add/")
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "<title>403 Forbidden | TriggerMail</title>" in page
+    assert "it needs the permission to <strong>add write keys</strong>" in page
+    assert "(maria, in Marketing)" in page
+    assert '<a href="/admin/" class="button" id="forbidden-back">Back to the Admin home</a>' in page
+
+
+def test_a_forbidden_page_outside_the_admin_keeps_djangos_plain_answer(db):
+    response = permission_denied(RequestFactory().get("/u/x/"), PermissionDenied())
+
+    assert response.status_code == 403
+    assert b"403 Forbidden" in response.content and b"Back to the Admin home" not in response.content
 
 
 def test_the_admin_index_shows_a_marketer_campaigns_but_not_write_keys_or_accounts(maria):
@@ -78,6 +98,9 @@ def test_the_admin_index_shows_a_marketer_campaigns_but_not_write_keys_or_accoun
     assert "/admin/events/writekey/" not in page
     assert "Write keys" not in page
     assert "/admin/auth/" not in page
+    # The README's list of what marketers see leaves out the delivery's bookkeeping.
+    assert "/admin/campaigns/idempotencykey/" not in page
+    assert maria.get("/admin/campaigns/idempotencykey/").status_code == 403
 
 
 def test_the_marketing_group_holds_no_permission_outside_campaigns_events_and_contacts(db):

@@ -21,13 +21,15 @@ def recovery(db: None) -> Template:
     return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
 
 
-def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0)) -> None:
+def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0), state: str = Send.State.SENT) -> None:
+    """`count` sends of the rule made `age` ago, and sent then if `state` is sent."""
     contact, _ = Contact.objects.get_or_create(user_id="u1", email="u1@example.com")
-    now = timezone.now()
+    at = timezone.now() - age
     for _ in range(count):
-        send = Send.objects.create(rule=rule, contact=contact, triggered_at=now, due_at=now, state=Send.State.SENT,
+        send = Send.objects.create(rule=rule, contact=contact, triggered_at=at, due_at=at, state=state,
+                                   sent_at=at if state == Send.State.SENT else None,
                                    dedupe_key=f"{rule.pk}-{Send.objects.count()}")  # fmt: skip
-        Send.objects.filter(pk=send.pk).update(created_at=now - age)
+        Send.objects.filter(pk=send.pk).update(created_at=at)
 
 
 def column(page: str, name: str) -> list[str]:
@@ -38,17 +40,20 @@ def names(page: str) -> list[str]:
     return re.findall(r'<th class="field-name"><a href="[^"]*">([^<]*)</a></th>', page)
 
 
-def test_it_counts_each_rules_sends_of_the_last_7_days_and_sorts_by_them(admin_client, recovery):
+def test_it_counts_each_rules_emails_sent_in_the_last_7_days_and_sorts_by_them(admin_client, recovery):
     quiet = Rule.objects.create(name="quiet", trigger_event="a", template=recovery)
     busy = Rule.objects.create(name="busy", trigger_event="b", template=recovery)
     sends_make(quiet, 1)
     sends_make(quiet, 5, age=timedelta(days=8))
+    # Emails still waiting, or never sent, are not emails a contact got.
+    sends_make(quiet, 2, state=Send.State.SCHEDULED)
+    sends_make(quiet, 2, state=Send.State.CANCELLED)
     sends_make(busy, 3, age=timedelta(days=6))
 
     by_name = admin_client.get(RULES, {"o": "1"}).content.decode()
     by_sends = admin_client.get(RULES, {"o": "-8"}).content.decode()
 
-    assert "Sends (7 days)" in by_name
+    assert "Sent (7 days)" in by_name
     assert list(zip(names(by_name), column(by_name, "sends_recent"), strict=True)) == [("busy", "3"), ("quiet", "1")]
     assert names(by_sends) == ["busy", "quiet"]
     assert names(admin_client.get(RULES, {"o": "8"}).content.decode()) == ["quiet", "busy"]
@@ -63,7 +68,7 @@ def test_it_shows_when_and_by_whom_each_rule_last_changed(admin_client, recovery
     page = admin_client.get(RULES, {"o": "1"}).content.decode()
     last = dict(zip(names(page), column(page, "last_change"), strict=True))
     assert last["untouched"] == "—"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d by admin", last["changed"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by admin", last["changed"])
 
 
 def test_the_list_costs_the_same_queries_for_many_rules_as_for_few(admin_client, recovery):
@@ -106,4 +111,21 @@ def test_a_rule_deleted_from_the_list_is_recorded(admin_client, recovery):
     admin_client.post(RULES, {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"})
 
     assert not Rule.objects.exists()
-    assert list(ChangeRecord.objects.values_list("object_name", "action", "user")) == [("gone", "deleted", "admin")]
+    assert list(ChangeRecord.objects.values_list("object_name", "action", "user")) == [
+        ("gone", "deleted", "admin"),
+        # It was made without a record: its history starts with the state it was deleted from.
+        ("gone", "state before the first recorded change", ""),
+    ]
+
+
+def test_a_rule_without_cooldown_or_delay_reads_the_same_in_the_list_and_in_its_form(admin_client, recovery):
+    rule = Rule.objects.create(name="welcome", trigger_event="a", template=recovery)
+
+    page = admin_client.get(RULES).content.decode()
+    form = admin_client.get(f"{RULES}{rule.pk}/change/").content.decode()
+
+    assert (column(page, "cooldown_words"), column(page, "delay_words")) == (["none"], ["at once"])
+    assert re.search(r'<input type="text" name="cooldown" value="none"', form)
+    assert re.search(r'<input type="text" name="delay" value="at once"', form)
+    # The send window is the contact's local time: no "Now" button filling in the marketer's clock.
+    assert "DateTimeShortcuts.js" not in form

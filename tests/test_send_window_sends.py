@@ -26,8 +26,9 @@ def test_a_send_due_at_3am_local_is_scheduled_for_the_window_opening(api, sendgr
     run_worker(at=NIGHT)
     decision = Decision.objects.get()
     assert decision.due_at == PARIS_EIGHT
-    assert "moved to the send window opening at 2026-03-02T07:00:00+00:00 (2026-03-02T08:00:00+01:00 local)" in (
-        decision.detail
+    assert decision.detail.endswith(
+        "moved to the send window opening at 2026-03-02 07:00:00 UTC"
+        " = 2026-03-02 08:00:00 contact's time (Europe/Paris)"
     )
     assert sendgrid.accepted == []
     run_worker(at=PARIS_EIGHT)
@@ -63,8 +64,8 @@ def test_a_send_claimed_outside_its_changed_window_is_rescheduled_not_cancelled(
     send = Send.objects.get()
     assert (send.state, send.due_at, send.enqueued_at) == ("scheduled", PARIS_EIGHT, None)
     assert send.reason == (
-        "outside the send window (between 08:00 and 20:00, Europe/Paris); "
-        "moved to the next opening at 2026-03-02T08:00:00+01:00"
+        "outside the send window (between 08:00 and 20:00); moved to the next opening at "
+        "2026-03-02 07:00:00 UTC = 2026-03-02 08:00:00 contact's time (Europe/Paris)"
     )
     assert sendgrid.accepted == []
     run_worker(at=PARIS_EIGHT)

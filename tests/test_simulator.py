@@ -99,7 +99,9 @@ def test_it_shows_each_rule_scheduled_or_skipped_with_the_reason(admin_client, r
     recovery = row(page, rules["recovery"])
     assert "<strong>Scheduled</strong>" in recovery
     # Due 22:00, outside 08:00-20:00: moved to the next opening.
-    assert "2026-03-03T08:00:00+00:00" in recovery and "moved into the send window" in recovery
+    assert "2026-03-03 08:00:00 UTC" in recovery and "moved into the send window" in recovery
+    # The contact's zone is UTC here; the window is in the contact's time, so it says whose time it is.
+    assert "2026-03-03 08:00:00 contact&#x27;s time (UTC)" in recovery
     assert "Your Lamp, Ann" in recovery
     assert "nothing would stop it" in recovery
     assert page.count('id="sim-rule-') == 3  # not the rule on signed_up

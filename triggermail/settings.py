@@ -112,6 +112,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One way to write a time across Admin: "2026-12-01 23:35:07 UTC" (see triggermail/times.py).
+FORMAT_MODULE_PATH = ["triggermail.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -3,9 +3,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from campaigns.admin.forbidden import permission_denied
 from campaigns.admin.performance import performance_urls
 from campaigns.admin.preview import preview_urls
 from campaigns.admin.simulator import simulator_urls
+
+# A 403 inside Admin is shown in the Admin layout, with what is missing and a way back.
+handler403 = permission_denied
 
 urlpatterns = [
     path("v1/", include("events.urls")),

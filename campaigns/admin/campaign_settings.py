@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from campaigns.forms import HumanDurationField
 from campaigns.models import CampaignSettings
-from campaigns.timing_forms import WeekdaysField, timing_clean
+from campaigns.timing_forms import WINDOW_WIDGETS, WeekdaysField, timing_clean
 
 
 class CampaignSettingsForm(forms.ModelForm):
@@ -26,6 +26,11 @@ class CampaignSettingsForm(forms.ModelForm):
         fields = ["marketing_cap_count", "marketing_cap_period", "window_start", "window_end", "window_days",
                   "fallback_timezone"]  # fmt: skip
         labels = {"marketing_cap_count": "Marketing cap", "window_start": "Send from", "window_end": "Send until"}
+        widgets = WINDOW_WIDGETS
+        help_texts = {
+            "window_start": "The contact's local time (the fallback zone's for a contact without one), e.g. 08:00.",
+            "window_end": "The contact's local time, e.g. 20:00.",
+        }
 
     def clean_fallback_timezone(self) -> str:
         name = str(self.cleaned_data.get("fallback_timezone") or "").strip()

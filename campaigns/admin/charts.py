@@ -26,6 +26,13 @@ class Bar:
     height: float
     series: str = ""
     share: str = ""  # "42%" of the first bar, for the funnel
+    value_text: str = ""  # the value as written above a histogram bar, short enough for its width
+    label_lines: tuple[str, ...] = ()  # the bucket's label under a histogram bar, one line each
+    label_x: float = 0  # where that label is centred: the middle of the bucket's column
+
+    @property
+    def middle(self) -> float:
+        return round(self.x + self.width / 2, 1)
 
 
 @dataclass(frozen=True)
@@ -57,12 +64,34 @@ def funnel_chart(steps: Sequence[tuple[str, int]]) -> Chart:
     return Chart(width=LABEL_WIDTH + BAR_AREA + 110, height=len(steps) * ROW_HEIGHT, bars=bars)
 
 
+# A histogram column: two bars side by side, each wide enough for a five-digit count above it in
+# the dashboard's 11 px labels (about 6.5 px a digit), and a label of two short lines under it.
+COLUMN = 84
+HISTOGRAM_BAR = 36
+HISTOGRAM_GAP = 4
+
+
+def count_short(value: int) -> str:
+    """A count in at most five characters: 12345, 123k, 1.2M (the exact number is in the tooltip)."""
+    if value < 100_000:
+        return str(value)
+    if value < 1_000_000:
+        return f"{value // 1000}k"
+    return f"{value / 1_000_000:.1f}M"
+
+
+def label_split(label: str) -> tuple[str, ...]:
+    """ "500 ms to 1 s" → ("500 ms", "to 1 s"): one line would run into its neighbours' labels."""
+    low, separator, high = label.partition(" to ")
+    return (low, f"to {high}") if separator else (label,)
+
+
 def histogram_chart(buckets: Sequence[Bucket]) -> Chart:
     """Vertical bars, two per bucket (immediate, delayed), each series scaled to its own total share.
 
     Heights are shares of their series, so a few delayed emails are as readable as many immediate ones.
     """
-    column, plot_height, top_margin = 64, 140, 18
+    column, plot_height, top_margin = COLUMN, 140, 18
     totals = {"immediate": sum(b.immediate for b in buckets) or 1, "delayed": sum(b.delayed for b in buckets) or 1}
     highest = max(
         [b.immediate / totals["immediate"] for b in buckets] + [b.delayed / totals["delayed"] for b in buckets] + [0.01]
@@ -76,11 +105,16 @@ def histogram_chart(buckets: Sequence[Bucket]) -> Chart:
                 Bar(
                     label=bucket.label,
                     value=value,
-                    x=index * column + 6 + offset * 26,
+                    x=index * column
+                    + (column - 2 * HISTOGRAM_BAR - HISTOGRAM_GAP) / 2
+                    + offset * (HISTOGRAM_BAR + HISTOGRAM_GAP),
                     y=top_margin + plot_height - height,
-                    width=24,
+                    width=HISTOGRAM_BAR,
                     height=height,
                     series=series,
+                    value_text=count_short(value),
+                    label_lines=label_split(bucket.label),
+                    label_x=index * column + column / 2,
                 )
             )
     return Chart(

@@ -19,20 +19,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from campaigns.admin.display import ReadOnlyAdmin
-from campaigns.history import RestoreError, change_record, snapshot_load, version_restore
+from campaigns.history import BASELINE_ACTION, RestoreError, change_record, snapshot_load, version_restore
 from campaigns.history_diff import snapshot_diff
 from campaigns.models import ChangeRecord
+from triggermail.times import time_text
 
 HISTORY_PAGE_SIZE = 50
 
 
 def last_change_annotations(kind: str) -> dict[str, Subquery]:
     """`last_change_at` and `last_change_user` of each row, as subqueries rather than a query per row."""
-    latest = ChangeRecord.objects.filter(kind=kind, object_id=OuterRef("pk")).order_by("-id")
+    latest = ChangeRecord.objects.filter(kind=kind, object_id=OuterRef("pk")).order_by("-version")
     return {
         "last_change_at": Subquery(latest.values("created_at")[:1]),
         "last_change_user": Subquery(latest.values("user")[:1]),
@@ -43,13 +43,17 @@ def last_change_text(obj: Model) -> str:
     at = getattr(obj, "last_change_at", None)
     if at is None:
         return "—"
-    return f"{timezone.localtime(at):%Y-%m-%d %H:%M} by {getattr(obj, 'last_change_user', '') or 'a command'}"
+    return f"{time_text(at)} by {getattr(obj, 'last_change_user', '') or 'a command'}"
 
 
 def change_diff_html(record: ChangeRecord) -> SafeString:
     html = render_to_string(
         "admin/campaigns/includes/change_diff.html",
-        {"record": record, "changes": snapshot_diff(record.before, record.after)},
+        {
+            "record": record,
+            "changes": snapshot_diff(record.before, record.after),
+            "baseline": record.action == BASELINE_ACTION,
+        },
     )
     return mark_safe(html)  # rendered by an autoescaping template
 
@@ -88,7 +92,7 @@ class HistoryAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         info = (self.opts.app_label, self.opts.model_name)
         restore = path(
-            "<path:object_id>/history/<int:record_id>/restore/",
+            "<path:object_id>/history/<int:version>/restore/",
             self.admin_site.admin_view(self.history_restore_view),
             name="{}_{}_restore".format(*info),
         )
@@ -107,7 +111,7 @@ class HistoryAdmin(admin.ModelAdmin):
         obj = self._history_object(request, object_id)
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        records = ChangeRecord.objects.filter(kind=self.history_kind, object_id=obj.pk).order_by("-id")
+        records = ChangeRecord.objects.filter(kind=self.history_kind, object_id=obj.pk).order_by("-version")
         page = Paginator(records, HISTORY_PAGE_SIZE).get_page(request.GET.get("p"))
         current = snapshot_load(self.history_kind, obj.pk)
         context = {
@@ -122,22 +126,22 @@ class HistoryAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/history.html", context)
 
-    def history_restore_view(self, request: HttpRequest, object_id: str, record_id: int) -> HttpResponse:
+    def history_restore_view(self, request: HttpRequest, object_id: str, version: int) -> HttpResponse:
         if request.method not in ("GET", "POST"):
             return HttpResponseNotAllowed(["GET", "POST"])
         obj = self._history_object(request, object_id)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        record = ChangeRecord.objects.filter(pk=record_id, kind=self.history_kind, object_id=obj.pk).first()
+        record = ChangeRecord.objects.filter(kind=self.history_kind, object_id=obj.pk, version=version).first()
         if record is None:
-            raise Http404(f"No version #{record_id} of this {self.opts.verbose_name}.")
+            raise Http404(f"No version #{version} of this {self.opts.verbose_name}.")
         history_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[obj.pk])
         if request.method == "POST":
             return self._history_restore(request, record, history_url)
         current = snapshot_load(self.history_kind, obj.pk)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Restore version #{record.pk} of {obj}?",
+            "title": f"Restore version #{record.version} of {obj}?",
             "opts": self.opts,
             "object": obj,
             "record": record,
@@ -153,20 +157,27 @@ class HistoryAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
         else:
             if restored is None:
-                self.message_user(request, f"Nothing to restore: it already is as in version #{record.pk}.")
+                self.message_user(request, f"Nothing to restore: it already is as in version #{record.version}.")
             else:
-                text = f"Restored version #{record.pk}; it applies to the next event. Recorded as #{restored.pk}."
+                text = (
+                    f"Restored version #{record.version}; it applies to the next event. "
+                    f"Recorded as version #{restored.version}."
+                )
                 self.message_user(request, text, messages.SUCCESS)
         return HttpResponseRedirect(history_url)
 
 
 @admin.register(ChangeRecord)
 class ChangeRecordAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "kind", "object_name", "action", "who"]
+    list_display = ["id", "created_at", "kind", "object_name", "version_number", "action", "who"]
     list_filter = ["kind", "user"]
     search_fields = ["object_name", "user", "action"]
-    fields = ["kind", "object_name", "object_id", "action", "who", "created_at", "diff"]
-    readonly_fields = ["who", "diff"]
+    fields = ["kind", "object_name", "object_id", "version_number", "action", "who", "created_at", "diff"]
+    readonly_fields = ["version_number", "who", "diff"]
+
+    @admin.display(description="Version", ordering="version")
+    def version_number(self, record: ChangeRecord) -> str:
+        return f"#{record.version}"
 
     @admin.display(description="Who", ordering="user")
     def who(self, record: ChangeRecord) -> str:

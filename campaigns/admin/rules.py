@@ -14,17 +14,17 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from campaigns.admin.history import HistoryAdmin, last_change_annotations, last_change_text
-from campaigns.durations import duration_words
+from campaigns.durations import NO_COOLDOWN, NO_DELAY, duration_words
 from campaigns.forms import ConditionForm, ConditionFormSet, RuleForm
 from campaigns.history import RULE, rules_active_set
-from campaigns.models import CampaignSettings, Condition, Rule
+from campaigns.models import CampaignSettings, Condition, Rule, Send
 from campaigns.selectors import rule_data
 from campaigns.summary import rule_summary
 from events.models import Event
 
 # How far back the change page looks for the trigger event, to catch a misspelt event name.
 TRIGGER_LOOKBACK = timedelta(days=7)
-# The rule list's "sends (7 days)" column.
+# The rule list's "Sent (7 days)" column.
 RECENT_SENDS = timedelta(days=7)
 
 
@@ -74,15 +74,17 @@ class RuleAdmin(HistoryAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Rule]:
         since = timezone.now() - RECENT_SENDS
-        # The filter goes into the join, so only recent sends are joined and counted: one COUNT for the page.
-        recent = FilteredRelation("sends", condition=Q(sends__created_at__gte=since))
+        # Emails that went out, by when they went out: scheduled, cancelled and suppressed sends are not
+        # emails a contact got. The filter goes into the join, so only those sends are joined and
+        # counted: one COUNT for the page.
+        recent = FilteredRelation("sends", condition=Q(sends__state=Send.State.SENT, sends__sent_at__gte=since))
         return (
             super()
             .get_queryset(request)
             .annotate(recent_sends=recent, sends_recent=Count("recent_sends"), **last_change_annotations(RULE))
         )
 
-    @admin.display(description="Sends (7 days)", ordering="sends_recent")
+    @admin.display(description="Sent (7 days)", ordering="sends_recent")
     def sends_recent(self, rule: Rule) -> int:
         return int(getattr(rule, "sends_recent", 0))
 
@@ -99,11 +101,11 @@ class RuleAdmin(HistoryAdmin):
 
     @admin.display(description="Delay", ordering="delay")
     def delay_words(self, rule: Rule) -> str:
-        return duration_words(rule.delay) if rule.delay else "at once"
+        return duration_words(rule.delay) if rule.delay else NO_DELAY
 
     @admin.display(description="Cooldown", ordering="cooldown")
     def cooldown_words(self, rule: Rule) -> str:
-        return duration_words(rule.cooldown) if rule.cooldown else "none"
+        return duration_words(rule.cooldown) if rule.cooldown else NO_COOLDOWN
 
     @admin.display(description="In plain words")
     def summary(self, rule: Rule) -> SafeString:

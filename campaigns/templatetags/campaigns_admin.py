@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from django import template
 
 from campaigns.settlement import sends_needing_attention, sends_sent_twice
+from triggermail.times import time_text
 
 register = template.Library()
 
@@ -19,3 +22,9 @@ def sends_attention_count() -> int:
 def sends_twice_count() -> int:
     # Resends whose original SendGrid accepted after all: the risk of resending, shown where it is seen.
     return sends_sent_twice().count()
+
+
+@register.filter
+def when(value: datetime | None, zone: tzinfo | None = None) -> str:
+    """`{{ send.due_at|when }}`: the one way Admin writes a time (`triggermail.times.time_text`)."""
+    return time_text(value, zone=zone)
