@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from campaigns.heartbeat import Heartbeat, heartbeat_record, heartbeat_start
 from campaigns.retention import records_prune
 from campaigns.scheduling import due_sends_dispatch, stale_sending_settle
 from campaigns.settlement import unknown_sends_abandon
@@ -66,6 +67,7 @@ def events_process_slice(*, seconds: float = PROCESS_SLICE) -> bool:
 def dispatcher_run(*, should_stop: Callable[[], bool], interval: float | None = None) -> None:
     interval = settings.DISPATCH_INTERVAL if interval is None else interval
     listener = Listener()
+    heartbeat = heartbeat_start(now=timezone.now())
     last_slow = 0.0
     # Not at start-up: a crash-looping worker must not prune on every restart.
     last_prune = time.monotonic()
@@ -84,6 +86,9 @@ def dispatcher_run(*, should_stop: Callable[[], bool], interval: float | None = 
                     last_slow = started if slow else last_slow
                     last_prune = started if prune else last_prune
                     next_dispatch = started + interval
+                # Written only after a pass that completed: a loop that keeps failing goes stale.
+                if heartbeat.due():
+                    heartbeat_record(heartbeat, now=timezone.now())
             except DatabaseError:
                 # The database restarted or dropped us; the rows are still there, try again shortly.
                 logger.exception("dispatcher could not reach the database")
@@ -91,3 +96,12 @@ def dispatcher_run(*, should_stop: Callable[[], bool], interval: float | None = 
                 time.sleep(GATHER)
     finally:
         listener.close()
+        _heartbeat_stop(heartbeat)
+
+
+def _heartbeat_stop(heartbeat: Heartbeat) -> None:
+    # A clean shutdown says so at once, so /readyz turns 503 now rather than when the row goes stale.
+    try:
+        heartbeat_record(heartbeat, now=timezone.now(), stopped=True)
+    except DatabaseError:
+        logger.warning("could not record the dispatcher's shutdown in its heartbeat", exc_info=True)
