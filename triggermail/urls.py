@@ -6,6 +6,7 @@ from django.urls import include, path
 from campaigns.admin.performance import performance_urls
 from campaigns.admin.preview import preview_urls
 from campaigns.admin.simulator import simulator_urls
+from triggermail import health_views
 
 urlpatterns = [
     path("v1/", include("events.urls")),
@@ -19,4 +20,8 @@ urlpatterns = [
     path("u/", include("campaigns.consent_urls")),
     # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.webhooks).
     path("anymail/", include("anymail.urls")),
+    # For operators: liveness, readiness and Prometheus metrics (see README, Operations).
+    path("healthz", health_views.healthz, name="healthz"),
+    path("readyz", health_views.readyz, name="readyz"),
+    path("metrics", health_views.metrics, name="metrics"),
 ]

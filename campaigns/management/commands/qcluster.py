@@ -17,6 +17,7 @@ from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
 from campaigns.dispatch import dispatcher_run
+from triggermail.metrics import worker_metrics_serve
 
 
 class Command(DjangoQClusterCommand):
@@ -44,6 +45,9 @@ class Command(DjangoQClusterCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_requested.set())
         cluster.start()
+        if settings.WORKER_METRICS_PORT is not None:
+            # After the cluster started, so that its forked processes do not inherit the socket.
+            worker_metrics_serve(port=settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDR)
         dispatcher_run(should_stop=lambda: stop_requested.is_set() or not _alive(cluster))
         if _alive(cluster):
             cluster.stop()
