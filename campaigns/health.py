@@ -2,7 +2,7 @@
 
 Each figure is one query on an index (the table is small for heartbeats), so a load balancer may
 ask every second: the oldest unprocessed event by the `event_unprocessed` partial index, the
-oldest due send by `send_due`, sends outliving their worker by `send_in_flight`.
+oldest due send by `send_due`, the oldest send in flight by `send_in_flight`.
 """
 
 from __future__ import annotations
@@ -55,10 +55,11 @@ def send_lateness_seconds(*, now: datetime) -> float:
     return (now - due_at).total_seconds() if due_at else 0.0
 
 
-def sends_stuck_count(*, now: datetime) -> int:
-    """Sends `sending` longer than SENDING_STALE_AFTER: their worker died and no dispatcher swept them."""
-    stale = now - timedelta(seconds=settings.SENDING_STALE_AFTER)
-    return Send.objects.filter(state=Send.State.SENDING, sending_started_at__lt=stale).count()
+def sending_oldest_seconds(*, now: datetime) -> float:
+    """How long the oldest `sending` send has been in flight; 0 when none is."""
+    in_flight = Send.objects.filter(state=Send.State.SENDING).order_by("sending_started_at")
+    started_at = in_flight.values_list("sending_started_at", flat=True).first()
+    return max(0.0, (now - started_at).total_seconds()) if started_at else 0.0
 
 
 def sends_by_state() -> dict[str, int]:

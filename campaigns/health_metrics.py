@@ -10,7 +10,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from campaigns.health import dispatcher_ages, event_lag_seconds, send_lateness_seconds, sends_by_state
+from campaigns.health import (
+    dispatcher_ages,
+    event_lag_seconds,
+    send_lateness_seconds,
+    sending_oldest_seconds,
+    sends_by_state,
+)
 from campaigns.settlement import sends_needing_attention
 
 
@@ -27,25 +33,17 @@ class PipelineCollector(Collector):
         yield from gauges
 
 
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
 def _pipeline_gauges() -> list[Metric]:
     now = timezone.now()
-    lag = GaugeMetricFamily(
-        "triggermail_event_matching_lag_seconds", "How long the oldest unprocessed event has waited (0: none waits)."
-    )
-    lag.add_metric([], event_lag_seconds(now=now))
-    lateness = GaugeMetricFamily(
-        "triggermail_send_lateness_seconds", "How late the most overdue scheduled send is (0: none is overdue)."
-    )
-    lateness.add_metric([], send_lateness_seconds(now=now))
     sends = GaugeMetricFamily(
         "triggermail_sends", "Sends in the states that change or need a person, by state.", labels=["state"]
     )
     for state, count in sends_by_state().items():
         sends.add_metric([state], count)
-    attention = GaugeMetricFamily(
-        "triggermail_sends_needing_attention", "Unknown or abandoned sends not yet resent: a person must look."
-    )
-    attention.add_metric([], sends_needing_attention().count())
     heartbeat = GaugeMetricFamily(
         "triggermail_dispatcher_heartbeat_age_seconds",
         "Per host, seconds since its freshest running dispatcher completed a pass.",
@@ -53,4 +51,27 @@ def _pipeline_gauges() -> list[Metric]:
     )
     for host, age in sorted(dispatcher_ages(now=now).items()):
         heartbeat.add_metric([host], age)
-    return [lag, lateness, sends, attention, heartbeat]
+    return [
+        _gauge(
+            "triggermail_event_matching_lag_seconds",
+            "How long the oldest unprocessed event has waited to be matched (0: none waits).",
+            event_lag_seconds(now=now),
+        ),
+        _gauge(
+            "triggermail_send_lateness_seconds",
+            "How late the most overdue scheduled send is (0: none is overdue).",
+            send_lateness_seconds(now=now),
+        ),
+        _gauge(
+            "triggermail_send_in_flight_max_seconds",
+            "How long the oldest `sending` send has been waiting for its provider call (0: none is).",
+            sending_oldest_seconds(now=now),
+        ),
+        sends,
+        _gauge(
+            "triggermail_sends_needing_attention",
+            "Unknown or abandoned sends not yet resent: a person must look.",
+            sends_needing_attention().count(),
+        ),
+        heartbeat,
+    ]
