@@ -112,6 +112,11 @@ def post_signup(base_url: str, key: str, n: int) -> None:
     assert response.status_code == 200, response.text
 
 
+def web_worker_pids(gunicorn: ManagedProcess) -> set[int] | None:
+    pids = {child.pid for child in psutil.Process(gunicorn.popen.pid).children()}
+    return pids if len(pids) == 2 else None
+
+
 def counting_pids(metrics_dir: Path) -> set[int]:
     return {int(path.stem.rpartition("_")[2]) for path in metrics_dir.glob("counter_*.db")}
 
@@ -123,11 +128,7 @@ def test_metrics_add_up_every_web_and_worker_process(env, started, provider, tmp
     started.append(gunicorn)
     qcluster = qcluster_start(env=env, log_dir=tmp_path)
     started.append(qcluster)
-    web_workers: set[int] = wait_until(
-        lambda: len(pids := {c.pid for c in psutil.Process(gunicorn.popen.pid).children()}) == 2 and pids,
-        what="gunicorn's two workers",
-        processes=started,
-    )
+    web_workers = wait_until(lambda: web_worker_pids(gunicorn), what="gunicorn's two workers", processes=started)
     metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
 
     # Post until both web workers have counted some events, so that no single one holds the total.
