@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,9 +98,13 @@ def test_readyz_is_unavailable_while_no_dispatcher_runs_and_ready_once_one_beats
 def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = requests.get(f"{base_url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
     assert response.status_code == 200, response.text
+    return samples_parse(response.text)
+
+
+def samples_parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for s in family.samples
     }
 
@@ -151,3 +156,33 @@ def test_metrics_add_up_every_web_and_worker_process(env, started, provider, tmp
         assert samples[("triggermail_database_up", ())] == 1
         assert [k for k in samples if k[0] == "triggermail_dispatcher_heartbeat_age_seconds"]
     assert len(provider.accepted) == posted
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_worker_host_without_a_web_process_serves_its_own_metrics(env, started, provider, api, tmp_path):
+    rule_make("welcome", "user_signup")
+    port = free_port()
+    worker_dir = tmp_path / "worker-host"
+    worker_dir.mkdir()
+    env.update(WORKER_METRICS_PORT=str(port), WORKER_METRICS_ADDR="127.0.0.1", PROMETHEUS_MULTIPROC_DIR=str(worker_dir))
+    started.append(qcluster_start(env=env, log_dir=tmp_path))
+    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
+    wait_until(lambda: provider.accepted, what="the welcome email", timeout=TIMEOUT, processes=started)
+
+    sent = ("triggermail_provider_call_seconds_count", (("outcome", "sent"),))
+
+    def worker_samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+        try:
+            samples = samples_parse(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+        except requests.ConnectionError:
+            return None
+        return samples if samples.get(sent) == 1 else None
+
+    samples = wait_until(worker_samples, what="the worker's metrics to count the sent email", processes=started)
+    # The pipeline's gauges come from the database, once, through the web's /metrics.
+    assert not [k for k in samples if k[0] == "triggermail_sends"]
