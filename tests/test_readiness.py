@@ -138,3 +138,9 @@ def test_the_dispatcher_loop_beats_while_it_runs_and_says_when_it_stopped(client
     assert row.loops["dispatcher"]["ok_at"] == T0.isoformat()
     assert row.stopped_at == T0
     assert readyz(client, T0)[0] == 503
+
+
+def test_an_unavailable_answer_is_not_logged_as_an_error_on_every_poll(client, db, caplog):
+    for _ in range(3):
+        assert readyz(client, T0)[0] == 503
+    assert not [r for r in caplog.records if r.name == "django.request"]

@@ -32,6 +32,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body = {"status": "ok" if ready else "unavailable", "checks": {c.name: c.as_json() for c in checks}}
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"
+    # Django logs every 5xx as an error; polled every second by a load balancer, a pipeline that is
+    # not ready would fill the log with one line per poll, saying what the body already says.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
