@@ -4,7 +4,8 @@ On a PostgreSQL database of its own (bench.database), fills in bench.dashboard's
 sent over 90 days, their events and decisions), then the worst case for these endpoints: a million
 scheduled sends due in the future, a thousand unprocessed events, one overdue send, one send in
 flight and a dispatcher heartbeat; VACUUM ANALYZE. Then it times each endpoint in-process (Django's
-test client) and prints EXPLAIN ANALYZE of every query they make.
+test client) and prints EXPLAIN ANALYZE of every query they make, and what the counters cost
+the ingest's and the provider call's hot paths.
 
     python -m bench.health [--sends 200000] [--scheduled 1000000] [--runs 50]
 """
@@ -28,11 +29,12 @@ TOKEN = "bench-metrics-token"
 WORST_CASE = """
 INSERT INTO campaigns_send (rule_id, contact_id, triggered_at, dedupe_key, state, reason, due_at, attempts,
                             to_email, provider_message_id, last_error, latency_kind, created_at, updated_at)
-SELECT i % 8 + 1, i % 100000 + 1, now(), 'pending-' || i, 'scheduled', '', now() + interval '1 hour' + i * interval '1 second',
-       0, '', '', '', '', now(), now()
+SELECT i % 8 + 1, i % 100000 + 1, now(), 'pending-' || i, 'scheduled', '',
+       now() + interval '1 hour' + i * interval '1 second', 0, '', '', '', '', now(), now()
 FROM generate_series(1, {scheduled}) AS i;
 INSERT INTO campaigns_send (rule_id, contact_id, triggered_at, dedupe_key, state, reason, due_at, attempts,
-                            sending_started_at, to_email, provider_message_id, last_error, latency_kind, created_at, updated_at)
+                            sending_started_at, to_email, provider_message_id, last_error, latency_kind,
+                            created_at, updated_at)
 VALUES (1, 1, now(), 'overdue', 'scheduled', '', now() - interval '5 seconds', 0, NULL, '', '', '', '', now(), now()),
        (1, 2, now(), 'in-flight', 'sending', '', now(), 1, now() - interval '2 seconds', '', '', '', '', now(), now());
 INSERT INTO events_event (message_id, type, name, user_id, anonymous_id, properties, traits, context,
@@ -81,6 +83,26 @@ def explain(sql: str) -> str:
         return sql[:300] + "\n" + "\n".join(row[0] for row in cursor.fetchall())
 
 
+def instrument_cost() -> list[str]:
+    """CPU time the counters add to one ingest request and one provider call (no database)."""
+    import timeit
+    from collections import Counter
+
+    from events.ingest import IngestResult
+    from events.views import _ingest_count
+    from triggermail.metrics import provider_call_observe
+
+    single = IngestResult(accepted=1, duplicates=0, stored_by_type=Counter({"track": 1}))
+    batch = IngestResult(accepted=100, duplicates=0, stored_by_type=Counter({"track": 80, "identify": 20}))
+    cases = {
+        "counting one /v1/track request": lambda: _ingest_count(single, [], {}, "track"),
+        "counting one 100-message /v1/batch request": lambda: _ingest_count(batch, [], {}, None),
+        "timing one provider call": lambda: provider_call_observe("sent", 0.1),
+    }
+    number = 20_000
+    return [f"{name}: {timeit.timeit(case, number=number) / number * 1e6:.1f} µs" for name, case in cases.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sends", type=int, default=200_000, help="history: sends over the last 90 days")
@@ -108,6 +130,7 @@ def main() -> None:
                 f"{len(queries)} queries, {args.runs} runs"
             )
             plans += [explain(sql) for sql in queries if sql.lstrip().upper().startswith("SELECT")]
+        lines += instrument_cost()
     text = "\n".join(lines)
     print("\n\n".join(plans) + "\n\n" + text)
     out = BASE_DIR / "var" / f"bench-health-{datetime.now(UTC):%Y%m%d-%H%M%S}.txt"

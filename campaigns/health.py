@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Count
 
 from campaigns.models import Send, WorkerHeartbeat
 from events.models import Event
@@ -63,10 +62,10 @@ def sending_oldest_seconds(*, now: datetime) -> float:
 
 
 def sends_by_state() -> dict[str, int]:
-    counts = dict.fromkeys(GAUGED_STATES, 0)
-    grouped = Send.objects.filter(state__in=GAUGED_STATES).values_list("state").annotate(n=Count("id"))
-    counts.update({state: n for state, n in grouped.order_by()})
-    return {str(state): n for state, n in counts.items()}
+    # One count per state rather than one grouped query: PostgreSQL answers each from an index
+    # (`send_due` and `send_in_flight` are partial indexes on exactly these states), whereas the
+    # grouped query read the whole table (bench.health: 453 ms with a million scheduled sends).
+    return {str(state): Send.objects.filter(state=state).count() for state in GAUGED_STATES}
 
 
 def dispatcher_ages(*, now: datetime) -> dict[str, float]:

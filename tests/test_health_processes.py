@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +187,21 @@ def test_a_worker_host_without_a_web_process_serves_its_own_metrics(env, started
     samples = wait_until(worker_samples, what="the worker's metrics to count the sent email", processes=started)
     # The pipeline's gauges come from the database, once, through the web's /metrics.
     assert not [k for k in samples if k[0] == "triggermail_sends"]
+
+
+def test_without_a_database_the_web_is_alive_but_not_ready(env, started, tmp_path):
+    # Nothing listens on port 1: every connection attempt is refused at once.
+    env.update(DATABASE_URL="postgres://nobody@127.0.0.1:1/nowhere")
+    gunicorn, base_url = gunicorn_start(env=env, log_dir=tmp_path, ready_path="/healthz")
+    started.append(gunicorn)
+    assert requests.get(f"{base_url}/healthz", timeout=5).json() == {"status": "ok"}
+    status, body = readyz(base_url)
+    assert status == 503
+    assert body["checks"]["database"] == {"ok": False, "value": None, "threshold": None}
+    assert {name for name, check in body["checks"].items() if not check["ok"]} == {
+        "database",
+        "dispatcher",
+        "event_lag",
+        "send_lateness",
+    }
+    assert "nobody" not in json.dumps(body)
