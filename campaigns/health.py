@@ -64,7 +64,8 @@ def sending_oldest_seconds(*, now: datetime) -> float:
 def sends_by_state() -> dict[str, int]:
     # One count per state rather than one grouped query: PostgreSQL answers each from an index
     # (`send_due` and `send_in_flight` are partial indexes on exactly these states), whereas the
-    # grouped query read the whole table (bench.health: 453 ms with a million scheduled sends).
+    # grouped query read the whole table (python -m bench.health, a million scheduled sends: 453 ms
+    # grouped, 257 ms for the scheduled count by its index, the others under 0.1 ms).
     return {str(state): Send.objects.filter(state=state).count() for state in GAUGED_STATES}
 
 
