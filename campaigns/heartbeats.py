@@ -87,6 +87,15 @@ def heartbeat_stop(*, name: str, loops: dict[str, dict[str, Any]], now: datetime
     WorkerHeartbeat.objects.filter(name=name).update(beat_at=now, stopped_at=now, loops=loops)
 
 
+def dispatcher_beat(*, name: str, at: datetime, stopped: bool = False) -> None:
+    """Write `name`'s row as a host whose dispatcher completed a pass at `at` (and, with `stopped`,
+    then shut down). What the supervisor's thread writes, for the health pages' tests and benchmark."""
+    loops = {"dispatcher": {"ok_at": at.isoformat(), "failures": 0, "error": ""}}
+    heartbeat_write(name=name, loops=loops, now=at)
+    if stopped:
+        heartbeat_stop(name=name, loops=loops, now=at)
+
+
 def heartbeats_prune(*, now: datetime) -> int:
     old = now - HEARTBEAT_RETENTION
     deleted, _ = WorkerHeartbeat.objects.filter(Q(stopped_at__lt=old) | Q(beat_at__lt=old)).delete()

@@ -22,6 +22,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.signals import setting_changed
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from triggermail.metrics import provider_call_observe
+
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
@@ -38,7 +40,23 @@ class ProviderResult:
     retry_after: float | None = None
 
 
+# The outcome classes the metrics count provider calls by: what each answer proves.
+OUTCOME_CLASSES = {
+    Outcome.ACCEPTED: "sent",
+    Outcome.RETRY: "not_sent",
+    Outcome.REJECTED: "refused",
+    Outcome.AMBIGUOUS: "ambiguous",
+}
+
+
 def provider_send(message: AnymailMessage) -> ProviderResult:
+    started = time.perf_counter()
+    result = _provider_send(message)
+    provider_call_observe(OUTCOME_CLASSES[result.outcome], time.perf_counter() - started)
+    return result
+
+
+def _provider_send(message: AnymailMessage) -> ProviderResult:
     try:
         message.connection = provider_connection()
         sent = message.send()

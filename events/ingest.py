@@ -10,8 +10,9 @@ default) take a multi-row VALUES insert and the ORM.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -36,6 +37,9 @@ _CONTACT_COLUMNS = ("user_id", "email", "timezone", "locale", "traits")
 class IngestResult:
     accepted: int
     duplicates: int
+    # Per message type (track, identify…), for the metrics.
+    stored_by_type: Counter[str] = field(default_factory=Counter)
+    duplicates_by_type: Counter[str] = field(default_factory=Counter)
 
 
 def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at: datetime) -> IngestResult:
@@ -51,7 +55,14 @@ def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at:
         fresh = [m for m in messages if m.message_id in new_ids]
         # The insert itself wakes the matching: a trigger sends a NOTIFY delivered at commit (events/0004).
         contacts_upsert(fresh)
-    return IngestResult(accepted=len(new_ids), duplicates=len(messages) - len(new_ids))
+    # A messageId repeated within the request was stored once, as its first message.
+    stored = Counter(m.type for m in {m.message_id: m for m in reversed(fresh)}.values())
+    return IngestResult(
+        accepted=len(new_ids),
+        duplicates=len(messages) - len(new_ids),
+        stored_by_type=stored,
+        duplicates_by_type=Counter(m.type for m in messages) - stored,
+    )
 
 
 def _postgresql() -> bool:

@@ -8,6 +8,7 @@ messages stores the good ones and answers 400 (413 if one was too large) naming 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial, wraps
@@ -23,7 +24,8 @@ from events.body import RequestRefused, body_read
 from events.ingest import IngestResult, events_ingest
 from events.models import WriteKey
 from events.openapi import openapi_document
-from events.parsing import Message, MessageError, batch_parse, single_parse
+from events.parsing import SUPPORTED_TYPES, Message, MessageError, batch_parse, single_parse
+from triggermail.metrics import events_ingested_count
 
 Parser = Callable[..., tuple[list[Message], list[MessageError]]]
 
@@ -73,7 +75,26 @@ def _answer(result: IngestResult, errors: list[MessageError]) -> JsonResponse:
     return JsonResponse(body, status=413 if any(e.too_large for e in errors) else 400)
 
 
-def _ingest(request: HttpRequest, parse: Parser) -> JsonResponse:
+def _ingest_count(result: IngestResult, errors: list[MessageError], document: Any, kind: str | None) -> None:
+    events_ingested_count("stored", result.stored_by_type)
+    events_ingested_count("duplicate", result.duplicates_by_type)
+    if errors:
+        # A message with several problems is one rejected message.
+        rejected = {e.index for e in errors}
+        events_ingested_count("rejected", Counter(_declared_type(document, index, kind) for index in rejected))
+
+
+def _declared_type(document: Any, index: int, kind: str | None) -> str:
+    # A rejected message's type is what it said it was, when that is a type at all.
+    if kind is not None:
+        return kind
+    batch = document.get("batch") if isinstance(document, dict) else None
+    message = batch[index] if isinstance(batch, list) and 0 <= index < len(batch) else None
+    declared = message.get("type") if isinstance(message, dict) else None
+    return declared if declared in SUPPORTED_TYPES else "invalid"
+
+
+def _ingest(request: HttpRequest, parse: Parser, kind: str | None = None) -> JsonResponse:
     received_at: datetime = timezone.now()
     try:
         document, source = _document_authenticated(request)
@@ -83,6 +104,7 @@ def _ingest(request: HttpRequest, parse: Parser) -> JsonResponse:
     except RequestRefused as refused:
         return _refusal(refused.status, refused.field, refused.reason)
     result = events_ingest(source=source, messages=messages, received_at=received_at)
+    _ingest_count(result, errors, document, kind)
     return _answer(result, errors)
 
 
@@ -93,12 +115,12 @@ def batch(request: HttpRequest) -> JsonResponse:
 
 @_post_only
 def track(request: HttpRequest) -> JsonResponse:
-    return _ingest(request, partial(single_parse, kind="track"))
+    return _ingest(request, partial(single_parse, kind="track"), kind="track")
 
 
 @_post_only
 def identify(request: HttpRequest) -> JsonResponse:
-    return _ingest(request, partial(single_parse, kind="identify"))
+    return _ingest(request, partial(single_parse, kind="identify"), kind="identify")
 
 
 @require_GET

@@ -46,6 +46,13 @@ then
   exit 1
 fi
 
+# Every process of this host (gunicorn's workers, qcluster's workers) writes its metrics here and
+# /metrics adds them up. prometheus-client asks for the directory to be emptied before the
+# processes start, or the files of a previous run's processes would be counted again.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+rm -rf "${PROMETHEUS_MULTIPROC_DIR}"
+mkdir -p "${PROMETHEUS_MULTIPROC_DIR}"
+
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput --verbosity 0
 python manage.py demo_setup --base-url "http://127.0.0.1:${PORT}"

@@ -8,6 +8,7 @@ system checks in `triggermail/checks.py`.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,29 @@ HEARTBEAT_STALE_AFTER = env.float("HEARTBEAT_STALE_AFTER", default=5.0)
 LOOP_MAX_FAILURES = env.int("LOOP_MAX_FAILURES", default=5)
 LOOP_BACKOFF_MAX = env.float("LOOP_BACKOFF_MAX", default=5.0)
 LOOP_DATABASE_PATIENCE = env.float("LOOP_DATABASE_PATIENCE", default=300.0)
+
+# --- Health and metrics --------------------------------------------------------------------
+# /readyz answers 503 when the oldest unprocessed event has waited longer than this (seconds), or
+# the oldest due send is this late, or (unless READY_REQUIRE_DISPATCHER is false) no qcluster's
+# dispatcher has completed a pass within HEARTBEAT_STALE_AFTER. The Admin index shows the same.
+READY_MAX_EVENT_LAG = env.float("READY_MAX_EVENT_LAG", default=60.0)
+READY_MAX_SEND_LATENESS = env.float("READY_MAX_SEND_LATENESS", default=60.0)
+READY_REQUIRE_DISPATCHER = env.bool("READY_REQUIRE_DISPATCHER", default=True)
+for _name in ("READY_MAX_EVENT_LAG", "READY_MAX_SEND_LATENESS", "HEARTBEAT_INTERVAL", "HEARTBEAT_STALE_AFTER"):
+    if not globals()[_name] > 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number of seconds, not {globals()[_name]!r}.")
+# /metrics answers 404 unless this is set; with it, only `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# prometheus-client's multiprocess mode: every process of a host (gunicorn's workers, qcluster's
+# workers) writes its counters to files here, and /metrics adds them up. The library reads the
+# variable when it is imported, so it is set here, before any app module imports it.
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# A qcluster on a host without a web process serves its own process metrics on this port (unset:
+# no server), bound to WORKER_METRICS_ADDR: a private interface, since it has no token.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=None)
+WORKER_METRICS_ADDR = env.str("WORKER_METRICS_ADDR", default="127.0.0.1")
 
 # --- Task queue (django-q2) -----------------------------------------------------------------
 # Rows are the source of truth: a task only says "look at these rows". Failed tasks are not

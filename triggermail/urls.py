@@ -7,6 +7,7 @@ from campaigns.admin.forbidden import permission_denied
 from campaigns.admin.performance import performance_urls
 from campaigns.admin.preview import preview_urls
 from campaigns.admin.simulator import simulator_urls
+from triggermail import health_views
 
 # A 403 inside Admin is shown in the Admin layout, with what is missing and a way back.
 handler403 = permission_denied
@@ -23,4 +24,8 @@ urlpatterns = [
     path("u/", include("campaigns.consent_urls")),
     # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.webhooks).
     path("anymail/", include("anymail.urls")),
+    # For operators: liveness, readiness and Prometheus metrics (see README, Operations).
+    path("healthz", health_views.healthz, name="healthz"),
+    path("readyz", health_views.readyz, name="readyz"),
+    path("metrics", health_views.metrics, name="metrics"),
 ]

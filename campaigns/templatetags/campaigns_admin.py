@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from django import template
+from django.utils import timezone
 
+from campaigns.health_admin import PipelineProblem, pipeline_problems_describe
 from campaigns.settlement import sends_needing_attention, sends_sent_twice
 from triggermail.times import time_text
 
@@ -28,3 +30,9 @@ def sends_twice_count() -> int:
 def when(value: datetime | None, zone: tzinfo | None = None) -> str:
     """`{{ send.due_at|when }}`: the one way Admin writes a time (`triggermail.times.time_text`)."""
     return time_text(value, zone=zone)
+
+
+@register.simple_tag
+def pipeline_problems() -> list[PipelineProblem]:
+    # Also a tag, for the same reason: only the index page pays for its few indexed queries.
+    return pipeline_problems_describe(now=timezone.now())

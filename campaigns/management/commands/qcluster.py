@@ -22,6 +22,7 @@ from django_q.management.commands.qcluster import Command as DjangoQClusterComma
 
 from campaigns.dispatch import dispatcher_run, sweeps_run
 from campaigns.supervision import Loop, Supervisor
+from triggermail.metrics import worker_metrics_serve
 
 
 class Command(DjangoQClusterCommand):
@@ -49,6 +50,9 @@ class Command(DjangoQClusterCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop_requested.set())
         cluster.start()
+        if settings.WORKER_METRICS_PORT is not None:
+            # After the cluster started, so that its forked processes do not inherit the socket.
+            worker_metrics_serve(port=settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDR)
         supervisor = Supervisor(cluster_alive=lambda: _alive(cluster))
         loops: dict[str, Loop] = {
             "dispatcher": functools.partial(dispatcher_run, heartbeat_name=supervisor.heartbeat.name),
