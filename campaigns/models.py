@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 
-from campaigns.conditions import ConditionData
+from campaigns.matching.conditions import ConditionData
 from events.models import Contact, Event
 
 
@@ -170,7 +170,7 @@ class Send(models.Model):
     # What the Dashboard reads, kept on the send where each fact is learned so that the page never
     # joins provider events or events: the first provider event of each type (the webhook receiver),
     # and how long the email took to reach the provider (when it became `sent`; see
-    # campaigns.latency). Provider events are pruned; these stay.
+    # campaigns.reporting.latency). Provider events are pruned; these stay.
     delivered_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
@@ -349,7 +349,7 @@ class RulesStamp(models.Model):
     Database triggers (migration 0008) write a new random stamp on every insert, update and delete
     of those tables, whoever makes it: the Admin, an import, a bulk update, SQL by hand. The event
     processor reads this one value per batch and re-reads the rules only when it changed
-    (campaigns.rules_cache). Random rather than a counter: a rolled-back change must not leave a
+    (campaigns.matching.rules_cache). Random rather than a counter: a rolled-back change must not leave a
     number that a later, different change could reach again.
     """
 
@@ -394,7 +394,7 @@ class Suppression(models.Model):
 class ChangeRecord(models.Model):
     """One saved change to a rule or a template: who, when, and the whole object before and after.
 
-    Snapshots use the campaign file's format (`campaigns.transfer`), so a diff reads like a change to
+    Snapshots use the campaign file's format (`campaigns.authoring.transfer`), so a diff reads like a change to
     that file and restoring a version is importing its snapshot.
     """
 

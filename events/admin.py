@@ -19,8 +19,8 @@ from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, admin_link, null_filter, pretty_json
 from campaigns.admin.trace import decision_trace, send_table
+from campaigns.consent.suppression import email_normalize, soft_bounce_count
 from campaigns.models import Decision, Send, Suppression
-from campaigns.suppression import email_normalize, soft_bounce_count
 from events.models import Contact, Event, WriteKey
 
 WriteKeyStatusFilter = null_filter(

@@ -34,7 +34,8 @@ INSTALLED_APPS = [
     # dispatcher to the cluster) takes precedence over django_q's own.
     "campaigns",
     "events",
-    "django.contrib.admin",
+    # Django's admin with TriggerMail's site, which mounts the Dashboard, preview and simulator.
+    "campaigns.apps.TriggerMailAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -3,20 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from campaigns.admin.performance import performance_urls
-from campaigns.admin.preview import preview_urls
-from campaigns.admin.simulator import simulator_urls
-
 urlpatterns = [
     path("v1/", include("events.urls")),
-    # Before the admin's URLs, which would read "performance" as a model name.
-    *performance_urls(),
-    # The template preview and the simulator, likewise before the admin's URLs.
-    *preview_urls(),
-    *simulator_urls(),
+    # TriggerMail's admin site (campaigns.admin_site) with the Dashboard, preview and simulator.
     path("admin/", admin.site.urls),
-    # Unsubscribe and email preferences, linked from every email (see campaigns.consent).
-    path("u/", include("campaigns.consent_urls")),
-    # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.webhooks).
+    # Unsubscribe and email preferences, linked from every email (see campaigns.consent.policy).
+    path("u/", include("campaigns.consent.urls")),
+    # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.sending.webhooks).
     path("anymail/", include("anymail.urls")),
 ]

@@ -6,12 +6,6 @@ contacts and write keys pages live in `events/admin.py` and reuse the trace tabl
 
 from __future__ import annotations
 
-from django.contrib import admin
-
 from campaigns.admin import campaign_settings, email_templates, history, rules, sends, settling, suppressions
-
-admin.site.site_header = "TriggerMail"
-admin.site.site_title = "TriggerMail"
-admin.site.index_title = "Rules, templates and what they sent"
 
 __all__ = ["campaign_settings", "email_templates", "history", "rules", "sends", "settling", "suppressions"]

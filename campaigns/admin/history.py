@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from campaigns.admin.display import ReadOnlyAdmin
-from campaigns.history import RestoreError, change_record, snapshot_load, version_restore
-from campaigns.history_diff import snapshot_diff
+from campaigns.authoring.history import RestoreError, change_record, snapshot_load, version_restore
+from campaigns.authoring.history_diff import snapshot_diff
 from campaigns.models import ChangeRecord
 
 HISTORY_PAGE_SIZE = 50

@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, action_confirmation, admin_link, pretty_json
 from campaigns.models import ProviderEvent, Send
-from campaigns.settlement import send_resend, sends_needing_attention
+from campaigns.sending.settlement import send_resend, sends_needing_attention
 
 
 class AttentionFilter(admin.SimpleListFilter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from campaigns.settlement import sends_needing_attention
+from campaigns.sending.settlement import sends_needing_attention
 
 register = template.Library()
 

@@ -26,9 +26,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from campaigns.demo import DEMO_CAMPAIGN
+from campaigns.authoring.demo import DEMO_CAMPAIGN
+from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Rule
-from campaigns.transfer import document_loads, rules_import
 from tests.processes import BASE_DIR, web_serving
 from tests.sendgrid_server import SendGridServer
 

@@ -16,7 +16,7 @@ from django.core.management.base import CommandParser
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
-from campaigns.dispatch import dispatcher_run
+from campaigns.sending.dispatcher import dispatcher_run
 
 
 class Command(DjangoQClusterCommand):
