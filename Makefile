@@ -57,9 +57,10 @@ test: $(STAMP) ## Lint, type check and run the test suite (DATABASE_URL picks th
 	for step in lint typecheck pytest; do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
 	if [ -n "$$failed" ]; then echo "make test failed:$$failed"; exit 1; fi
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and the import contracts (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	SECRET_KEY="$${SECRET_KEY:-lint-only}" $(BIN)/lint-imports --no-cache
 
 # What ruff cannot fix is printed here and fails `make lint`; formatting goes ahead regardless.
 format: $(STAMP) ## Fix what ruff can fix and format the code

@@ -70,8 +70,8 @@ def _run(args: argparse.Namespace) -> None:
     from django.db.models import Exists, Max, OuterRef
     from django.utils import timezone
 
-    from campaigns.ambiguous import LIVENESS_EVENTS, webhook_live_after
     from campaigns.models import ProviderEvent, Send
+    from campaigns.sending.ambiguous import LIVENESS_EVENTS, webhook_live_after
     from events.models import Contact
     from tests.world import rule_make
 

@@ -46,7 +46,7 @@ SELECT 'm-' || i, 'track', 'event_' || (i % {rules} + 1), 'u' || (i % {contacts}
 FROM (SELECT i, now() - interval '90 days' * (1 - i::float / {events}) - interval '2 minutes' AS t
       FROM generate_series(1, {events}) AS i) AS e;
 
--- latency_ms and latency_kind as campaigns.latency.sends_latency_record sets them when a send becomes sent.
+-- latency_ms and latency_kind as campaigns.reporting.latency.sends_latency_record sets them when a send becomes sent.
 INSERT INTO campaigns_send (rule_id, contact_id, event_id, triggered_at, dedupe_key, state, reason, due_at,
                             attempts, sent_at, sending_started_at, to_email, provider_message_id, last_error,
                             converted_at, revenue, latency_ms, latency_kind, created_at, updated_at)

@@ -49,7 +49,7 @@ def worst_case_add(scheduled: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from campaigns.heartbeats import dispatcher_beat, heartbeat_name
+    from campaigns.operations.heartbeats import dispatcher_beat, heartbeat_name
 
     with connection.cursor() as cursor:
         for statement in WORST_CASE.format(scheduled=scheduled).split(";\n"):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class CampaignsConfig(AppConfig):
@@ -10,8 +11,18 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
-        from campaigns.webhooks import tracking_event_receive
+        from campaigns.sending.webhooks import tracking_event_receive
         from triggermail import checks  # noqa: F401  (registers the system checks)
 
         # A dispatch_uid, so that importing this twice (tests, autoreload) never records an event twice.
-        tracking.connect(tracking_event_receive, dispatch_uid="campaigns.webhooks.tracking_event_receive")
+        tracking.connect(tracking_event_receive, dispatch_uid="campaigns.sending.webhooks.tracking_event_receive")
+
+
+class TriggerMailAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with TriggerMail's site (campaigns.admin_site), which mounts the Dashboard,
+    the template preview and the simulator. Here rather than in campaigns.admin, whose import
+    registers models and so must wait until the apps are loaded."""
+
+    default_site = "campaigns.admin_site.TriggerMailAdminSite"
+    # Named in INSTALLED_APPS; not the default config of this module, which is CampaignsConfig.
+    default = False

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 
-from campaigns.conditions import ConditionData
+from campaigns.matching.conditions import ConditionData
 from events.models import Contact, Event
 
 
@@ -140,7 +140,7 @@ class Send(models.Model):
         SUPPRESSED = "suppressed"  # the contact cannot be emailed (no address)
         ABANDONED = "abandoned"  # unknown past the grace window with no evidence: a person decides
         # Unknown, but the Event Webhook was live for later sends and posted nothing for this one:
-        # judged not accepted and resent automatically, once (campaigns.ambiguous).
+        # judged not accepted and resent automatically, once (campaigns.sending.ambiguous).
         NOT_ACCEPTED = "not_accepted"
 
     # States in which a dedupe key is taken: a cancelled or failed send frees it. A send judged not
@@ -175,7 +175,7 @@ class Send(models.Model):
     # What the Dashboard reads, kept on the send where each fact is learned so that the page never
     # joins provider events or events: the first provider event of each type (the webhook receiver),
     # and how long the email took to reach the provider (when it became `sent`; see
-    # campaigns.latency). Provider events are pruned; these stay.
+    # campaigns.reporting.latency). Provider events are pruned; these stay.
     delivered_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
@@ -355,7 +355,7 @@ class RulesStamp(models.Model):
     Database triggers (migration 0008) write a new random stamp on every insert, update and delete
     of those tables, whoever makes it: the Admin, an import, a bulk update, SQL by hand. The event
     processor reads this one value per batch and re-reads the rules only when it changed
-    (campaigns.rules_cache). Random rather than a counter: a rolled-back change must not leave a
+    (campaigns.matching.rules_cache). Random rather than a counter: a rolled-back change must not leave a
     number that a later, different change could reach again.
     """
 
@@ -400,7 +400,7 @@ class Suppression(models.Model):
 class ChangeRecord(models.Model):
     """One saved change to a rule or a template: who, when, and the whole object before and after.
 
-    Snapshots use the campaign file's format (`campaigns.transfer`), so a diff reads like a change to
+    Snapshots use the campaign file's format (`campaigns.authoring.transfer`), so a diff reads like a change to
     that file and restoring a version is importing its snapshot.
     """
 
@@ -411,7 +411,7 @@ class ChangeRecord(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     object_id = models.PositiveBigIntegerField()
     # The object's own version number, 1 for its first record: a rule's history reads #1, #2, #3
-    # however many other objects changed in between (campaigns.history numbers them).
+    # however many other objects changed in between (campaigns.authoring.history numbers them).
     version = models.PositiveIntegerField()
     object_name = models.CharField(max_length=100)
     # Long enough for "restored version #1234567" and the like.

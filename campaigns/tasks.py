@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaigns.delivery import sends_deliver as _sends_deliver
+from campaigns.sending.delivery import sends_deliver as _sends_deliver
 
 
 def sends_deliver(send_ids: list[int]) -> dict[str, int]:

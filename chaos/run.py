@@ -141,7 +141,7 @@ def django_setup(config: Config, secret_key: str) -> str:
     django.setup()
     from django.core.management import call_command
 
-    from campaigns.transfer import rules_import
+    from campaigns.authoring.transfer import rules_import
     from events.models import WriteKey
 
     call_command("migrate", verbosity=0)

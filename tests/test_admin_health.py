@@ -7,8 +7,8 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from campaigns.heartbeats import dispatcher_beat, heartbeat_name
 from campaigns.models import Send
+from campaigns.operations.heartbeats import dispatcher_beat, heartbeat_name
 from events.models import Contact
 from tests.conftest import track
 from tests.world import rule_make

@@ -15,10 +15,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.demo import demo_setup
+from campaigns.authoring.demo import demo_setup
+from campaigns.authoring.transfer import rules_export
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import ChangeRecord, Rule, Template
-from campaigns.transfer import rules_export
-from events.processing import events_process_pending
 from tests.conftest import identify, track
 from tests.test_admin_rules import rule_form, template_form
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils.html import escape
 
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Rule, Send, Template
 from events.models import Contact, Event
-from events.processing import events_process_pending
 from tests.conftest import identify, track
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from django.utils.html import escape
 
-from campaigns.conditions import ConditionData
-from campaigns.forms import condition_value_format, condition_value_parse
-from campaigns.matching import RuleData
+from campaigns.authoring.forms import condition_value_format, condition_value_parse
+from campaigns.authoring.summary import rule_summary
+from campaigns.matching.conditions import ConditionData
+from campaigns.matching.rules import RuleData
 from campaigns.models import Condition, Rule, Template
-from campaigns.summary import rule_summary
 
 ADD_URL = "/admin/campaigns/rule/add/"
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from campaigns.models import IdempotencyKey, ProviderEvent, Send
-from campaigns.settlement import unknown_sends_abandon
+from campaigns.sending.settlement import unknown_sends_abandon
 from tests.conftest import identify, run_worker, track
 from tests.sendgrid_server import Fault
 from tests.world import queued_tasks, queued_tasks_run, rule_make

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Any
 
-from campaigns.matching import RuleData
+from campaigns.authoring.summary import rule_summary
+from campaigns.matching.rules import RuleData
+from campaigns.matching.windows import SendWindow
 from campaigns.models import CampaignSettings, Rule
-from campaigns.summary import rule_summary
-from campaigns.windows import SendWindow
 from tests.test_admin_rules import ADD_URL, errors_of, recovery, rule_form
 
 __all__ = ["recovery"]  # the fixture, used by name

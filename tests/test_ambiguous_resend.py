@@ -9,10 +9,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from campaigns.ambiguous import unknown_sends_resend, webhook_live_after
-from campaigns.dispatch import dispatch_once
 from campaigns.models import Send
-from campaigns.settlement import sends_sent_twice
+from campaigns.sending.ambiguous import unknown_sends_resend, webhook_live_after
+from campaigns.sending.dispatcher import dispatch_once
+from campaigns.sending.settlement import sends_sent_twice
 from tests.conftest import identify, run_worker, track
 from tests.sendgrid_server import Fault
 from tests.sendgrid_webhook import sendgrid_events_for

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from campaigns.delivery import sends_deliver
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Decision, Send
-from events.processing import events_process_pending
+from campaigns.sending.delivery import sends_deliver
 from tests.conftest import identify, track
 from tests.world import rule_make
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.conditions import ConditionData, condition_holds
+from campaigns.matching.conditions import ConditionData, condition_holds
 
 PROPERTIES = {
     "total": 75,

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from campaigns.consent import consent_refusal
-from campaigns.matching import ContactData, EventData, RuleData, rules_matching
+from campaigns.consent.policy import consent_refusal
+from campaigns.matching.rules import ContactData, EventData, RuleData, rules_matching
 
 NOW = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
 EVENT = EventData(id=1, name="promo_viewed", user_id="u1", properties={}, occurred_at=NOW)

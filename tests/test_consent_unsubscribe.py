@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from campaigns.consent import consent_token
+from campaigns.consent.policy import consent_token
 from campaigns.models import Category, Decision, Send
 from events.models import Contact
 from tests.conftest import identify, later, run_worker, track

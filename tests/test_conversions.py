@@ -8,10 +8,10 @@ from decimal import Decimal
 import time_machine
 from django.utils import timezone
 
-from campaigns.conversions import revenue_of
+from campaigns.matching.conversions import revenue_of
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send
 from events.models import Event
-from events.processing import events_process_pending
 from tests.conftest import identify, run_worker, track
 from tests.world import rule_make
 

@@ -12,10 +12,10 @@ from anymail.signals import AnymailTrackingEvent
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from campaigns.latency import Percentiles, sends_latency_record
 from campaigns.models import Decision, Rule, Send
-from campaigns.performance import RulePerformance, dashboard_compute
-from campaigns.webhooks import provider_event_record
+from campaigns.reporting.latency import Percentiles, sends_latency_record
+from campaigns.reporting.performance import RulePerformance, dashboard_compute
+from campaigns.sending.webhooks import provider_event_record
 from events.models import Contact, Event
 from tests.world import rule_make
 

@@ -14,10 +14,10 @@ from django.apps import apps
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.latency import DELAYED, IMMEDIATE, latency_measure
 from campaigns.models import ProviderEvent, Send
-from campaigns.performance import dashboard_compute
-from campaigns.retention import records_prune
+from campaigns.reporting.latency import DELAYED, IMMEDIATE, latency_measure
+from campaigns.reporting.performance import dashboard_compute
+from campaigns.sending.retention import records_prune
 from tests.conftest import identify, run_worker, track
 from tests.sendgrid_server import Fault
 from tests.sendgrid_webhook import sendgrid_events_for
@@ -29,7 +29,7 @@ MS = timedelta(milliseconds=1)
 @pytest.fixture
 def welcome(api, sendgrid):
     """A welcome email, due at once, posted and matched."""
-    from events.processing import events_process_pending
+    from campaigns.matching.processing import events_process_pending
 
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
@@ -38,7 +38,7 @@ def welcome(api, sendgrid):
 
 
 def measured(send: Send) -> tuple[int | None, str]:
-    """The latency campaigns.latency defines for a sent send, from its rows as they are now."""
+    """The latency campaigns.reporting.latency defines for a sent send, from its rows as they are now."""
     assert send.sent_at is not None and send.event is not None
     return latency_measure(
         sent_at=send.sent_at,

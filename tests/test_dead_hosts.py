@@ -9,9 +9,9 @@ import time_machine
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from campaigns.heartbeats import dead_hosts_recover, heartbeat_write, heartbeats_prune
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send, WorkerHeartbeat
-from events.processing import events_process_pending
+from campaigns.operations.heartbeats import dead_hosts_recover, heartbeat_write, heartbeats_prune
 from tests.conftest import identify, track
 from tests.world import queued_tasks, queued_tasks_run, rule_make
 

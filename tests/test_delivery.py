@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from campaigns.delivery import send_deliver
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Category, IdempotencyKey, Send
-from events.processing import events_process_pending
+from campaigns.sending.delivery import send_deliver
 from tests.conftest import identify, run_worker, track
 from tests.world import rule_make, send_states, template_make
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import OperationalError, connection
 
-from campaigns.delivery import sends_deliver
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send
-from events.processing import events_process_pending
+from campaigns.sending.delivery import sends_deliver
 from tests.conftest import identify, track
 from tests.world import rule_make
 

@@ -14,10 +14,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
-from campaigns.demo import DEMO_CAMPAIGN, demo_batch
+from campaigns.authoring.demo import DEMO_CAMPAIGN, demo_batch
+from campaigns.authoring.rendering import render_context, template_render
+from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Rule, Send, Template
-from campaigns.rendering import render_context, template_render
-from campaigns.transfer import document_loads, rules_import
 from events.models import Event, WriteKey
 from tests.conftest import identify, later, run_worker, track
 

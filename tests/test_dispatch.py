@@ -9,13 +9,13 @@ import time_machine
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from campaigns.claiming import send_claim
-from campaigns.delivery import send_record
-from campaigns.dispatch import dispatch_once, dispatcher_run
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send
-from campaigns.provider import provider_send
-from campaigns.scheduling import due_sends_dispatch, stale_sending_settle
-from events.processing import events_process_pending
+from campaigns.sending.claiming import send_claim
+from campaigns.sending.delivery import send_record
+from campaigns.sending.dispatcher import dispatch_once, dispatcher_run
+from campaigns.sending.provider import provider_send
+from campaigns.sending.queueing import due_sends_dispatch, stale_sending_settle
 from tests.conftest import identify, run_worker, track
 from tests.sendgrid_server import Fault
 from tests.world import minutes, queued_tasks, queued_tasks_run, rule_make

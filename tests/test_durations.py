@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from campaigns.durations import duration_format, duration_parse, duration_words
+from campaigns.authoring.durations import duration_format, duration_parse, duration_words
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,9 @@ from django.conf import settings
 from django.db import connection
 from segment.analytics import Client as SegmentClient
 
-from campaigns.demo import DEMO_CAMPAIGN
+from campaigns.authoring.demo import DEMO_CAMPAIGN
+from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Category, DedupePolicy, Rule, Send
-from campaigns.transfer import document_loads, rules_import
 from events.models import Event, WriteKey
 from tests.processes import (
     Deployment,

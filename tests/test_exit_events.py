@@ -105,7 +105,7 @@ def test_a_same_instant_order_that_arrived_later_is_seen_by_the_send_time_rechec
     run_worker()
     # Stored after the cart but not yet processed when the recovery falls due.
     api.batch([track_at("order_completed", "u1", at)])
-    from campaigns.delivery import sends_deliver
+    from campaigns.sending.delivery import sends_deliver
 
     with time_machine.travel(later(minutes=31)):
         sends_deliver([Send.objects.get().pk])

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from campaigns.caps import CapLimit, cap_free_at
-from campaigns.delivery import sends_deliver
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import CampaignSettings, Send
-from events.processing import events_process_pending
+from campaigns.sending.caps import CapLimit, cap_free_at
+from campaigns.sending.delivery import sends_deliver
 from tests.conftest import identify, later, run_worker, track
 from tests.test_concurrency import in_parallel
 from tests.world import rule_make, template_make

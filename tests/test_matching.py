@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from campaigns.conditions import ConditionData
-from campaigns.matching import ContactData, EventData, RuleData, dedupe_key, rules_matching
+from campaigns.matching.conditions import ConditionData
+from campaigns.matching.rules import ContactData, EventData, RuleData, dedupe_key, rules_matching
 
 NOW = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
 

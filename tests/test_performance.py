@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Decision, Rule, Send
-from campaigns.performance import rules_performance
+from campaigns.reporting.performance import rules_performance
 from events.models import Contact, Event
 from tests.world import rule_make
 

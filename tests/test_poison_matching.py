@@ -14,9 +14,9 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from campaigns.matching.processing import events_process_batch
 from campaigns.models import Condition, Decision, Rule, Send
 from events.models import Contact, Event
-from events.processing import events_process_batch
 from tests.conftest import identify, later, run_worker, track
 from tests.world import rule_make
 
@@ -170,7 +170,7 @@ def test_an_outage_while_matching_leaves_the_events_waiting_not_failed(api, rule
     def outage() -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("events.processing.rules_in_force", outage)
+    monkeypatch.setattr("campaigns.matching.processing.rules_in_force", outage)
     with pytest.raises(OperationalError):
         events_process_batch()
     assert list(Event.objects.values_list("processed_at", "processing_error")) == [(None, "")] * 2

@@ -7,9 +7,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Decision, IdempotencyKey, Rule, Send
 from events.models import Contact, Event
-from events.processing import events_process_pending
 from tests.conftest import identify, run_worker, track
 from tests.world import rule_make, template_make
 

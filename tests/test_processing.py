@@ -10,10 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Decision, Rule, Send
 from events.models import Event
-from events.processing import events_process_pending
-from events.tasks import events_process
 from tests.conftest import identify, run_worker, track
 from tests.world import decisions, minutes, queued_tasks, rule_make
 
@@ -40,8 +39,8 @@ def test_a_sequence_on_one_event_schedules_three_sends(api, sendgrid):
 def test_processing_twice_stores_each_decision_once(api):
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
-    assert events_process() == 2
-    assert events_process() == 0
+    assert events_process_pending() == 2
+    assert events_process_pending() == 0
     assert Decision.objects.count() == 1
     assert Send.objects.count() == 1
     assert not Event.objects.filter(processed_at__isnull=True).exists()

@@ -7,10 +7,10 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from campaigns.delivery import sends_deliver
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Rule, Send
+from campaigns.sending.delivery import sends_deliver
 from events.models import Contact
-from events.processing import events_process_pending
 from tests.conftest import identify, later, run_worker, track
 from tests.world import decisions, minutes, rule_make, send_states
 

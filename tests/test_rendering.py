@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from campaigns.authoring.rendering import RenderError, render_context, template_render
 from campaigns.models import Template
-from campaigns.rendering import RenderError, render_context, template_render
 
 CONTEXT = render_context(
     properties={"product": "Tom & Jerry's <DVD>", "cart": {"value": 42}},

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.matching import RuleData
+from campaigns.matching.rules import RuleData
+from campaigns.matching.rules_cache import rules_in_force
 from campaigns.models import CampaignSettings, Condition, Rule, Template
-from campaigns.rules_cache import rules_in_force
 from tests.world import minutes, rule_make
 
 

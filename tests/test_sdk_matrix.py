@@ -21,9 +21,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from campaigns.demo import DEMO_CAMPAIGN
+from campaigns.authoring.demo import DEMO_CAMPAIGN
+from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Send
-from campaigns.transfer import document_loads, rules_import
 from events.models import Event, WriteKey
 from tests.fault_proxy import FaultProxy, Seen
 from tests.processes import (

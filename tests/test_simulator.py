@@ -11,10 +11,10 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django_q.models import OrmQ
 
+from campaigns.authoring.simulator import SimulatedEvent, simulation_run
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import CampaignSettings, Condition, Decision, IdempotencyKey, Rule, Send
-from campaigns.simulator import SimulatedEvent, simulation_run
 from events.models import Contact, Event
-from events.processing import events_process_pending
 from tests.world import rule_make, template_make
 
 URL = "/admin/campaigns/simulator/"

@@ -12,10 +12,10 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from campaigns import dispatch
-from campaigns.dispatch import dispatcher_run
 from campaigns.models import Send, WorkerHeartbeat
-from campaigns.supervision import Loop, Supervisor
+from campaigns.operations.supervision import Loop, Supervisor
+from campaigns.sending import dispatcher
+from campaigns.sending.dispatcher import dispatcher_run
 from tests.conftest import identify, track
 from tests.processes import wait_until
 from tests.world import rule_make
@@ -72,14 +72,14 @@ def test_the_dispatcher_comes_back_after_an_error_and_matches_events_again(
     rule_make("welcome", "user_signup")
     broken = threading.Event()
     broken.set()
-    real_slice = dispatch.events_process_slice
+    real_slice = dispatcher.events_process_slice
 
     def slice_until_repaired(**kwargs: Any) -> bool:
         if broken.is_set():
             raise RuntimeError("injected: matching blew up")
         return real_slice(**kwargs)
 
-    monkeypatch.setattr(dispatch, "events_process_slice", slice_until_repaired)
+    monkeypatch.setattr(dispatcher, "events_process_slice", slice_until_repaired)
     running = supervised({"dispatcher": functools.partial(dispatcher_run, heartbeat_name="")})
 
     failing = wait_until(lambda: (loop := running.loop("dispatcher")).get("failures") and loop, what="a failure beat")

@@ -7,8 +7,8 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from campaigns.consent.suppression import soft_bounce_count, suppression_from_provider_event
 from campaigns.models import Category, Decision, ProviderEvent, Send, Suppression
-from campaigns.suppression import soft_bounce_count, suppression_from_provider_event
 from events.models import Contact
 from tests.conftest import identify, run_worker, track
 from tests.sendgrid_webhook import sendgrid_events_for

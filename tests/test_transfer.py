@@ -427,7 +427,7 @@ def test_bad_timing_fields_are_refused_naming_the_field(campaign, tmp_path):
 
 
 def import_errors(tmp_path, document: dict[str, Any]) -> list[str]:
-    from campaigns.transfer_validation import RulesFileError, document_validate
+    from campaigns.authoring.transfer_validation import RulesFileError, document_validate
 
     with pytest.raises(RulesFileError) as caught:
         document_validate(document)

@@ -5,7 +5,7 @@ imported): each process — every gunicorn worker, every django-q2 worker — wr
 own files in that directory, and a scrape adds up the files of every process on the host, so the
 answer does not depend on which gunicorn worker took the request. Gauges that describe the
 pipeline are not kept by processes at all: they are read from the database at scrape time
-(campaigns.health_metrics), so every process agrees on them.
+(campaigns.operations.health_metrics), so every process agrees on them.
 """
 
 from __future__ import annotations

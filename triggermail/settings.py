@@ -35,7 +35,8 @@ INSTALLED_APPS = [
     # dispatcher to the cluster) takes precedence over django_q's own.
     "campaigns",
     "events",
-    "django.contrib.admin",
+    # Django's admin with TriggerMail's site, which mounts the Dashboard, preview and simulator.
+    "campaigns.apps.TriggerMailAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -174,7 +175,7 @@ SENDING_STALE_AFTER = env.float("SENDING_STALE_AFTER", default=PROVIDER_TIMEOUT 
 # An `unknown` send with no webhook evidence after this long becomes `abandoned`, for a person.
 UNKNOWN_GRACE_SECONDS = env.float("UNKNOWN_GRACE_SECONDS", default=2 * 3600.0)
 # What happens to an `unknown` send with no evidence of its own while the Event Webhook is posting
-# events for sends made after it (campaigns.ambiguous): `resend_when_webhook_live` judges it not
+# events for sends made after it (campaigns.sending.ambiguous): `resend_when_webhook_live` judges it not
 # accepted and resends it once, `ask_a_person` leaves it to become `abandoned` for a person.
 AMBIGUOUS_SEND_POLICIES = ("resend_when_webhook_live", "ask_a_person")
 AMBIGUOUS_SEND_POLICY = env.str("AMBIGUOUS_SEND_POLICY", default="resend_when_webhook_live")

@@ -12,9 +12,9 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from campaigns.forms import HumanDurationField
+from campaigns.authoring.forms import HumanDurationField
+from campaigns.authoring.timing_forms import WINDOW_WIDGETS, WeekdaysField, timing_clean
 from campaigns.models import CampaignSettings
-from campaigns.timing_forms import WINDOW_WIDGETS, WeekdaysField, timing_clean
 
 
 class CampaignSettingsForm(forms.ModelForm):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from campaigns.latency import Bucket
+from campaigns.reporting.latency import Bucket
 
 LABEL_WIDTH = 90
 BAR_AREA = 420

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -28,26 +28,6 @@ def admin_link(obj: Model | None, label: str | None = None) -> SafeString | str:
 def pretty_json(value: Any) -> SafeString:
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
-
-
-def null_filter(
-    *, title: str, parameter: str, field: str, empty: tuple[str, str], filled: tuple[str, str]
-) -> type[admin.SimpleListFilter]:
-    """A list filter on whether a nullable time is set, in the words people use for the two cases:
-    e.g. revoked_at empty is "Active", processed_at empty is "Waiting"."""
-
-    class NullFilter(admin.SimpleListFilter):
-        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-            return [empty, filled]
-
-        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-            if self.value() in (empty[0], filled[0]):
-                return queryset.filter(**{f"{field}__isnull": self.value() == empty[0]})
-            return queryset
-
-    NullFilter.title = title
-    NullFilter.parameter_name = parameter
-    return NullFilter
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

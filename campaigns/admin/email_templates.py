@@ -7,8 +7,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from campaigns.admin.history import HistoryAdmin
-from campaigns.forms import TemplateForm
-from campaigns.history import TEMPLATE
+from campaigns.authoring.forms import TemplateForm
+from campaigns.authoring.history import TEMPLATE
 from campaigns.models import Template
 
 

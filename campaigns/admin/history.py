@@ -22,8 +22,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from campaigns.admin.display import ReadOnlyAdmin
-from campaigns.history import BASELINE_ACTION, RestoreError, change_record, snapshot_load, version_restore
-from campaigns.history_diff import snapshot_diff
+from campaigns.authoring.history import BASELINE_ACTION, RestoreError, change_record, snapshot_load, version_restore
+from campaigns.authoring.history_diff import snapshot_diff
 from campaigns.models import ChangeRecord
 from triggermail.times import time_text
 

@@ -11,11 +11,10 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 from django.utils import timezone
 
 from campaigns.admin.charts import funnel_chart, histogram_chart
-from campaigns.performance import SKIP_REASONS, dashboard_compute
+from campaigns.reporting.performance import SKIP_REASONS, dashboard_compute
 
 # The quick choices: query value → (length, label).
 PERIODS = {
@@ -86,10 +85,3 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "histogram": histogram_chart(dashboard.latency_histogram),
     }
     return TemplateResponse(request, "admin/campaigns/performance.html", context)
-
-
-def performance_urls() -> list[URLPattern]:
-    # Mounted before the admin's own URLs in triggermail/urls.py; admin_view asks for a staff login,
-    # and whoever may look at rules may look at how they perform.
-    view = admin.site.admin_view(dashboard_view)
-    return [path("admin/campaigns/performance/", view, name="campaigns_performance")]

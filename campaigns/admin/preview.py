@@ -14,10 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 
-from campaigns.models import Template
-from campaigns.preview import (
+from campaigns.authoring.preview import (
     Sample,
     preview_email_send,
     sample_event_default,
@@ -26,9 +24,10 @@ from campaigns.preview import (
     template_preview,
     template_with_edits,
 )
-from campaigns.preview_forms import PreviewForm, event_chosen, preview_data
-from campaigns.provider import Outcome, ProviderResult
-from campaigns.rendering import RenderError
+from campaigns.authoring.preview_forms import PreviewForm, event_chosen, preview_data
+from campaigns.authoring.rendering import RenderError
+from campaigns.models import Template
+from campaigns.sending.provider import Outcome, ProviderResult
 
 SOURCE_FIELDS = ("subject", "text_body", "html_body", "sendgrid_template_id")
 
@@ -99,9 +98,3 @@ def _result_message(result: ProviderResult, to: str) -> tuple[int, str]:
             f"{result.error}. Check the inbox before sending again.",
         )
     return messages.ERROR, f"The test email to {to} was not sent: {result.error}"
-
-
-def preview_urls() -> list[URLPattern]:
-    # Mounted before the admin's own URLs (triggermail/urls.py), which would read "preview" as an object id.
-    view = admin.site.admin_view(template_preview_view)
-    return [path("admin/campaigns/template/<int:template_id>/preview/", view, name="campaigns_template_preview")]

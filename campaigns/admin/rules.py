@@ -14,12 +14,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from campaigns.admin.history import HistoryAdmin, last_change_annotations, last_change_text
-from campaigns.durations import NO_COOLDOWN, NO_DELAY, duration_words
-from campaigns.forms import ConditionForm, ConditionFormSet, RuleForm
-from campaigns.history import RULE, rules_active_set
+from campaigns.authoring.durations import NO_COOLDOWN, NO_DELAY, duration_words
+from campaigns.authoring.forms import ConditionForm, ConditionFormSet, RuleForm
+from campaigns.authoring.history import RULE, rules_active_set
+from campaigns.authoring.summary import rule_summary
+from campaigns.matching.selectors import rule_data
 from campaigns.models import CampaignSettings, Condition, Rule, Send
-from campaigns.selectors import rule_data
-from campaigns.summary import rule_summary
 from events.models import Event
 
 # How far back the change page looks for the trigger event, to catch a misspelt event name.
@@ -121,7 +121,7 @@ class RuleAdmin(HistoryAdmin):
 
     @admin.action(description="Pause selected rules", permissions=["change"])
     def rules_pause(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
-        # Pending sends of a paused rule are cancelled when they come due (campaigns.recheck).
+        # Pending sends of a paused rule are cancelled when they come due (campaigns.sending.checks).
         count = rules_active_set(queryset, active=False, user=request.user.get_username())
         self.message_user(request, f"Paused {count} rule{'' if count == 1 else 's'}.", messages.SUCCESS)
 

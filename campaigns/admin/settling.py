@@ -1,7 +1,7 @@
 """Settling sends in the admin: what SendGrid reported, what needs a person, and the deliberate resend.
 
 An `abandoned` send may or may not have reached its recipient. Nothing resends it automatically
-(campaigns.ambiguous resends only `unknown` sends the live webhook's silence judged not accepted);
+(campaigns.sending.ambiguous resends only `unknown` sends the live webhook's silence judged not accepted);
 a person checks SendGrid's activity and, on a confirmation page that says exactly what goes to
 whom, may send it again as a new send with a key of its own.
 """
@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 
 from campaigns.admin.display import ReadOnlyAdmin, action_confirmation, admin_link, pretty_json
 from campaigns.models import ProviderEvent, Send
-from campaigns.settlement import send_resend, sends_needing_attention, sends_sent_twice
+from campaigns.sending.settlement import send_resend, sends_needing_attention, sends_sent_twice
 
 
 class AttentionFilter(admin.SimpleListFilter):

@@ -11,11 +11,10 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 from django.utils import timezone
 
-from campaigns.preview_forms import SimulatorForm, event_chosen, simulator_fields
-from campaigns.simulator import simulation_run
+from campaigns.authoring.preview_forms import SimulatorForm, event_chosen, simulator_fields
+from campaigns.authoring.simulator import simulation_run
 
 
 def simulator_view(request: HttpRequest) -> HttpResponse:
@@ -40,9 +39,3 @@ def _data(query: Any) -> Any:
     if event is not None and ("_load" in query or "name" not in query):
         return simulator_fields(event)
     return query
-
-
-def simulator_urls() -> list[URLPattern]:
-    # Mounted before the admin's own URLs (triggermail/urls.py), which would read "simulator" as a model.
-    view = admin.site.admin_view(simulator_view)
-    return [path("admin/campaigns/simulator/", view, name="campaigns_simulator")]

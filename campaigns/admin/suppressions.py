@@ -1,6 +1,6 @@
 """Suppressed addresses: why each one is blocked, and lifting a block on purpose, with a record of who did.
 
-Rows are written by the provider's webhook (campaigns.suppression) or added here by hand; they are
+Rows are written by the provider's webhook (campaigns.consent.suppression) or added here by hand; they are
 never edited or deleted, so the list stays the history of the address. Lifting is a confirmed
 action that records who and when on the row and in the admin's log.
 """
@@ -14,9 +14,10 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from campaigns.admin.display import action_confirmation, admin_link, null_filter
+from campaigns.admin.display import action_confirmation, admin_link
+from campaigns.consent.suppression import email_normalize, suppressions_lift
 from campaigns.models import Suppression
-from campaigns.suppression import email_normalize, suppressions_lift
+from triggermail.admin_filters import null_filter
 
 ActiveFilter = null_filter(
     title="active", parameter="active", field="lifted_at", empty=("yes", "Active"), filled=("no", "Lifted")

@@ -7,8 +7,8 @@ from datetime import datetime, tzinfo
 from django import template
 from django.utils import timezone
 
-from campaigns.health_admin import PipelineProblem, pipeline_problems_describe
-from campaigns.settlement import sends_needing_attention, sends_sent_twice
+from campaigns.operations.health_admin import PipelineProblem, pipeline_problems_describe
+from campaigns.sending.settlement import sends_needing_attention, sends_sent_twice
 from triggermail.times import time_text
 
 register = template.Library()

@@ -26,10 +26,10 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from campaigns.demo import DEMO_CAMPAIGN
-from campaigns.history import rules_import_recorded
+from campaigns.authoring.demo import DEMO_CAMPAIGN
+from campaigns.authoring.history import rules_import_recorded
+from campaigns.authoring.transfer import document_loads
 from campaigns.models import Rule
-from campaigns.transfer import document_loads
 from tests.processes import BASE_DIR, web_serving
 from tests.sendgrid_server import SendGridServer
 

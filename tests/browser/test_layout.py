@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from campaigns.latency import DELAYED, IMMEDIATE
 from campaigns.models import Rule, Send
+from campaigns.reporting.latency import DELAYED, IMMEDIATE
 from events.models import Contact
 from tests.browser.conftest import Login, login, screenshot
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Rule, Send
-from events.processing import events_process_pending
 from tests.browser.conftest import Login, events_post, login, screenshot
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Rule
-from events.processing import events_process_pending
 from tests.browser.conftest import Login, events_post, login, screenshot
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.

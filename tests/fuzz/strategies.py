@@ -18,9 +18,9 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from campaigns.conditions import ConditionData
-from campaigns.matching import ContactData, EventData, RuleData
-from campaigns.windows import SendWindow
+from campaigns.matching.conditions import ConditionData
+from campaigns.matching.rules import ContactData, EventData, RuleData
+from campaigns.matching.windows import SendWindow
 
 # A fifth of the profile's examples for properties that hit the database on every example.
 DB_EXAMPLES = max(10, (settings.default.max_examples if settings.default else 100) // 5)

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from campaigns.conditions import ConditionData, condition_holds, value_at
+from campaigns.matching.conditions import ConditionData, condition_holds, value_at
 from tests.fuzz.strategies import HUGE, OPERATORS, PATHS, conditions, json_objects, json_values, numbers
 
 # Both sides of a comparison: the event's value and the rule's value, anything a sender or a

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaigns.conversions import conversions_record, revenue_of
+from campaigns.matching.conversions import conversions_record, revenue_of
+from campaigns.matching.selectors import rule_data
 from campaigns.models import Send
-from campaigns.selectors import rule_data
 from events.models import Contact, Event
 from tests.fuzz.strategies import DB_EXAMPLES, NUMBER_TEXTS, json_objects, json_values
 from tests.world import rule_make

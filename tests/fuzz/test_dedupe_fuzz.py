@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaigns.matching import ContactData, EventData, RuleData, dedupe_key
+from campaigns.matching.rules import ContactData, EventData, RuleData, dedupe_key
 from campaigns.models import Send
 from events.models import Contact
 from tests.fuzz.strategies import DB_EXAMPLES, DEDUPE_POLICIES, instants, json_values, zone_names

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from campaigns.caps import CapLimit, cap_free_at
-from campaigns.conditions import ConditionData
-from campaigns.matching import ContactData, EventData, RuleData, rules_matching
+from campaigns.matching.conditions import ConditionData
+from campaigns.matching.rules import ContactData, EventData, RuleData, rules_matching
+from campaigns.matching.windows import SendWindow, window_is_open, window_next_open, zone_resolve
 from campaigns.models import Decision
-from campaigns.windows import SendWindow, window_is_open, window_next_open, zone_resolve
+from campaigns.sending.caps import CapLimit, cap_free_at
 from tests.fuzz.strategies import durations, instants, windows, worlds, zone_names
 
 REASONS = set(Decision.Reason.values)

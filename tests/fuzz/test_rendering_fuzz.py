@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from campaigns.demo import DEMO_CAMPAIGN
+from campaigns.authoring.demo import DEMO_CAMPAIGN
+from campaigns.authoring.rendering import RenderedEmail, RenderError, render_context, template_render
 from campaigns.models import Template
-from campaigns.rendering import RenderedEmail, RenderError, render_context, template_render
 from tests.fuzz.strategies import json_objects, texts
 
 DEMO_TEMPLATES = {

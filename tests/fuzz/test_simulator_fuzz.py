@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaigns.demo import DEMO_CAMPAIGN
+from campaigns.authoring.demo import DEMO_CAMPAIGN
+from campaigns.authoring.simulator import SimulatedEvent, simulation_run
+from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Condition, DedupePolicy, Rule, Send
-from campaigns.simulator import SimulatedEvent, simulation_run
-from campaigns.transfer import document_loads, rules_import
 from events.models import Contact
 from tests.fuzz.strategies import DB_EXAMPLES, OPERATORS, instants, json_objects, json_values, texts
 from tests.world import rule_make, template_make

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from campaigns.demo import DEFAULT_BASE_URL, demo_setup
+from campaigns.authoring.demo import DEFAULT_BASE_URL, demo_setup
 
 
 class Command(BaseCommand):

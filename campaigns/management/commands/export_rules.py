@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from campaigns.transfer import document_dumps, rules_export
+from campaigns.authoring.transfer import document_dumps, rules_export
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from campaigns.history import rules_import_recorded
-from campaigns.transfer import document_loads
-from campaigns.transfer_validation import RulesFileError
+from campaigns.authoring.history import rules_import_recorded
+from campaigns.authoring.transfer import document_loads
+from campaigns.authoring.transfer_validation import RulesFileError
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from campaigns.retention import records_prune
+from campaigns.sending.retention import records_prune
 
 
 class Command(BaseCommand):

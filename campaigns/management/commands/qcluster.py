@@ -1,7 +1,7 @@
 """`manage.py qcluster`: django-q2's cluster plus the dispatcher and sweeps loops in its main process.
 
 One command runs everything a worker host needs, so a delayed send cannot be forgotten because a
-second process was not started. The loops run under campaigns.supervision: restarted after an
+second process was not started. The loops run under campaigns.operations.supervision: restarted after an
 error, and the process exits non-zero (for its process manager to restart) when one keeps failing
 or the cluster dies.
 """
@@ -20,8 +20,8 @@ from django.core.management.base import CommandParser
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
-from campaigns.dispatch import dispatcher_run, sweeps_run
-from campaigns.supervision import Loop, Supervisor
+from campaigns.operations.supervision import Loop, Supervisor
+from campaigns.sending.dispatcher import dispatcher_run, sweeps_run
 from triggermail.metrics import worker_metrics_serve
 
 

@@ -1,0 +1,1 @@
+"""What marketers write and try: forms, durations, campaign files, history, preview, simulator."""

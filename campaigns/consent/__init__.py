@@ -1,0 +1,1 @@
+"""Who may be emailed: the consent check, unsubscribe pages, suppressions."""

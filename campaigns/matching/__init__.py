@@ -1,0 +1,1 @@
+"""Deciding what an event causes: rules, conditions, windows, the matching loop."""

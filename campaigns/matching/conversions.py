@@ -1,0 +1,113 @@
+"""Conversions: a rule's goal event from the contact soon after its email counts for that email.
+
+Attribution is last touch: a goal event converts the most recent `sent` send, across every rule
+whose goal is that event, with `sent_at <= occurred_at <= sent_at + goal_window` and not converted
+yet. Each event converts at most one send and each send is converted at most once, so processing
+the same event again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from campaigns.matching.rules import RuleData
+from campaigns.models import Send
+from events.models import Event
+
+REVENUE_PROPERTIES = ("revenue", "total")
+# Send.revenue holds 14 digits, 2 after the point: at most 999,999,999,999.99 either way.
+_REVENUE_LARGEST = Decimal("999999999999.99")
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Touch:
+    send_id: int
+    user_id: str
+    goal_event: str
+    sent_at: datetime
+    goal_window: timedelta
+
+
+def revenue_of(properties: Mapping[str, Any]) -> Decimal | None:
+    """The event's `revenue` (else `total`) property when it is a number, to the cent.
+
+    An amount the column cannot hold (NaN, infinite, or beyond 999,999,999,999.99 once rounded to
+    the cent) is ignored, not clamped: a wrong figure in the Dashboard's revenue would mislead,
+    while a conversion without revenue is still counted. Checked after rounding, because
+    999999999999.995 rounds up to 13 integer digits, one more than the column has.
+    """
+    for name in REVENUE_PROPERTIES:
+        value = properties.get(name)
+        # True is an int in Python, and "yes" is not an amount.
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            continue
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            continue
+        # Bounded before rounding, because quantize raises for a number with more digits than its
+        # context; with copy_abs, because abs() rounds to the context and overflows on "1E+999999999".
+        if not amount.is_finite() or amount.copy_abs() > 2 * _REVENUE_LARGEST:
+            continue
+        cents = amount.quantize(_CENT)
+        if cents.copy_abs() <= _REVENUE_LARGEST:
+            return cents
+    return None
+
+
+def touch_pick(event: Event, touches: Sequence[Touch], taken: set[int]) -> Touch | None:
+    """The send this event converts: the latest one whose goal window holds the event."""
+    best: Touch | None = None
+    for touch in touches:
+        if touch.send_id in taken or touch.goal_event != event.name:
+            continue
+        if not touch.sent_at <= event.occurred_at <= touch.sent_at + touch.goal_window:
+            continue
+        if best is None or (touch.sent_at, touch.send_id) > (best.sent_at, best.send_id):
+            best = touch
+    return best
+
+
+def conversions_record(events: Sequence[Event], rules: Sequence[RuleData]) -> int:
+    """Mark the sends these track events convert; return how many. Runs in the batch's transaction."""
+    names = {e.name for e in events if e.type == Event.Type.TRACK}
+    # The batch's rules (read once for matching) say which events are goals and how far back to look.
+    windows = [r.goal_window for r in rules if r.goal_event and r.goal_event in names]
+    if not windows:
+        return 0
+    goals = {r.goal_event for r in rules if r.goal_event in names}
+    window = max(windows)
+    candidates = [e for e in events if e.type == Event.Type.TRACK and e.name in goals]
+    # An event that already converted a send (the batch runs again) must not convert another one.
+    used = set(Send.objects.filter(conversion_event__in=candidates).values_list("conversion_event_id", flat=True))
+    candidates = [e for e in candidates if e.pk not in used]
+    if not candidates:
+        return 0
+    rows = Send.objects.filter(
+        state=Send.State.SENT,
+        converted_at__isnull=True,
+        contact__user_id__in={e.user_id for e in candidates},
+        rule__goal_event__in=goals,
+        sent_at__gte=min(e.occurred_at for e in candidates) - window,
+        sent_at__lte=max(e.occurred_at for e in candidates),
+    ).values_list("pk", "contact__user_id", "rule__goal_event", "sent_at", "rule__goal_window")
+    touches: dict[str, list[Touch]] = defaultdict(list)
+    for send_id, user_id, goal_event, sent_at, goal_window in rows:
+        if sent_at is not None:  # always set on a sent send; the column allows null
+            touches[user_id].append(Touch(send_id, user_id, goal_event, sent_at, goal_window))
+    taken: set[int] = set()
+    for event in sorted(candidates, key=lambda e: (e.occurred_at, e.pk)):
+        touch = touch_pick(event, touches.get(event.user_id, ()), taken)
+        if touch is None:
+            continue
+        taken.add(touch.send_id)
+        Send.objects.filter(pk=touch.send_id, converted_at__isnull=True).update(
+            converted_at=event.occurred_at, conversion_event=event, revenue=revenue_of(event.properties)
+        )
+    return len(taken)

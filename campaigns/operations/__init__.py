@@ -1,0 +1,1 @@
+"""Keeping the pipeline running and visible: supervised loops, heartbeats, health, metrics."""

@@ -1,0 +1,1 @@
+"""From a due send to the provider and back: queueing, claiming, checks, delivery, settlement."""

@@ -1,0 +1,103 @@
+"""Re-checking a send when it is due: the world may have changed during the delay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from campaigns.consent.policy import Refusal, consent_refusal
+from campaigns.models import Send
+from campaigns.sending.claim_facts import ClaimFacts, ExitEvent, claim_facts_load
+from triggermail.times import time_text
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    reason: str
+    # With state `scheduled`: not now, but then (outside the send window, over a frequency cap).
+    due_at: datetime | None = None
+
+    def changes(self) -> dict[str, object]:
+        # A send moved to a later time is queued again by the dispatcher when that time comes.
+        return {"due_at": self.due_at, "enqueued_at": None} if self.due_at is not None else {}
+
+
+def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> Verdict | None:
+    """Why this send must not go out now, or None if it should.
+
+    `facts` are read for a whole batch by the claim (campaigns.sending.claim_facts); without them they are
+    read for this one send.
+    """
+    facts = facts or claim_facts_load([send], now=now)
+    rule, contact = send.rule, send.contact
+    if not rule.active:
+        return Verdict(Send.State.CANCELLED, f"rule {rule.name!r} was paused before the send was due")
+    if rule.exit_events:
+        exit_event = exit_event_since_trigger(send, now=now, facts=facts)
+        if exit_event is not None:
+            return Verdict(Send.State.CANCELLED, f"exit event {exit_event.name} at {time_text(exit_event.occurred_at)}")
+    if rule.cooldown and _cooldown_holds(send, now=now, facts=facts):
+        return Verdict(Send.State.CANCELLED, f"cooldown: another email from this rule within {rule.cooldown}")
+    if send.resend_of_id is not None and _original_accepted(send.resend_of_id):
+        return Verdict(
+            Send.State.CANCELLED, f"send #{send.resend_of_id}, which this one resends, was accepted after all"
+        )
+    if not contact.email:
+        return Verdict(Send.State.SUPPRESSED, "the contact has no email address")
+    refusal = _consent_refusal(send, facts)
+    if refusal is not None:
+        return Verdict(Send.State.SUPPRESSED, refusal.detail)
+    return None
+
+
+def _cooldown_holds(send: Send, *, now: datetime, facts: ClaimFacts) -> bool:
+    assert send.rule.cooldown is not None
+    since = now - send.rule.cooldown
+    # A person's deliberate resend is not held back by the original it replaces.
+    others = {send.pk, send.resend_of_id} - {None}
+    return any(
+        row.rule_id == send.rule_id and row.pk not in others and row.sending_started_at is not None
+        and row.sending_started_at > since
+        for row in facts.counted_sends(send.contact_id)
+    )  # fmt: skip
+
+
+def _original_accepted(original_id: int) -> bool:
+    # Webhook evidence for the original may arrive after it was resent and before the resend goes:
+    # then sending the resend would be the duplicate. A query only for resends, which are rare.
+    return Send.objects.filter(pk=original_id, state=Send.State.SENT).exists()
+
+
+def _consent_refusal(send: Send, facts: ClaimFacts) -> Refusal | None:
+    contact, template = send.contact, send.rule.template
+    # The claim read these under the contact's row lock: an unsubscribe that committed after the
+    # send row was read still counts.
+    consent = facts.consent_of(contact)
+    return consent_refusal(
+        category=template.category,
+        topic=template.topic,
+        suppressed=facts.suppression_of(contact.email),
+        unsubscribed=consent.unsubscribed,
+        unsubscribed_topics=consent.unsubscribed_topics,
+    )
+
+
+def exit_event_since_trigger(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> ExitEvent | None:
+    """The first of the rule's exit events this contact sent after the trigger, up to `now`."""
+    facts = facts or claim_facts_load([send], now=now)
+    exits = [
+        e for e in facts.exit_events(send.contact.user_id)
+        if e.name in send.rule.exit_events and e.occurred_at <= now
+        and after_trigger(e, triggered_at=send.triggered_at, trigger_id=send.event_id)
+    ]  # fmt: skip
+    return min(exits, key=lambda e: (e.occurred_at, e.pk), default=None)
+
+
+def after_trigger(event: ExitEvent, *, triggered_at: datetime, trigger_id: int | None) -> bool:
+    """Whether the event happened after the trigger. Two events at the same instant (a clamped or
+    coarse clock) are ordered by arrival: an exit stored after the trigger counts, one stored before
+    it does not. The trigger itself never counts, even when its rule lists it as an exit event."""
+    if event.occurred_at != triggered_at:
+        return event.occurred_at > triggered_at
+    return trigger_id is None or event.pk > trigger_id

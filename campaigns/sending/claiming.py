@@ -1,0 +1,206 @@
+"""Claiming due sends: re-check, reserve each key and move it to `sending`, a batch per transaction.
+
+The key is reserved (a unique row) and committed together with the `sending` state *before* the
+provider is called. Whatever happens next, a second attempt finds the key and does not call the
+provider; only an answer that proves the message was not accepted releases the key.
+
+One transaction claims a whole batch: the sends are locked (SKIP LOCKED, so concurrent workers
+share them), then their contacts in id order (so claims for one contact take turns, and two
+batches cannot deadlock), the facts the checks need are read once for the batch, and the keys are
+reserved by one INSERT … ON CONFLICT DO NOTHING RETURNING. Commit cost is the floor of this work,
+and it is paid once per batch instead of once per send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import F, OuterRef, Subquery
+
+from campaigns.authoring.rendering import RenderError, render_context, template_render
+from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
+from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send, Template
+from campaigns.sending.checks import send_recheck
+from campaigns.sending.claim_facts import ClaimFacts, claim_facts_load, consent_read
+from campaigns.sending.timing import send_timing_check
+from events.models import Contact
+from triggermail.bulk import insert_new_returning
+from triggermail.errors import error_summary
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "triggermail_key"
+METADATA_SEND = "triggermail_send"
+
+
+@dataclass(frozen=True)
+class Claim:
+    send_id: int
+    key: str
+    message: AnymailMessage
+
+
+def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
+    """Move the due ones of these sends to `sending` with their keys reserved, committed.
+
+    Sends that must not go now get their new state (cancelled, suppressed, failed, moved to a later
+    time) in the same transaction; sends another worker holds or already took are skipped.
+    """
+    with transaction.atomic():
+        sends = list(
+            Send.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("rule__template", "contact", "event")
+            # Rendering reads the event's properties only; its context and traits can be large.
+            .defer("event__context", "event__traits")
+            .filter(pk__in=list(send_ids), state=Send.State.SCHEDULED, due_at__lte=now)
+            .order_by("pk")
+        )
+        if not sends:
+            return []
+        # Address and consent are read under the contacts' row locks: an unsubscribe or a new
+        # address that committed after the send rows were read still counts.
+        consent = consent_read({s.contact_id for s in sends}, lock=True)
+        for send in sends:
+            send.contact.email = consent[send.contact_id].email
+        facts = claim_facts_load(sends, now=now, consent=consent)
+        ready = [(send, message) for send in sends if (message := _send_prepare(send, facts, now=now)) is not None]
+        reserved = _keys_reserve([send for send, _ in ready], now=now)
+        claims = []
+        for send, message in ready:
+            if send.pk in reserved:
+                claims.append(Claim(send_id=send.pk, key=send.dedupe_key, message=message))
+            else:
+                _finish(send, Send.State.CANCELLED, f"duplicate: key {send.dedupe_key} was already used")
+        _sending_mark([c.send_id for c in claims], now=now)
+    return claims
+
+
+def send_claim(send_id: int, *, now: datetime) -> Claim | None:
+    """Claim one send (see sends_claim); None if it is not ours to send."""
+    claims = sends_claim([send_id], now=now)
+    return claims[0] if claims else None
+
+
+def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
+    """_send_check, with whatever one send raises confined to that send.
+
+    Before its key is reserved nothing has been promised: a send whose checks or message raise (a
+    contact's data no code path expected) ends `failed` with the error, and the rest of the batch goes
+    on. A database error is left to the caller, which tells an outage from one send's bad data.
+    """
+    try:
+        return _send_check(send, facts, now=now)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        error = error_summary(exc)
+        logger.error("send %s could not be prepared and is marked failed: %s", send.pk, error, exc_info=exc)
+        _finish(send, Send.State.FAILED, f"error while preparing the email: {error}", last_error=error)
+        return None
+
+
+def _send_check(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
+    """The message to send, or None after giving the send the state the checks call for."""
+    # The timing check counts sends for the caps, so it runs while the contact row is locked.
+    verdict = send_recheck(send, now=now, facts=facts) or send_timing_check(send, now=now, facts=facts)
+    if verdict is not None:
+        _finish(send, verdict.state, verdict.reason, **verdict.changes())
+        return None
+    try:
+        message = message_build(send)
+    except RenderError as exc:
+        _finish(send, Send.State.FAILED, f"template error in {exc}", last_error=str(exc))
+        return None
+    # The next send of this contact in the batch must see this one, as it would a `sending` row.
+    facts.send_claimed(send, now=now)
+    return message
+
+
+def _finish(send: Send, state: str, reason: str, **fields: object) -> None:
+    Send.objects.filter(pk=send.pk, state=Send.State.SCHEDULED).update(state=state, reason=reason[:255], **fields)
+
+
+def _keys_reserve(sends: Sequence[Send], *, now: datetime) -> set[int]:
+    """Reserve each send's key; the ids of the sends whose key was free (the others lost it)."""
+    # Within a batch two sends can carry one key only if matching let them; the first one wins.
+    first_by_key: dict[str, Send] = {}
+    for send in sends:
+        first_by_key.setdefault(send.dedupe_key, send)
+    keys = [
+        IdempotencyKey(key=send.dedupe_key, send=send, expires_at=key_expiry(send, now))
+        for send in first_by_key.values()
+    ]
+    return {send_id for (send_id,) in insert_new_returning(keys, returning=["send"], conflict="key")}
+
+
+def _sending_mark(send_ids: list[int], *, now: datetime) -> None:
+    if not send_ids:
+        return
+    Send.objects.filter(pk__in=send_ids).update(
+        state=Send.State.SENDING,
+        reason="",
+        attempts=F("attempts") + 1,
+        sending_started_at=now,
+        # The address the messages were built for: the contact rows are locked until commit.
+        to_email=Subquery(Contact.objects.filter(pk=OuterRef("contact_id")).values("email")[:1]),
+    )
+
+
+def key_expiry(send: Send, now: datetime) -> datetime | None:
+    if send.rule.dedupe_policy in (DedupePolicy.ONCE_PER_USER, DedupePolicy.PER_PROPERTY):
+        return None
+    return now + timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)
+
+
+def message_build(send: Send) -> AnymailMessage:
+    template, contact = send.rule.template, send.contact
+    properties = send.event.properties if send.event is not None else {}
+    unsubscribe = unsubscribe_url(contact)
+    context = render_context(
+        properties=properties,
+        user_id=contact.user_id,
+        email=contact.email,
+        traits=contact.traits,
+        unsubscribe_url=unsubscribe,
+        # The same page (see campaigns.consent.policy.preferences_url); signing it twice would cost twice.
+        preferences_url=unsubscribe,
+    )
+    message = message_compose(template, context, to=contact.email)
+    # Our key travels with the message (SendGrid custom_args) so that webhook events prove which
+    # send they belong to.
+    message.metadata = {METADATA_KEY: send.dedupe_key, METADATA_SEND: str(send.pk)}
+    message.tags = [template.category, send.rule.name[:100]]
+    if template.category == Category.MARKETING:
+        # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
+        # providers require it of bulk senders. Transactional email is not a list to leave.
+        message.extra_headers.update(unsubscribe_headers(contact, url=unsubscribe))
+    return message
+
+
+def message_compose(
+    template: Template, context: dict[str, Any], *, to: str, subject_prefix: str = ""
+) -> AnymailMessage:
+    """The email a template makes for one address: rendered here, or by SendGrid from a dynamic template.
+
+    Shared by real sends and the admin's test email (campaigns.authoring.preview), so a test shows exactly
+    what a contact would get. Raises RenderError for a broken template.
+    """
+    message = AnymailMessage(to=[to], from_email=template.from_email or settings.DEFAULT_FROM_EMAIL)
+    if template.sendgrid_template_id:
+        # SendGrid renders the subject from its own template; a prefix cannot reach it.
+        message.template_id = template.sendgrid_template_id
+        message.merge_global_data = context
+    else:
+        rendered = template_render(template, context)
+        message.subject = subject_prefix + rendered.subject
+        message.body = rendered.text
+        if rendered.html:
+            message.attach_alternative(rendered.html, "text/html")
+    return message
