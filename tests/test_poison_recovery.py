@@ -4,7 +4,7 @@ email goes out exactly once. Sends that raise while being prepared fail alone.""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from campaigns.matching.processing import events_process_pending
@@ -99,6 +99,21 @@ def test_only_people_who_may_change_events_can_process_them_again(failed_order):
     client.post(EVENTS, {"action": "events_process_again", "_selected_action": [failed_order.pk]})
     failed_order.refresh_from_db()
     assert failed_order.processing_error != ""
+
+
+def test_a_marketer_who_fixed_the_rule_processes_the_event_again(sendgrid, broken, failed_order):
+    marketer = User.objects.create_user("maria", is_staff=True)
+    marketer.groups.add(Group.objects.get(name="Marketing"))
+    client = Client()
+    client.force_login(marketer)
+    Condition.objects.filter(rule=broken).update(operator="gte")
+
+    assert "Re-queued 1 failed event" in process_again(client, failed_order)
+    run_worker()
+
+    assert [m.to for m in sendgrid.accepted] == [["bad@example.com"]]
+    # Still read-only: the event's page has no form to change it.
+    assert client.post(f"{EVENTS}{failed_order.pk}/change/", {"name": "x"}).status_code == 403
 
 
 def test_the_simulator_shows_the_error_for_the_rule_instead_of_failing(admin_client, failed_order):
