@@ -1,9 +1,12 @@
-"""`manage.py qcluster`: django-q2's cluster plus the dispatcher and sweeps loops in its main process.
+"""`manage.py qcluster`: TriggerMail's extension of django-q2's own `qcluster` command.
 
-One command runs everything a worker host needs, so a delayed send cannot be forgotten because a
-second process was not started. The loops run under campaigns.operations.supervision: restarted after an
-error, and the process exits non-zero (for its process manager to restart) when one keeps failing
-or the cluster dies.
+It subclasses django-q2's command (same name, same options, plus `--no-dispatcher`; listed before
+django_q in INSTALLED_APPS so that this one is found first) because engineers already run that
+command: it starts django-q2's cluster unchanged and, in its main process, the dispatcher and sweeps
+loops and the heartbeat. One command runs everything a worker host needs, so a delayed send cannot
+be forgotten because a second process was not started. The loops run under
+campaigns.operations.supervision: restarted after an error, and the process exits non-zero (for its
+process manager to restart) when one keeps failing or the cluster dies.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from triggermail.metrics import worker_metrics_serve
 
 
 class Command(DjangoQClusterCommand):
-    help = "Starts the django-q2 cluster and, beside it, the dispatcher that queues due sends."
+    help = (
+        "Extends django-q2's qcluster: starts its cluster and, beside it, TriggerMail's supervised "
+        "dispatcher (matching, due sends), sweeps and heartbeat."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
