@@ -178,6 +178,15 @@ def test_a_send_is_created_only_scheduled():
     assert lifecycle.resend_insert(**fields, dedupe_key="b").state == State.SCHEDULED
 
 
+@pytest.mark.django_db
+def test_the_send_time_refusal_cannot_claim_a_send_was_sent():
+    send = _send(State.SCHEDULED, 1)
+    with pytest.raises(ValueError, match="send_refuse cannot move a send to sent"):
+        lifecycle.send_refuse(send_id=send.pk, state=State.SENT, reason="oops")
+    send.refresh_from_db()
+    assert send.state == State.SCHEDULED
+
+
 def test_the_table_covers_every_state_and_each_of_its_transitions_has_a_function():
     assert set(TRANSITIONS) == {None, *State}
     made = {(s, t) for move in MOVES.values() for s, t in move.edges()}
