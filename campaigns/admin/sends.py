@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 from campaigns.admin.display import ReadOnlyAdmin, admin_link
 from campaigns.admin.settling import AttentionFilter, ProviderEventInline, sends_resend
 from campaigns.models import Decision, IdempotencyKey, Send
+from campaigns.sending import lifecycle
 
 
 @admin.register(Send)
@@ -48,10 +49,8 @@ class SendAdmin(ReadOnlyAdmin):
         selected = queryset.count()
         # Conditional on the state, like every transition: a send the worker claimed a moment ago
         # is already `sending` and is left alone, because it may reach the provider.
-        cancelled = queryset.filter(state=Send.State.SCHEDULED).update(
-            state=Send.State.CANCELLED,
-            reason=f"cancelled in the admin by {request.user.get_username()}"[:255],
-            updated_at=timezone.now(),
+        cancelled = lifecycle.sends_cancel_by_person(
+            sends=queryset, reason=f"cancelled in the admin by {request.user.get_username()}", now=timezone.now()
         )
         text = f"Cancelled {cancelled} scheduled send{'' if cancelled == 1 else 's'}."
         if selected > cancelled:

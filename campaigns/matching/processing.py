@@ -24,9 +24,9 @@ from campaigns.matching.rules import ContactData, EventData, MatchDecision, Rule
 from campaigns.matching.rules_cache import rules_in_force
 from campaigns.matching.selectors import contacts_data
 from campaigns.models import Decision, Send
+from campaigns.sending import lifecycle
 from campaigns.sending.queueing import deliveries_queue, exit_sends_cancel
 from events.models import Contact, Event
-from triggermail.bulk import insert_new_returning
 from triggermail.durability import commit_without_waiting
 from triggermail.errors import error_is_transient, error_summary
 
@@ -200,6 +200,6 @@ class _Pending:
                     enqueued_at=self.now if due_now else None,
                 )
             )
-        stored = {key: pk for pk, key in insert_new_returning(sends, returning=["pk", "dedupe_key"])}
+        stored = {key: pk for pk, key in lifecycle.sends_insert(sends=sends, returning=["pk", "dedupe_key"])}
         self.due_now += [stored[s.dedupe_key] for s in sends if s.enqueued_at is not None and s.dedupe_key in stored]
         return stored

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from campaigns.models import ProviderEvent, Send
+from campaigns.sending import lifecycle
 from campaigns.sending.settlement import resend_create, unknown_sends_abandon
 
 logger = logging.getLogger(__name__)
@@ -97,9 +98,7 @@ def unknown_send_resend(send_id: int, *, now: datetime) -> Send | None:
     with transaction.atomic():
         # The conditional update takes the row: a second host running the same pass waits for this
         # transaction and then finds the send no longer `unknown`, so it changes nothing.
-        taken = Send.objects.filter(pk=send_id, state=Send.State.UNKNOWN).update(
-            state=Send.State.NOT_ACCEPTED, reason="not accepted: resending", updated_at=now
-        )
+        taken = lifecycle.send_judge_not_accepted(send_id=send_id, now=now)
         original = Send.objects.filter(pk=send_id).first() if taken else None
         if original is None:
             return None

@@ -18,10 +18,6 @@ class Verdict:
     # With state `scheduled`: not now, but then (outside the send window, over a frequency cap).
     due_at: datetime | None = None
 
-    def changes(self) -> dict[str, object]:
-        # A send moved to a later time is queued again by the dispatcher when that time comes.
-        return {"due_at": self.due_at, "enqueued_at": None} if self.due_at is not None else {}
-
 
 def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> Verdict | None:
     """Why this send must not go out now, or None if it should.

@@ -22,15 +22,14 @@ from typing import Any
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, OuterRef, Subquery
 
 from campaigns.authoring.rendering import RenderError, render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
 from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send, Template
+from campaigns.sending import lifecycle
 from campaigns.sending.checks import send_recheck
 from campaigns.sending.claim_facts import ClaimFacts, claim_facts_load, consent_read
 from campaigns.sending.timing import send_timing_check
-from events.models import Contact
 from triggermail.bulk import insert_new_returning
 from triggermail.errors import error_summary
 
@@ -78,7 +77,7 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
                 claims.append(Claim(send_id=send.pk, key=send.dedupe_key, message=message))
             else:
                 _finish(send, Send.State.CANCELLED, f"duplicate: key {send.dedupe_key} was already used")
-        _sending_mark([c.send_id for c in claims], now=now)
+        lifecycle.sends_start(send_ids=[c.send_id for c in claims], now=now)
     return claims
 
 
@@ -111,7 +110,7 @@ def _send_check(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessa
     # The timing check counts sends for the caps, so it runs while the contact row is locked.
     verdict = send_recheck(send, now=now, facts=facts) or send_timing_check(send, now=now, facts=facts)
     if verdict is not None:
-        _finish(send, verdict.state, verdict.reason, **verdict.changes())
+        _finish(send, Send.State(verdict.state), verdict.reason, due_at=verdict.due_at)
         return None
     try:
         message = message_build(send)
@@ -123,8 +122,10 @@ def _send_check(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessa
     return message
 
 
-def _finish(send: Send, state: str, reason: str, **fields: object) -> None:
-    Send.objects.filter(pk=send.pk, state=Send.State.SCHEDULED).update(state=state, reason=reason[:255], **fields)
+def _finish(
+    send: Send, state: Send.State, reason: str, *, last_error: str | None = None, due_at: datetime | None = None
+) -> None:
+    lifecycle.send_refuse(send_id=send.pk, state=state, reason=reason, last_error=last_error, due_at=due_at)
 
 
 def _keys_reserve(sends: Sequence[Send], *, now: datetime) -> set[int]:
@@ -138,19 +139,6 @@ def _keys_reserve(sends: Sequence[Send], *, now: datetime) -> set[int]:
         for send in first_by_key.values()
     ]
     return {send_id for (send_id,) in insert_new_returning(keys, returning=["send"], conflict="key")}
-
-
-def _sending_mark(send_ids: list[int], *, now: datetime) -> None:
-    if not send_ids:
-        return
-    Send.objects.filter(pk__in=send_ids).update(
-        state=Send.State.SENDING,
-        reason="",
-        attempts=F("attempts") + 1,
-        sending_started_at=now,
-        # The address the messages were built for: the contact rows are locked until commit.
-        to_email=Subquery(Contact.objects.filter(pk=OuterRef("contact_id")).values("email")[:1]),
-    )
 
 
 def key_expiry(send: Send, now: datetime) -> datetime | None:

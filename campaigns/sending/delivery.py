@@ -17,14 +17,12 @@ from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, Send
-from campaigns.reporting.latency import latency_measure
+from campaigns.sending import lifecycle
 from campaigns.sending.claiming import Claim, sends_claim
 from campaigns.sending.provider import Outcome, ProviderResult, provider_send
-from triggermail.bulk import update_from_values
 from triggermail.durability import commit_without_waiting
 from triggermail.errors import error_is_transient, error_summary
 
@@ -92,8 +90,8 @@ def _claims_isolated(send_ids: Sequence[int], counts: Counter[str]) -> list[Clai
 
 def _send_fail_unclaimed(send_id: int, exc: BaseException) -> None:
     error = error_summary(exc)
-    Send.objects.filter(pk=send_id, state=Send.State.SCHEDULED).update(
-        state=Send.State.FAILED, reason=f"error while preparing the email: {error}"[:255], last_error=error
+    lifecycle.send_refuse(
+        send_id=send_id, state=Send.State.FAILED, reason=f"error while preparing the email: {error}", last_error=error
     )
 
 
@@ -146,24 +144,7 @@ def sends_record_accepted(accepted: Sequence[tuple[Claim, ProviderResult]], *, n
     with transaction.atomic():
         # Lost in a database crash, these stay `sending` and are settled from evidence, never resent.
         commit_without_waiting()
-        in_flight = (
-            Send.objects.select_for_update(of=("self",))
-            .filter(pk__in=list(message_ids), state__in=[Send.State.SENDING, Send.State.UNKNOWN])
-            .values_list("pk", "due_at", "event__received_at", "event__processed_at", "resend_of_id")
-        )
-        rows = []
-        for pk, due_at, received_at, processed_at, resend_of_id in in_flight:
-            latency_ms, kind = latency_measure(
-                sent_at=now,
-                due_at=due_at,
-                accepted_at=received_at,
-                matched_at=processed_at,
-                resend=resend_of_id is not None,
-            )
-            rows.append((pk, Send.State.SENT, "", now, message_ids[pk], latency_ms, kind))
-        update_from_values(
-            Send, rows, fields=["state", "reason", "sent_at", "provider_message_id", "latency_ms", "latency_kind"]
-        )
+        lifecycle.sends_accept(message_ids=message_ids, now=now)
 
 
 def send_record(claim: Claim, result: ProviderResult, *, now: datetime) -> None:
@@ -171,17 +152,12 @@ def send_record(claim: Claim, result: ProviderResult, *, now: datetime) -> None:
     if result.outcome is Outcome.ACCEPTED:
         sends_record_accepted([(claim, result)], now=now)
         return
-    in_flight = Send.objects.filter(pk=claim.send_id, state__in=[Send.State.SENDING, Send.State.UNKNOWN])
     with transaction.atomic():
         if result.outcome is Outcome.AMBIGUOUS:
-            in_flight.update(
-                state=Send.State.UNKNOWN,
-                reason="the provider's answer was ambiguous; it may have been sent, so it is not retried",
-                last_error=result.error,
-            )
+            lifecycle.send_record_ambiguous(send_id=claim.send_id, error=result.error)
             logger.warning("send %s is unknown: %s", claim.send_id, result.error)
         else:
-            _record_not_sent(claim, result, in_flight, now=now)
+            _record_not_sent(claim, result, now=now)
 
 
 def _retry_delay(attempts: int, retry_after: float | None) -> timedelta:
@@ -191,27 +167,23 @@ def _retry_delay(attempts: int, retry_after: float | None) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-def _record_not_sent(claim: Claim, result: ProviderResult, in_flight: QuerySet[Send], *, now: datetime) -> None:
+def _record_not_sent(claim: Claim, result: ProviderResult, *, now: datetime) -> None:
     # Proven not sent: release the key so that this send (and only it) may be tried again.
     IdempotencyKey.objects.filter(key=claim.key, send_id=claim.send_id).delete()
     attempts = Send.objects.filter(pk=claim.send_id).values_list("attempts", flat=True).first() or 0
     if result.outcome is Outcome.RETRY and attempts < settings.SEND_MAX_ATTEMPTS:
-        # Only from `sending`: a send the stale sweep already called `unknown` is never rescheduled.
-        rescheduled = in_flight.filter(state=Send.State.SENDING).update(
-            state=Send.State.SCHEDULED,
+        rescheduled = lifecycle.send_retry(
+            send_id=claim.send_id,
             reason=f"not sent (attempt {attempts}); retrying",
             due_at=now + _retry_delay(attempts, result.retry_after),
-            enqueued_at=None,
-            last_error=result.error,
+            error=result.error,
         )
         if rescheduled:
             return
-    # Also from `unknown` (a slow answer after the stale sweep): the answer proves it was not sent
-    # and the key is released, so the row must not go on saying "maybe sent".
-    in_flight.update(
-        state=Send.State.FAILED,
+    lifecycle.send_fail(
+        send_id=claim.send_id,
         reason=f"not sent after {attempts} attempt(s): provider refused it"
         if result.outcome is Outcome.REJECTED
         else f"not sent after {attempts} attempts",
-        last_error=result.error,
+        error=result.error,
     )

@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from campaigns.matching.rules import RuleData
 from campaigns.models import Send
+from campaigns.sending import lifecycle
 from events.models import Event
 from triggermail.queue import enqueue
 from triggermail.times import time_text
@@ -28,12 +29,10 @@ def exit_sends_cancel(*, event: Event, rules: Sequence[RuleData]) -> int:
         return 0
     # Triggered before the exit event; at the same instant, only if the trigger arrived first.
     before_exit = Q(triggered_at__lt=event.occurred_at) | Q(triggered_at=event.occurred_at, event_id__lt=event.pk)
-    return Send.objects.filter(
-        before_exit,
-        state=Send.State.SCHEDULED,
-        rule_id__in=exiting,
-        contact__user_id=event.user_id,
-    ).update(state=Send.State.CANCELLED, reason=f"exit event {event.name} at {time_text(event.occurred_at)}")
+    return lifecycle.sends_cancel_on_exit(
+        sends=Send.objects.filter(before_exit, rule_id__in=exiting, contact__user_id=event.user_id),
+        reason=f"exit event {event.name} at {time_text(event.occurred_at)}",
+    )
 
 
 def sends_enqueue(send_ids: Sequence[int], *, now: datetime) -> None:
@@ -94,8 +93,4 @@ def held_sends_requeue(*, held_before: datetime, now: datetime) -> int:
 
 def stale_sending_settle(*, now: datetime) -> int:
     """A send whose provider call outlived any possible answer becomes unknown, never scheduled."""
-    cutoff = now - timedelta(seconds=settings.SENDING_STALE_AFTER)
-    return Send.objects.filter(state=Send.State.SENDING, sending_started_at__lt=cutoff).update(
-        state=Send.State.UNKNOWN,
-        reason="the worker stopped during the provider call; it may have been sent, so it is not retried",
-    )
+    return lifecycle.sends_mark_stale(started_before=now - timedelta(seconds=settings.SENDING_STALE_AFTER))

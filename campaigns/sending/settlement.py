@@ -22,18 +22,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Exists, OuterRef, QuerySet
 
 from campaigns.models import Send
 from campaigns.reporting.latency import sends_latency_record
+from campaigns.sending import lifecycle
 from campaigns.sending.queueing import sends_enqueue
 from triggermail.times import time_text
 
 logger = logging.getLogger(__name__)
 
-# States in which the provider may have the message: evidence settles them.
-SETTLEABLE_STATES = (Send.State.SENDING, Send.State.UNKNOWN, Send.State.ABANDONED, Send.State.NOT_ACCEPTED)
 # States that claim the provider never accepted the message. Evidence against them means a bug or
 # a forged callback, so it is flagged for a person, never applied: flipping a `failed` send to
 # `sent` would hide the one case where our own record is wrong.
@@ -55,13 +53,12 @@ def send_settle(send_id: int, evidence: Evidence, *, now: datetime) -> str:
     """Apply evidence of acceptance to a send: "sent", "contradicted" or "unchanged"."""
     when = time_text(evidence.occurred_at)
     reason, twice = _settled_reason(send_id, f"settled by webhook evidence: {evidence.event_type} at {when}")
-    settled = Send.objects.filter(pk=send_id, state__in=SETTLEABLE_STATES).update(
-        state=Send.State.SENT,
-        reason=reason[:255],
-        # The provider accepted it when the call was made, not when the evidence arrived.
-        sent_at=Coalesce(F("sent_at"), F("sending_started_at"), Value(evidence.occurred_at)),
-        provider_message_id=Coalesce(NullIf(F("provider_message_id"), Value("")), Value(evidence.provider_message_id)),
-        updated_at=now,
+    settled = lifecycle.send_settle(
+        send_id=send_id,
+        reason=reason,
+        occurred_at=evidence.occurred_at,
+        provider_message_id=evidence.provider_message_id,
+        now=now,
     )
     if settled:
         sends_latency_record([send_id])
@@ -115,10 +112,10 @@ def sends_sent_twice() -> QuerySet[Send]:
 def unknown_sends_abandon(*, now: datetime) -> int:
     """Unknown sends with no evidence within the grace window go to a person; return how many."""
     grace = timedelta(seconds=settings.UNKNOWN_GRACE_SECONDS)
-    return Send.objects.filter(state=Send.State.UNKNOWN, sending_started_at__lt=now - grace).update(
-        state=Send.State.ABANDONED,
+    return lifecycle.sends_abandon(
+        started_before=now - grace,
         reason=f"no webhook evidence within {grace} of the attempt; it may have arrived: a person decides",
-        updated_at=now,
+        now=now,
     )
 
 
@@ -154,7 +151,7 @@ def resend_create(original: Send, *, reason: str, now: datetime) -> Send:
     """
     number = original.resends.count() + 1
     with transaction.atomic():
-        resend = Send.objects.create(
+        resend = lifecycle.resend_insert(
             rule_id=original.rule_id,
             contact_id=original.contact_id,
             event_id=original.event_id,
