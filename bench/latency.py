@@ -24,7 +24,8 @@ from bench.context import Row, Run
 from bench.database import bench_database, query
 from bench.deploy import Deployment
 from bench.loadgen import OpenLoopResult, Target, open_loop, run_async
-from bench.stats import percentile
+from bench.stats import latency_summary, ms, percentile
+from bench.sustained import p5_sustained
 from bench.verify import check, drain_wait
 
 __all__ = ["bench_database", "latency_phases"]
@@ -42,21 +43,6 @@ FROM generate_series(0, {pending} - 1) AS i
 JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM events_contact WHERE user_id LIKE 'seed-%') AS c
   ON c.n = i % {contacts}
 """
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f} ms"
-
-
-def latency_summary(values: list[float], expected: int) -> str:
-    """Percentiles of what arrived; an email that never came is later than all of them, so it is named."""
-    if not values:
-        return f"no email of {expected:,} arrived"
-    cells = ", ".join(f"p{p} {ms(percentile(values, p))}" for p in (50, 95, 99))
-    text = f"{cells}; max {ms(max(values))}, n={len(values):,}"
-    if len(values) < expected:
-        text += f" ({expected - len(values):,} more not arrived when the wait ended: later than all of these)"
-    return text
 
 
 def _post(
@@ -205,8 +191,6 @@ def latency_phases(run: Run) -> None:
             if run.wants("P4"):
                 p4_delayed(run, deployment)
             if run.wants("P5") or run.wants("P6"):
-                from bench.sustained import p5_sustained
-
                 p5_sustained(run, deployment)
         return
     # Each on fresh processes and a fresh database: a backlog P3 leaves behind must not delay P4's sends.

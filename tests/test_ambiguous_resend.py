@@ -13,9 +13,9 @@ from campaigns.models import Send
 from campaigns.sending.ambiguous import unknown_sends_resend, webhook_live_after
 from campaigns.sending.dispatcher import dispatch_once
 from campaigns.sending.settlement import sends_sent_twice
+from harness.sendgrid_server import Fault
+from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
-from tests.sendgrid_webhook import sendgrid_events_for
 from tests.test_concurrency import in_parallel
 from tests.world import rule_make
 

@@ -18,9 +18,9 @@ from campaigns.models import ProviderEvent, Send
 from campaigns.reporting.latency import DELAYED, IMMEDIATE, latency_measure
 from campaigns.reporting.performance import dashboard_compute
 from campaigns.sending.retention import records_prune
+from harness.sendgrid_server import Fault
+from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
-from tests.sendgrid_webhook import sendgrid_events_for
 from tests.world import rule_make
 
 MS = timedelta(milliseconds=1)

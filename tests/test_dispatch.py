@@ -16,8 +16,8 @@ from campaigns.sending.delivery import send_record
 from campaigns.sending.dispatcher import dispatch_once, dispatcher_run
 from campaigns.sending.provider import provider_send
 from campaigns.sending.queueing import due_sends_dispatch, stale_sending_settle
+from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
 from tests.world import minutes, queued_tasks, queued_tasks_run, rule_make
 
 DELIVER = "campaigns.tasks.sends_deliver"

@@ -12,8 +12,8 @@ from anymail.signals import post_send, pre_send
 from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, Send
+from harness.sendgrid_server import API_KEY, Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import API_KEY, Fault
 from tests.world import rule_make
 
 

@@ -13,8 +13,8 @@ from campaigns.sending.claiming import send_claim
 from campaigns.sending.dispatcher import dispatch_once
 from campaigns.sending.provider import provider_send
 from campaigns.sending.settlement import unknown_sends_abandon
+from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
 from tests.world import rule_make
 
 
