@@ -91,9 +91,9 @@ def identify(user_id: str, email: str, *, message_id: str | None = None, **trait
 
 def run_worker(at: datetime | None = None) -> None:
     """Do what the cluster does, at time `at`: match pending events, then deliver due sends."""
-    from campaigns.matching.processing import events_process_pending
     from campaigns.models import Send
     from campaigns.sending.delivery import sends_deliver
+    from tests.steps import events_process_pending
 
     with time_machine.travel(at or timezone.now(), tick=True):
         events_process_pending()

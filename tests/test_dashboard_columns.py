@@ -29,7 +29,7 @@ MS = timedelta(milliseconds=1)
 @pytest.fixture
 def welcome(api, sendgrid):
     """A welcome email, due at once, posted and matched."""
-    from campaigns.matching.processing import events_process_pending
+    from tests.steps import events_process_pending
 
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])

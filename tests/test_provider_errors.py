@@ -20,7 +20,7 @@ from tests.world import rule_make
 @pytest.fixture
 def welcome(api, sendgrid):
     """A welcome email whose send is due now: posted and matched, not yet delivered."""
-    from campaigns.matching.processing import events_process_pending
+    from tests.steps import events_process_pending
 
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
