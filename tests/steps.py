@@ -1,6 +1,7 @@
 """One step of the worker, or one question about a window, in a single call: shortcuts only the tests
-need. The product runs these steps inside its loops (campaigns.sending.dispatcher) and batches
-(campaigns.sending.delivery.sends_deliver), so they live here rather than in the apps."""
+need. The product runs these steps inside its loops (campaigns.sending.dispatcher) and on batches
+(campaigns.sending.claiming.sends_claim, campaigns.sending.delivery.sends_deliver), so they live
+here rather than in the apps."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 from campaigns.matching.processing import BATCH_SIZE, events_process_batch
 from campaigns.matching.windows import SendWindow, window_next_open
 from campaigns.operations.heartbeats import heartbeats_prune
+from campaigns.sending.claiming import Claim, sends_claim
 from campaigns.sending.delivery import sends_deliver
 from campaigns.sending.dispatcher import stuck_sends_settle
 from campaigns.sending.queueing import due_sends_dispatch
@@ -34,6 +36,12 @@ def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> i
         records_prune(now=now)
         heartbeats_prune(now=now)
     return queued
+
+
+def send_claim(send_id: int, *, now: datetime) -> Claim | None:
+    """Claim one send (see sends_claim); None if it is not ours to send."""
+    claims = sends_claim([send_id], now=now)
+    return claims[0] if claims else None
 
 
 def send_deliver(send_id: int) -> str:

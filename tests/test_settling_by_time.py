@@ -9,12 +9,11 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.models import Send
-from campaigns.sending.claiming import send_claim
 from campaigns.sending.provider import provider_send
 from campaigns.sending.settlement import unknown_sends_abandon
 from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.steps import dispatch_once
+from tests.steps import dispatch_once, send_claim
 from tests.world import rule_make
 
 

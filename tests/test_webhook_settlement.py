@@ -9,13 +9,13 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, ProviderEvent, Send
-from campaigns.sending.claiming import send_claim
 from campaigns.sending.provider import provider_send
 from campaigns.sending.queueing import stale_sending_settle
 from campaigns.sending.settlement import send_resend, unknown_sends_abandon
 from harness.sendgrid_server import Accepted, Fault
 from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
+from tests.steps import send_claim
 from tests.world import rule_make
 
 
