@@ -6,8 +6,6 @@
   (with the 100,000 contacts they point at), then VACUUM ANALYZE; then events with past timestamps
   are posted through the API for a rule delayed by an hour, so that their sends fall due over the
   next ~20 s; per send, provider received minus its due_at. The seeded sends must stay unsent.
-
-`bench_database` lives in bench.database; it is re-exported here for bench.dashboard.
 """
 
 from __future__ import annotations
@@ -21,14 +19,12 @@ import psycopg
 
 from bench import payloads
 from bench.context import Row, Run
-from bench.database import bench_database, query
+from bench.database import query
 from bench.deploy import Deployment
 from bench.loadgen import OpenLoopResult, Target, open_loop, run_async
 from bench.stats import latency_summary, ms, percentile
 from bench.sustained import p5_sustained
 from bench.verify import check, drain_wait
-
-__all__ = ["bench_database", "latency_phases"]
 
 SEED_SQL = """
 INSERT INTO events_contact (user_id, email, timezone, locale, traits, unsubscribed_topics, created_at, updated_at)
