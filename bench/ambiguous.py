@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from bench.latency import bench_database
+from bench.database import bench_database
 
 POPULATE = """
 INSERT INTO campaigns_send (rule_id, contact_id, triggered_at, dedupe_key, state, reason, due_at, attempts,
@@ -70,12 +70,13 @@ def _run(args: argparse.Namespace) -> None:
     from django.db.models import Exists, Max, OuterRef
     from django.utils import timezone
 
-    from campaigns.models import ProviderEvent, Send
+    from campaigns.models import ProviderEvent, Rule, Send, Template
     from campaigns.sending.ambiguous import LIVENESS_EVENTS, webhook_live_after
     from events.models import Contact
-    from tests.world import rule_make
 
-    rule, contact = rule_make("welcome", "user_signup"), Contact.objects.create(user_id="u1", email="u1@example.com")
+    template = Template.objects.create(name="welcome template", subject="Welcome", text_body="Hello")
+    rule = Rule.objects.create(name="welcome", trigger_event="user_signup", template=template)
+    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
     with connection.cursor() as cursor:
         cursor.execute(POPULATE, {"rule": rule.pk, "contact": contact.pk, "sends": args.sends})
         cursor.execute("ANALYZE")

@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.latency import bench_database
+from bench.database import bench_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PERIODS = ("24h", "7d", "30d", "90d")

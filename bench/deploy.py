@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.processes import (
+from harness.processes import (
     ManagedProcess,
     gunicorn_start,
     process_env,
@@ -23,7 +23,7 @@ from tests.processes import (
     qcluster_ready,
     qcluster_start,
 )
-from tests.sendgrid_webhook import TEST_WEBHOOK_KEYPAIR
+from harness.sendgrid_webhook import TEST_WEBHOOK_KEYPAIR
 
 
 def procfile_web_serving() -> str:
@@ -35,7 +35,7 @@ def procfile_web_serving() -> str:
 
 def bench_env(*, database_url: str, secret_key: str, sendgrid_url: str, api_key: str) -> dict[str, str]:
     env = process_env(database_url=database_url, secret_key=secret_key, sendgrid_url=sendgrid_url, api_key=api_key)
-    # tests.processes shortens these for tests; a benchmark runs what a deployment would: the
+    # harness.processes shortens these for tests; a benchmark runs what a deployment would: the
     # operator's own values if set, else the defaults of triggermail/settings.py.
     for name in ("Q_WORKERS", "PROVIDER_TIMEOUT", "LOG_LEVEL"):
         if name in os.environ:

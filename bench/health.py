@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.dashboard import populate
-from bench.latency import bench_database
+from bench.database import bench_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TOKEN = "bench-metrics-token"

@@ -6,8 +6,6 @@
   (with the 100,000 contacts they point at), then VACUUM ANALYZE; then events with past timestamps
   are posted through the API for a rule delayed by an hour, so that their sends fall due over the
   next ~20 s; per send, provider received minus its due_at. The seeded sends must stay unsent.
-
-`bench_database` lives in bench.database; it is re-exported here for bench.dashboard.
 """
 
 from __future__ import annotations
@@ -21,13 +19,12 @@ import psycopg
 
 from bench import payloads
 from bench.context import Row, Run
-from bench.database import bench_database, query
+from bench.database import query
 from bench.deploy import Deployment
 from bench.loadgen import OpenLoopResult, Target, open_loop, run_async
-from bench.stats import percentile
+from bench.stats import latency_summary, ms, percentile
+from bench.sustained import p5_sustained
 from bench.verify import check, drain_wait
-
-__all__ = ["bench_database", "latency_phases"]
 
 SEED_SQL = """
 INSERT INTO events_contact (user_id, email, timezone, locale, traits, unsubscribed_topics, created_at, updated_at)
@@ -42,21 +39,6 @@ FROM generate_series(0, {pending} - 1) AS i
 JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM events_contact WHERE user_id LIKE 'seed-%') AS c
   ON c.n = i % {contacts}
 """
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f} ms"
-
-
-def latency_summary(values: list[float], expected: int) -> str:
-    """Percentiles of what arrived; an email that never came is later than all of them, so it is named."""
-    if not values:
-        return f"no email of {expected:,} arrived"
-    cells = ", ".join(f"p{p} {ms(percentile(values, p))}" for p in (50, 95, 99))
-    text = f"{cells}; max {ms(max(values))}, n={len(values):,}"
-    if len(values) < expected:
-        text += f" ({expected - len(values):,} more not arrived when the wait ended: later than all of these)"
-    return text
 
 
 def _post(
@@ -205,8 +187,6 @@ def latency_phases(run: Run) -> None:
             if run.wants("P4"):
                 p4_delayed(run, deployment)
             if run.wants("P5") or run.wants("P6"):
-                from bench.sustained import p5_sustained
-
                 p5_sustained(run, deployment)
         return
     # Each on fresh processes and a fresh database: a backlog P3 leaves behind must not delay P4's sends.

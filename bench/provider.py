@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.sendgrid_fast import DEFAULT_API_KEY
-from tests.processes import VENV_BIN, ManagedProcess, process_start, wait_until
+from harness.processes import VENV_BIN, ManagedProcess, process_start, wait_until
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 

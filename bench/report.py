@@ -13,7 +13,7 @@ from bench.database import ADMIN_URL, query
 from bench.deploy import configuration, procfile_web_serving
 from bench.monitor import COMPONENTS, MACHINE
 from bench.plot import latency_png, timeline_png
-from tests.processes import BASE_DIR
+from harness.processes import BASE_DIR
 
 CORES_SHARED = (
     "Every process — load generator (this process, one thread of asyncio on uvloop), gunicorn, qcluster, "

@@ -1,6 +1,6 @@
 """A SendGrid-compatible server fast enough for the throughput benchmarks, in a process of its own.
 
-tests/sendgrid_server.py starts a thread per request and sleeps in it; at 1,000 emails/s that
+harness/sendgrid_server.py starts a thread per request and sleeps in it; at 1,000 emails/s that
 server, not TriggerMail, would be what the benchmark measures. This one is asyncio (aiohttp, on
 uvloop when available) with HTTP/1.1 keep-alive, and its "realistic response time" is an
 `asyncio.sleep`, which costs no CPU: the 2 cores stay with the system under test.

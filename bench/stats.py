@@ -1,4 +1,5 @@
-"""The few statistics the benchmark reports: percentiles, a least-squares slope, "is it growing?"."""
+"""The few statistics the benchmark reports: percentiles, a least-squares slope, "is it growing?", and
+the latency line P3, P4 and P5 print."""
 
 from __future__ import annotations
 
@@ -42,3 +43,18 @@ def backlog_growing(points: Sequence[tuple[float, float]], *, rate: float) -> tu
     window = points[-1][0] - points[0][0]
     allowed = max(rate * 1.0, 1.0)
     return fitted * window > allowed, fitted, allowed
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def latency_summary(values: list[float], expected: int) -> str:
+    """Percentiles of what arrived; an email that never came is later than all of them, so it is named."""
+    if not values:
+        return f"no email of {expected:,} arrived"
+    cells = ", ".join(f"p{p} {ms(percentile(values, p))}" for p in (50, 95, 99))
+    text = f"{cells}; max {ms(max(values))}, n={len(values):,}"
+    if len(values) < expected:
+        text += f" ({expected - len(values):,} more not arrived when the wait ended: later than all of these)"
+    return text

@@ -45,7 +45,7 @@ from bench.report import report_write
 from bench.scaling import scaling_phase
 from bench.sustained import sustained_phase
 from bench.verify import unexpected
-from tests.processes import BASE_DIR
+from harness.processes import BASE_DIR
 
 PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
     (frozenset({"P1", "P2"}), ingest_phases),

@@ -25,10 +25,9 @@ from bench import payloads
 from bench.context import Row, Run
 from bench.database import pipeline_counts
 from bench.deploy import Deployment
-from bench.latency import latency_summary
 from bench.loadgen import Sent, Target, open_loop, run_async
 from bench.monitor import Mark
-from bench.stats import backlog_growing
+from bench.stats import backlog_growing, latency_summary
 from bench.verify import check, drain_wait
 
 MB = 1024 * 1024

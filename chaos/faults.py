@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.processes import VENV_BIN, ManagedProcess, process_start
+from harness.processes import VENV_BIN, ManagedProcess, process_start
 
 QCLUSTER_ARGV = [str(VENV_BIN / "python"), "manage.py", "qcluster"]
 

@@ -21,7 +21,7 @@ from chaos.poison import POISON_RULES, RENDER, poison_messages
 from chaos.settle import Deployment
 from chaos.workload import RECOVERY, RULE_NAMES, Expected, User
 from events.models import Event
-from tests.sendgrid_server import Accepted
+from harness.sendgrid_server import Accepted
 
 # States that say "not sent (or not known to be), and why" (a reason is required): an expected email
 # that ended here is accounted for. `unknown` is not: it must have become `sent` (evidence) or

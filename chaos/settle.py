@@ -13,17 +13,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from chaos.config import Config
 from chaos.faults import Host, ProcessChaos
 from chaos.ingest import Poster
 from chaos.webhooks import WebhookPoster
-from tests.processes import ManagedProcess, database_sessions_wait, qcluster_ready
-from tests.sendgrid_server import SendGridServer
-from tests.sendgrid_webhook import WebhookKeypair
-
-if TYPE_CHECKING:
-    from chaos.run import Config
+from harness.processes import ManagedProcess, database_sessions_wait, qcluster_ready
+from harness.sendgrid_server import SendGridServer
+from harness.sendgrid_webhook import WebhookKeypair
 
 # Seconds for the dispatchers' slow checks (stale `sending`, lost events) to come round again.
 SLOW_CHECK_PERIOD = 10.0

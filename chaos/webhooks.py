@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tests.sendgrid_server import Accepted
-from tests.sendgrid_webhook import WEBHOOK_PATH, WebhookKeypair, sendgrid_events_for, webhook_body, webhook_sign
+from harness.sendgrid_server import Accepted
+from harness.sendgrid_webhook import WEBHOOK_PATH, WebhookKeypair, sendgrid_events_for, webhook_body, webhook_sign
 
 # SendGrid retries an unacknowledged callback with back-off for up to 72 hours: longer than any run.
 MAX_BACKOFF = 5.0

@@ -15,7 +15,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from tests.sendgrid_server import API_KEY, SendGridServer
+from harness.sendgrid_server import API_KEY, SendGridServer
 
 
 @pytest.fixture(scope="session")
@@ -91,9 +91,9 @@ def identify(user_id: str, email: str, *, message_id: str | None = None, **trait
 
 def run_worker(at: datetime | None = None) -> None:
     """Do what the cluster does, at time `at`: match pending events, then deliver due sends."""
-    from campaigns.matching.processing import events_process_pending
     from campaigns.models import Send
     from campaigns.sending.delivery import sends_deliver
+    from tests.steps import events_process_pending
 
     with time_machine.travel(at or timezone.now(), tick=True):
         events_process_pending()
@@ -116,7 +116,7 @@ class Webhook:
         self.keypair = keypair
 
     def post(self, events: list[dict[str, Any]], *, signed: bool = True, headers: dict[str, str] | None = None) -> Any:
-        from tests.sendgrid_webhook import webhook_body, webhook_sign
+        from harness.sendgrid_webhook import webhook_body, webhook_sign
 
         body = webhook_body(events)
         signature = webhook_sign(body, self.keypair.private_key) if signed else {}
@@ -128,7 +128,7 @@ class Webhook:
 @pytest.fixture
 def webhook(sendgrid: SendGridServer, settings: Any, client: Client) -> Webhook:
     """A fresh key pair whose public key the settings trust, as with SendGrid's Signed Event Webhook."""
-    from tests.sendgrid_webhook import webhook_keypair
+    from harness.sendgrid_webhook import webhook_keypair
 
     keypair = webhook_keypair()
     # Anymail's view reads the key when it is instantiated, once per request, so this applies at once.

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from campaigns.authoring.demo import demo_setup
 from campaigns.authoring.transfer import rules_export
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import ChangeRecord, Rule, Template
 from tests.conftest import identify, track
+from tests.steps import events_process_pending
 from tests.test_admin_rules import rule_form, template_form
 
 RULES = "/admin/campaigns/rule/"

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils.html import escape
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Rule, Send, Template
 from events.models import Contact, Event
 from tests.conftest import identify, track
+from tests.steps import events_process_pending
 
 
 @pytest.fixture

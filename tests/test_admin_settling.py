@@ -12,8 +12,8 @@ from django_q.models import OrmQ
 
 from campaigns.models import IdempotencyKey, ProviderEvent, Send
 from campaigns.sending.settlement import unknown_sends_abandon
+from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
 from tests.world import queued_tasks, queued_tasks_run, rule_make
 
 LIST_URL = "/admin/campaigns/send/"

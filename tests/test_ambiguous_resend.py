@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from campaigns.models import Send
 from campaigns.sending.ambiguous import unknown_sends_resend, webhook_live_after
-from campaigns.sending.dispatcher import dispatch_once
 from campaigns.sending.settlement import sends_sent_twice
+from harness.sendgrid_server import Fault
+from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
-from tests.sendgrid_webhook import sendgrid_events_for
+from tests.steps import dispatch_once
 from tests.test_concurrency import in_parallel
 from tests.world import rule_make
 

@@ -28,7 +28,7 @@ from chaos.workload import (
     track_append,
     user_make,
 )
-from tests.sendgrid_server import API_KEY, Accepted, Fault, FaultRates, SendGridServer
+from harness.sendgrid_server import API_KEY, Accepted, Fault, FaultRates, SendGridServer
 
 MAIL: dict[str, Any] = {
     "personalizations": [{"to": [{"email": "a@example.com"}]}],

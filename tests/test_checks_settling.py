@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.core.checks import run_checks
 
-from tests.sendgrid_webhook import webhook_keypair
+from harness.sendgrid_webhook import webhook_keypair
 
 
 def ids(settings) -> set[str]:

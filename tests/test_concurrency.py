@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Decision, Send
 from campaigns.sending.delivery import sends_deliver
 from tests.conftest import identify, track
+from tests.steps import events_process_pending
 from tests.world import rule_make
 
 WORKERS = 4

@@ -9,10 +9,10 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.matching.conversions import revenue_of
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send
 from events.models import Event
 from tests.conftest import identify, run_worker, track
+from tests.steps import events_process_pending
 from tests.world import rule_make
 
 

@@ -18,9 +18,9 @@ from campaigns.models import ProviderEvent, Send
 from campaigns.reporting.latency import DELAYED, IMMEDIATE, latency_measure
 from campaigns.reporting.performance import dashboard_compute
 from campaigns.sending.retention import records_prune
+from harness.sendgrid_server import Fault
+from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
-from tests.sendgrid_webhook import sendgrid_events_for
 from tests.world import rule_make
 
 MS = timedelta(milliseconds=1)
@@ -29,7 +29,7 @@ MS = timedelta(milliseconds=1)
 @pytest.fixture
 def welcome(api, sendgrid):
     """A welcome email, due at once, posted and matched."""
-    from campaigns.matching.processing import events_process_pending
+    from tests.steps import events_process_pending
 
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])

@@ -9,10 +9,10 @@ import time_machine
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send, WorkerHeartbeat
 from campaigns.operations.heartbeats import dead_hosts_recover, heartbeat_write, heartbeats_prune
 from tests.conftest import identify, track
+from tests.steps import events_process_pending
 from tests.world import queued_tasks, queued_tasks_run, rule_make
 
 DELIVER = "campaigns.tasks.sends_deliver"

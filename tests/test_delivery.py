@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Category, IdempotencyKey, Send
-from campaigns.sending.delivery import send_deliver
 from tests.conftest import identify, run_worker, track
+from tests.steps import events_process_pending, send_deliver
 from tests.world import rule_make, send_states, template_make
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.db import OperationalError, connection
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send
 from campaigns.sending.delivery import sends_deliver
 from tests.conftest import identify, track
+from tests.steps import events_process_pending
 from tests.world import rule_make
 
 

@@ -9,15 +9,14 @@ import time_machine
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Send
-from campaigns.sending.claiming import send_claim
 from campaigns.sending.delivery import send_record
-from campaigns.sending.dispatcher import dispatch_once, dispatcher_run
+from campaigns.sending.dispatcher import dispatcher_run
 from campaigns.sending.provider import provider_send
 from campaigns.sending.queueing import due_sends_dispatch, stale_sending_settle
+from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
+from tests.steps import dispatch_once, events_process_pending, send_claim
 from tests.world import minutes, queued_tasks, queued_tasks_run, rule_make
 
 DELIVER = "campaigns.tasks.sends_deliver"

@@ -29,7 +29,7 @@ from campaigns.authoring.demo import DEMO_CAMPAIGN
 from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Category, DedupePolicy, Rule, Send
 from events.models import Event, WriteKey
-from tests.processes import (
+from harness.processes import (
     Deployment,
     database_sessions_wait,
     database_url,
@@ -37,7 +37,7 @@ from tests.processes import (
     process_env,
     wait_until,
 )
-from tests.sendgrid_server import API_KEY, Accepted, SendGridServer
+from harness.sendgrid_server import API_KEY, Accepted, SendGridServer
 
 pytestmark = pytest.mark.e2e
 

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import CampaignSettings, Send
 from campaigns.sending.caps import CapLimit, cap_free_at
 from campaigns.sending.delivery import sends_deliver
 from tests.conftest import identify, later, run_worker, track
+from tests.steps import events_process_pending
 from tests.test_concurrency import in_parallel
 from tests.world import rule_make, template_make
 

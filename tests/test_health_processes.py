@@ -17,8 +17,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from events.models import WriteKey
-from tests.conftest import identify, track
-from tests.processes import (
+from harness.processes import (
     ManagedProcess,
     database_sessions_wait,
     database_url,
@@ -27,7 +26,8 @@ from tests.processes import (
     qcluster_start,
     wait_until,
 )
-from tests.sendgrid_server import API_KEY, SendGridServer
+from harness.sendgrid_server import API_KEY, SendGridServer
+from tests.conftest import identify, track
 from tests.world import rule_make
 
 pytestmark = pytest.mark.e2e

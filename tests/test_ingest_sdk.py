@@ -8,7 +8,7 @@ import pytest
 from segment.analytics import Client
 
 from events.models import Contact, Event
-from tests.processes import web_serving
+from harness.processes import web_serving
 
 
 @pytest.fixture

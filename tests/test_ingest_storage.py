@@ -9,10 +9,10 @@ import time_machine
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Decision, Rule, Send, Template
 from events.models import Contact, Event
 from tests.conftest import identify, track
+from tests.steps import events_process_pending
 
 NOW = datetime.fromisoformat("2026-11-28T10:00:00+00:00")
 

@@ -22,8 +22,8 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.processes import BASE_DIR, ManagedProcess, process_start, wait_until
-from tests.sendgrid_server import API_KEY, SendGridServer
+from harness.processes import BASE_DIR, ManagedProcess, process_start, wait_until
+from harness.sendgrid_server import API_KEY, SendGridServer
 
 TIMEOUT = 180.0
 USER = "run-ann"
@@ -137,7 +137,7 @@ def test_make_run_on_another_port_writes_links_that_answer_there(make_run, tmp_p
 
 @pytest.mark.e2e
 def test_the_readmes_sendgrid_steps_are_all_it_takes(make_run, tmp_path, sendgrid_server: SendGridServer):
-    from tests.sendgrid_webhook import TEST_WEBHOOK_KEYPAIR
+    from harness.sendgrid_webhook import TEST_WEBHOOK_KEYPAIR
 
     sendgrid_server.reset()
     port = free_port()

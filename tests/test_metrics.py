@@ -10,8 +10,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from campaigns.operations.heartbeats import dispatcher_beat, heartbeat_name
+from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
 from tests.world import T0, rule_make
 
 TOKEN = "s3cret-metrics-token"

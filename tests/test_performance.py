@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -10,9 +10,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Decision, Rule, Send
-from campaigns.reporting.performance import rules_performance
+from campaigns.reporting.performance import RulePerformance, dashboard_compute
 from events.models import Contact, Event
 from tests.world import rule_make
+
+
+def rules_performance(*, start: datetime, end: datetime) -> list[RulePerformance]:
+    return dashboard_compute(start=start, end=end).rows
+
 
 _numbers = iter(range(1, 10_000))
 

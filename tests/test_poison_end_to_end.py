@@ -11,7 +11,7 @@ import pytest
 
 from campaigns.models import Condition, Send
 from events.models import Event
-from tests.processes import wait_until
+from harness.processes import wait_until
 from tests.test_end_to_end import (  # noqa: F401 (fixtures)
     TIMEOUT,
     assert_no_key_accepted_twice,

@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Decision, IdempotencyKey, Rule, Send
 from events.models import Contact, Event
 from tests.conftest import identify, run_worker, track
+from tests.steps import events_process_pending
 from tests.world import rule_make, template_make
 
 EVENTS = "/admin/events/event/"

@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Decision, Rule, Send
 from events.models import Event
 from tests.conftest import identify, run_worker, track
+from tests.steps import events_process_pending
 from tests.world import decisions, minutes, queued_tasks, rule_make
 
 

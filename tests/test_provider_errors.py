@@ -12,15 +12,15 @@ from anymail.signals import post_send, pre_send
 from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, Send
+from harness.sendgrid_server import API_KEY, Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import API_KEY, Fault
 from tests.world import rule_make
 
 
 @pytest.fixture
 def welcome(api, sendgrid):
     """A welcome email whose send is due now: posted and matched, not yet delivered."""
-    from campaigns.matching.processing import events_process_pending
+    from tests.steps import events_process_pending
 
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])

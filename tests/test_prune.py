@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns.models import Decision, DedupePolicy, IdempotencyKey, ProviderEvent, Send
-from campaigns.sending.dispatcher import dispatch_once
 from campaigns.sending.retention import records_prune
 from events.models import Event
 from tests.conftest import identify, run_worker
+from tests.steps import dispatch_once
 from tests.world import T0, decisions, rule_make, track_at
 
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Rule, Send
 from campaigns.sending.delivery import sends_deliver
 from events.models import Contact
 from tests.conftest import identify, later, run_worker, track
+from tests.steps import events_process_pending
 from tests.world import decisions, minutes, rule_make, send_states
 
 

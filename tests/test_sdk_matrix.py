@@ -2,7 +2,7 @@
 
 Segment's and RudderStack's Python SDKs (requirements-dev.txt) and Node SDKs (tests/sdk/package.json,
 installed by `make pytest` with `npm ci`) each identify a person and track their signup, through
-tests/fault_proxy.py into gunicorn, with qcluster delivering to the SendGrid-compatible server. The
+harness/fault_proxy.py into gunicorn, with qcluster delivering to the SendGrid-compatible server. The
 ledger must hold exactly one welcome email to the right address — also when the request that
 carried the signup was committed and the SDK was then told 503, or lost its connection, and so sent
 it again.
@@ -25,8 +25,8 @@ from campaigns.authoring.demo import DEMO_CAMPAIGN
 from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Send
 from events.models import Event, WriteKey
-from tests.fault_proxy import FaultProxy, Seen
-from tests.processes import (
+from harness.fault_proxy import FaultProxy, Seen
+from harness.processes import (
     BASE_DIR,
     VENV_BIN,
     Deployment,
@@ -36,7 +36,7 @@ from tests.processes import (
     process_env,
     wait_until,
 )
-from tests.sendgrid_server import API_KEY, SendGridServer
+from harness.sendgrid_server import API_KEY, SendGridServer
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from campaigns.matching.windows import SendWindow, window_is_open, window_next_open, zone_resolve
+from campaigns.matching.windows import SendWindow, window_next_open, zone_resolve
+from tests.steps import window_is_open
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

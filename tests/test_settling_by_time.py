@@ -9,12 +9,11 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.models import Send
-from campaigns.sending.claiming import send_claim
-from campaigns.sending.dispatcher import dispatch_once
 from campaigns.sending.provider import provider_send
 from campaigns.sending.settlement import unknown_sends_abandon
+from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
+from tests.steps import dispatch_once, send_claim
 from tests.world import rule_make
 
 
@@ -22,7 +21,7 @@ from tests.world import rule_make
 def welcome(api, sendgrid):
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
-    from campaigns.matching.processing import events_process_pending
+    from tests.steps import events_process_pending
 
     events_process_pending()
     return Send.objects.get()

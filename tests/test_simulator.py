@@ -12,9 +12,9 @@ from django.test import Client
 from django_q.models import OrmQ
 
 from campaigns.authoring.simulator import SimulatedEvent, simulation_run
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import CampaignSettings, Condition, Decision, IdempotencyKey, Rule, Send
 from events.models import Contact, Event
+from tests.steps import events_process_pending
 from tests.world import rule_make, template_make
 
 URL = "/admin/campaigns/simulator/"

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from events.models import Event
-from tests.processes import wait_until, web_serving
+from harness.processes import wait_until, web_serving
 
 SLOW_CONNECTIONS = 50
 TIME_LIMIT = 3  # seconds, for the request head and for the body

@@ -16,8 +16,8 @@ from campaigns.models import Send, WorkerHeartbeat
 from campaigns.operations.supervision import Loop, Supervisor
 from campaigns.sending import dispatcher
 from campaigns.sending.dispatcher import dispatcher_run
+from harness.processes import wait_until
 from tests.conftest import identify, track
-from tests.processes import wait_until
 from tests.world import rule_make
 
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from campaigns.consent.suppression import soft_bounce_count, suppression_from_provider_event
 from campaigns.models import Category, Decision, ProviderEvent, Send, Suppression
 from events.models import Contact
+from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_webhook import sendgrid_events_for
 from tests.world import decisions, rule_make, template_make
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, Send, Template
 from events.models import Contact, Event
-from tests.sendgrid_server import Fault
+from harness.sendgrid_server import Fault
 
 
 @pytest.fixture

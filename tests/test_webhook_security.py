@@ -11,9 +11,8 @@ from anymail.exceptions import AnymailInsecureWebhookWarning
 from django.utils import timezone
 
 from campaigns.models import ProviderEvent, Send
-from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Fault
-from tests.sendgrid_webhook import (
+from harness.sendgrid_server import Fault
+from harness.sendgrid_webhook import (
     SIGNATURE_HEADER,
     TEST_WEBHOOK_KEYPAIR,
     TIMESTAMP_HEADER,
@@ -22,6 +21,7 @@ from tests.sendgrid_webhook import (
     webhook_keypair,
     webhook_sign,
 )
+from tests.conftest import identify, run_worker, track
 from tests.world import rule_make
 
 
@@ -124,5 +124,5 @@ def test_a_signed_webhook_without_basic_auth_gives_no_insecure_webhook_warning(u
 
 def test_the_test_environment_trusts_the_fixed_test_key_pair():
     # pyproject.toml gives every process the tests start this public key; it must match the private
-    # key that tests/sendgrid_webhook.py signs with.
+    # key that harness/sendgrid_webhook.py signs with.
     assert os.environ["SENDGRID_WEBHOOK_VERIFICATION_KEY"] == TEST_WEBHOOK_KEYPAIR.public_key

@@ -9,13 +9,13 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, ProviderEvent, Send
-from campaigns.sending.claiming import send_claim
 from campaigns.sending.provider import provider_send
 from campaigns.sending.queueing import stale_sending_settle
 from campaigns.sending.settlement import send_resend, unknown_sends_abandon
+from harness.sendgrid_server import Accepted, Fault
+from harness.sendgrid_webhook import sendgrid_events_for
 from tests.conftest import identify, run_worker, track
-from tests.sendgrid_server import Accepted, Fault
-from tests.sendgrid_webhook import sendgrid_events_for
+from tests.steps import send_claim
 from tests.world import rule_make
 
 
@@ -29,7 +29,7 @@ def accepted_like(*, to: str, key: str = "", send_id: int | None = None) -> Acce
 @pytest.fixture
 def welcome(api, sendgrid):
     """A welcome email, due now: posted and matched, not yet delivered."""
-    from campaigns.matching.processing import events_process_pending
+    from tests.steps import events_process_pending
 
     rule_make("welcome", "user_signup")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.processes import (
+from harness.processes import (
     database_sessions_wait,
     database_url,
     process_env,
@@ -18,7 +18,7 @@ from tests.processes import (
     qcluster_start,
     wait_until,
 )
-from tests.sendgrid_server import API_KEY
+from harness.sendgrid_server import API_KEY
 
 pytestmark = pytest.mark.e2e
 

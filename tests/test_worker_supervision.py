@@ -22,8 +22,7 @@ from django.db import connection
 
 from campaigns.models import Send, WorkerHeartbeat
 from chaos.faults import group_members
-from tests.conftest import identify, track
-from tests.processes import (
+from harness.processes import (
     ManagedProcess,
     database_sessions_wait,
     database_url,
@@ -33,7 +32,8 @@ from tests.processes import (
     qcluster_start,
     wait_until,
 )
-from tests.sendgrid_server import API_KEY, Accepted, Fault, SendGridServer
+from harness.sendgrid_server import API_KEY, Accepted, Fault, SendGridServer
+from tests.conftest import identify, track
 from tests.world import rule_make
 
 pytestmark = pytest.mark.e2e

@@ -1,10 +1,11 @@
 """INSERT … ON CONFLICT DO NOTHING RETURNING for model instances, which the ORM cannot say.
 
-`bulk_create(ignore_conflicts=True)` cannot tell which rows were inserted (every pk comes back
-None, see DESIGN.md), and one `create()` per row in its own savepoint costs three round trips a
-row. This inserts a list of unsaved instances in one statement and returns the chosen columns of
-the rows that were new; rows that hit a unique constraint are skipped. Values are prepared exactly
-as the ORM prepares them (auto_now fields, JSON, time zones). PostgreSQL and SQLite (3.35+) only.
+`bulk_create(ignore_conflicts=True)` cannot tell which rows were inserted (Django leaves every pk
+None when conflicts are ignored: the caveats of `QuerySet.bulk_create` in its documentation), and one
+`create()` per row in its own savepoint costs three round trips a row. This inserts a list of
+unsaved instances in one statement and returns the chosen columns of the rows that were new; rows
+that hit a unique constraint are skipped. Values are prepared exactly as the ORM prepares them
+(auto_now fields, JSON, time zones). PostgreSQL and SQLite (3.35+) only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How the web process is served: gunicorn's configuration, the one place for it.
 
-The Procfile's `web`, `make run` (through the Procfile), the tests (`tests/processes.py`) and the
+The Procfile's `web`, `make run` (through the Procfile), the tests (`harness/processes.py`) and the
 benchmarks (`bench/deploy.py`) all start `gunicorn -c python:triggermail.gunicorn_conf
 triggermail.wsgi`, so what is tested and measured is what ships. Tests and benchmarks add only
 `--bind 127.0.0.1:0` (and tests `--workers`/`--graceful-timeout`) on the command line, which

@@ -35,14 +35,6 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 
 
-def events_process_pending(*, batch_size: int = BATCH_SIZE) -> int:
-    """Process unprocessed events until none are left; return how many were processed."""
-    total = 0
-    while processed := events_process_batch(batch_size=batch_size):
-        total += processed
-    return total
-
-
 def events_process_batch(*, batch_size: int = BATCH_SIZE) -> int:
     """Match a batch of unprocessed events in one transaction; return how many were processed.
 

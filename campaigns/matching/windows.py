@@ -92,7 +92,3 @@ def window_next_open(due: datetime, zone: ZoneInfo, start: time, end: time, days
             return max(due, opens)
     # Unreachable with at least one valid weekday: some window opens within every eight days.
     raise ValueError(f"the window {window.describe()} never opens")
-
-
-def window_is_open(at: datetime, zone: ZoneInfo, window: SendWindow) -> bool:
-    return window_next_open(at, zone, window.start, window.end, window.days) == at.astimezone(UTC)

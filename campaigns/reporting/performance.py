@@ -109,10 +109,6 @@ def dashboard_compute(*, start: datetime, end: datetime) -> Dashboard:
     )
 
 
-def rules_performance(*, start: datetime, end: datetime) -> list[RulePerformance]:
-    return dashboard_compute(start=start, end=end).rows
-
-
 def _postgres_tune_for_reporting() -> None:
     """Settings for this transaction's few large aggregates, on PostgreSQL.
 

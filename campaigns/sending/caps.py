@@ -2,8 +2,10 @@
 
 Two limits may apply to a send: the global cap on MARKETING email (CampaignSettings) and the rule's
 own cap (any category). A send counts from the moment its provider call starts: sends that are
-sending, sent, unknown or abandoned may all have reached the person. `delivery.send_claim` calls
-this with the contact's row locked, so two workers cannot both take the last free slot.
+sending, sent, unknown or abandoned may all have reached the person. The claim
+(campaigns.sending.claiming) calls this, through `campaigns.sending.timing.send_timing_check`, with
+the contact's row locked, so two workers cannot both take the last free slot; the Simulator
+(campaigns.authoring.simulator) calls it to say what a cap would do.
 """
 
 from __future__ import annotations

@@ -81,12 +81,6 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
     return claims
 
 
-def send_claim(send_id: int, *, now: datetime) -> Claim | None:
-    """Claim one send (see sends_claim); None if it is not ours to send."""
-    claims = sends_claim([send_id], now=now)
-    return claims[0] if claims else None
-
-
 def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
     """_send_check, with whatever one send raises confined to that send.
 

@@ -132,11 +132,6 @@ def _with_reconnect(record: Callable[[], None], *, what: str) -> None:
             time.sleep(0.2 * attempt)
 
 
-def send_deliver(send_id: int) -> str:
-    counts = sends_deliver([send_id])
-    return next(iter(counts))
-
-
 def sends_record_accepted(accepted: Sequence[tuple[Claim, ProviderResult]], *, now: datetime) -> None:
     """Record accepted sends as `sent`, with their latency. A stale-marked (`unknown`) send still
     becomes `sent`; any other state (settled meanwhile by webhook evidence) is left as it is."""

@@ -47,15 +47,6 @@ PROCESS_SLICE = 0.5
 GATHER = 0.05
 
 
-def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> int:
-    queued = due_sends_dispatch(now=now)
-    if slow_checks:
-        stuck_sends_settle(now=now)
-    if prune:
-        _prune(now=now)
-    return queued
-
-
 def stuck_sends_settle(*, now: datetime) -> None:
     settled = stale_sending_settle(now=now)
     if settled:

@@ -1,6 +1,6 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against the real web process.
 
-A marketer works in Django Admin as served by gunicorn on the test database (`tests/processes.py`),
+A marketer works in Django Admin as served by gunicorn on the test database (`harness/processes.py`),
 not by Django's live_server, which dropped connections on PostgreSQL in this project. gunicorn is
 started per test and stopped before pytest-django flushes the database, as in the end-to-end tests;
 Chromium is started once for the whole package and each test gets a fresh browser context (its own
@@ -30,8 +30,8 @@ from campaigns.authoring.demo import DEMO_CAMPAIGN
 from campaigns.authoring.history import rules_import_recorded
 from campaigns.authoring.transfer import document_loads
 from campaigns.models import Rule
-from tests.processes import BASE_DIR, web_serving
-from tests.sendgrid_server import SendGridServer
+from harness.processes import BASE_DIR, web_serving
+from harness.sendgrid_server import SendGridServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = BASE_DIR / "tests" / "artifacts"

@@ -6,9 +6,9 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from campaigns.models import Rule
+from harness.sendgrid_server import SendGridServer
 from tests.browser.conftest import Login, events_post, login, screenshot
 from tests.conftest import run_worker
-from tests.sendgrid_server import SendGridServer
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]

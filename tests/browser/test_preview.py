@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Rule, Template
+from harness.sendgrid_server import SendGridServer
 from tests.browser.conftest import Login, events_post, login, screenshot
-from tests.sendgrid_server import SendGridServer
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Rule, Send
 from tests.browser.conftest import Login, events_post, login, screenshot
+from tests.steps import events_process_pending
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Rule
 from tests.browser.conftest import Login, events_post, login, screenshot
+from tests.steps import events_process_pending
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]

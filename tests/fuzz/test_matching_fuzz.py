@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.rules import ContactData, EventData, RuleData, rules_matching
-from campaigns.matching.windows import SendWindow, window_is_open, window_next_open, zone_resolve
+from campaigns.matching.windows import SendWindow, window_next_open, zone_resolve
 from campaigns.models import Decision
 from campaigns.sending.caps import CapLimit, cap_free_at
 from tests.fuzz.strategies import durations, instants, windows, worlds, zone_names
+from tests.steps import window_is_open
 
 REASONS = set(Decision.Reason.values)
 NOW = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)

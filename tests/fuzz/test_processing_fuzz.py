@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaigns.matching.processing import events_process_pending
 from campaigns.models import Condition, Decision, DedupePolicy, Rule
 from events.models import Event, WriteKey
 from tests.conftest import Api
 from tests.fuzz.strategies import DB_EXAMPLES, OPERATORS, json_objects, json_values
+from tests.steps import events_process_pending
 from tests.world import rule_make
 
 SERIAL = count()

@@ -329,6 +329,6 @@ def web_serving(*, sendgrid_url: str, log_dir: Path, drop_env: Iterable[str] = (
 
 
 def _sendgrid_api_key() -> str:
-    from tests.sendgrid_server import API_KEY
+    from harness.sendgrid_server import API_KEY
 
     return API_KEY

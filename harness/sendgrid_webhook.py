@@ -30,7 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.sendgrid_server import Accepted
+from harness.sendgrid_server import Accepted
 
 WEBHOOK_PATH = "/anymail/sendgrid/tracking/"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
