@@ -11,21 +11,17 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
-from events.body import MAX_DEPTH, RequestRefused
+from events.body import RequestRefused
 from events.contact_fields import contact_fields_read
+from events.storable import storable_size, unstorable
+from events.timestamps import Problems, occurred_at_parse, timestamp_parse
 
 MAX_MESSAGE_BYTES = 32 * 1024
 SUPPORTED_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 MAX_NAME_LENGTH = 255
-# A timestamp outside this range is a bug in the sender; it would also overflow the clock-skew
-# arithmetic or land before year 1 in PostgreSQL, which stores it but cannot read it back.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -61,12 +57,9 @@ class Message:
     locale: str = ""
 
 
-Problems = list[tuple[str, str]]
-
-
 def _sent_at(document: dict[str, Any]) -> datetime | None:
     problems: Problems = []
-    sent_at = _timestamp(document, "sentAt", problems)
+    sent_at = timestamp_parse(document, "sentAt", problems)
     if problems:
         raise RequestRefused(400, *problems[0])
     return sent_at
@@ -81,7 +74,7 @@ def batch_parse(document: Any, *, received_at: datetime) -> tuple[list[Message],
     if not batch:
         raise RequestRefused(400, "batch", "must contain at least one message")
     shared_context = document.get("context", {})
-    if not isinstance(shared_context, dict) or _unstorable(shared_context):
+    if not isinstance(shared_context, dict) or unstorable(shared_context):
         raise RequestRefused(400, "context", "must be an object of storable JSON")
     sent_at = _sent_at(document)
     messages: list[Message] = []
@@ -118,29 +111,17 @@ def message_parse(
     if not isinstance(raw, dict):
         return [MessageError(index, "message", f"must be an object, not {_json_type(raw)}")]
     hint = _text(raw.get("messageId"))
-    size = _storable_size(raw)
-    if isinstance(size, tuple):
-        return [MessageError(index, *size, hint)]
-    if size > MAX_MESSAGE_BYTES:
-        reason = f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
-        return [MessageError(index, "message", reason, hint, too_large=True)]
+    too_large = _size_errors(raw, index=index, hint=hint)
+    if too_large:
+        return too_large
     problems: Problems = []
     kind = _kind(raw, default_type, problems)
-    user_id = _id(raw, "userId", problems)
-    anonymous_id = _id(raw, "anonymousId", problems)
-    if raw.get("userId") in (None, "") and raw.get("anonymousId") in (None, ""):
-        problems.append(("userId", "one of userId or anonymousId is required"))
+    user_id, anonymous_id = _ids(raw, problems)
     name = _name(raw, kind, problems)
     properties = {**_object(raw, "properties", problems), **_type_ids(raw, kind, problems)}
     context = _object(raw, "context", problems)
-    contact_traits, zone, locale = contact_fields_read(
-        # Only an identify call's own traits describe the person; a group call's describe the group.
-        traits=_object(raw, "traits", problems) if kind == "identify" else {},
-        context_traits=_object(context, "traits", problems, prefix="context."),
-        context=context,
-        problems=problems,
-    )
-    occurred_at = _occurred_at(raw, sent_at, received_at, problems)
+    contact_traits, zone, locale = _contact_fields(raw, kind, context, problems)
+    occurred_at = occurred_at_parse(raw, sent_at, received_at, problems)
     message_id = _message_id(raw, problems)
     if problems:
         return [MessageError(index, key, reason, hint) for key, reason in problems]
@@ -161,68 +142,41 @@ def message_parse(
     )
 
 
+def _size_errors(raw: dict[str, Any], *, index: int, hint: str | None) -> list[MessageError]:
+    """Why the message cannot be stored at its size or in its encoding; empty when it can."""
+    size = storable_size(raw)
+    if isinstance(size, tuple):
+        return [MessageError(index, *size, hint)]
+    if size > MAX_MESSAGE_BYTES:
+        reason = f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        return [MessageError(index, "message", reason, hint, too_large=True)]
+    return []
+
+
+def _ids(raw: dict[str, Any], problems: Problems) -> tuple[str, str]:
+    """userId and anonymousId; at least one of them is required."""
+    user_id = _id(raw, "userId", problems)
+    anonymous_id = _id(raw, "anonymousId", problems)
+    if raw.get("userId") in (None, "") and raw.get("anonymousId") in (None, ""):
+        problems.append(("userId", "one of userId or anonymousId is required"))
+    return user_id, anonymous_id
+
+
+def _contact_fields(
+    raw: dict[str, Any], kind: str, context: dict[str, Any], problems: Problems
+) -> tuple[dict[str, Any], str, str]:
+    return contact_fields_read(
+        # Only an identify call's own traits describe the person; a group call's describe the group.
+        traits=_object(raw, "traits", problems) if kind == "identify" else {},
+        context_traits=_object(context, "traits", problems, prefix="context."),
+        context=context,
+        problems=problems,
+    )
+
+
 def _json_type(value: Any) -> str:
     names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def _unstorable_text(text: str) -> str | None:
-    # PostgreSQL cannot store NUL in text or jsonb, and no database can encode a lone surrogate.
-    if "\x00" in text:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            return "contains an unpaired UTF-16 surrogate, which is not valid Unicode"
-    return None
-
-
-def _storable_size(raw: dict[str, Any]) -> int | tuple[str, str]:
-    """The message's size as compact UTF-8 JSON, or the first field the database could not store
-    as it is, and why."""
-    # Walking every string of every message would be most of the cost of parsing a batch, and
-    # almost every message is fine. Its serialized form, needed for its size anyway, shows
-    # cheaply whether it may not be: a NUL is written as the escape \u0000 (a literal backslash
-    # before "u0000" is a false alarm), a lone surrogate cannot be encoded, and a message with no
-    # more brackets than MAX_DEPTH cannot be nested deeper. Only a suspect is walked, to name
-    # its field.
-    encoded = _encoded(raw)
-    if encoded is None or b"\\u0000" in encoded or encoded.count(b"[") + encoded.count(b"{") > MAX_DEPTH:
-        for key, value in raw.items():
-            if reason := _unstorable(value) or _unstorable_text(key):
-                return key, reason
-    assert encoded is not None, "a message that cannot be serialized has a field to name"
-    return len(encoded)
-
-
-def _encoded(raw: dict[str, Any]) -> bytes | None:
-    try:
-        return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
-        return None
-    except RecursionError:
-        # Nested far deeper than MAX_DEPTH, yet just shallow enough for json.loads to read.
-        return None
-
-
-def _unstorable(value: Any) -> str | None:
-    """Why this JSON value cannot be stored as it is, or None. Iterative, so depth is no risk."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            children: list[Any] = []
-            reason = _unstorable_text(item)
-        elif isinstance(item, dict | list):
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            reason = f"is nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else None
-        else:
-            continue
-        if reason:
-            return reason
-        stack.extend((child, depth + 1) for child in children)
-    return None
 
 
 def _text(value: Any) -> str | None:
@@ -288,51 +242,6 @@ def _object(raw: dict[str, Any], key: str, problems: Problems, *, prefix: str = 
         problems.append((prefix + key, f"must be an object, not {_json_type(value)}"))
         return {}
     return value
-
-
-def _timestamp(raw: dict[str, Any], key: str, problems: Problems) -> datetime | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        # Well formed but impossible, like month 13.
-        parsed = None
-    if parsed is None:
-        problems.append((key, "must be an ISO 8601 date-time, e.g. 2026-11-28T10:00:00Z"))
-        return None
-    if parsed.tzinfo is None:
-        problems.append((key, "must include a time zone offset, e.g. Z or +01:00"))
-        return None
-    if not EARLIEST <= parsed < LATEST:
-        problems.append((key, f"must be between {EARLIEST.year} and {LATEST.year}"))
-        return None
-    return parsed
-
-
-def _occurred_at(
-    raw: dict[str, Any], batch_sent_at: datetime | None, received_at: datetime, problems: Problems
-) -> datetime:
-    """When the person acted: Segment's rule, `receivedAt - (sentAt - originalTimestamp)`.
-
-    Server SDKs put the device's time of the call in `timestamp`; client SDKs and RudderStack's
-    Node SDK in `originalTimestamp` (with `sentAt` on the message as well as on the batch).
-    """
-    key = "timestamp" if raw.get("timestamp") is not None else "originalTimestamp"
-    timestamp = _timestamp(raw, key, problems)
-    sent_at = _timestamp(raw, "sentAt", problems) or batch_sent_at
-    if timestamp is None:
-        return received_at
-    if sent_at is not None:
-        # Segment's clock-skew correction: the device's clock may be wrong, but the gap between
-        # the action and the send is right, so measure it back from our own receive time.
-        timestamp = received_at - (sent_at - timestamp)
-        if timestamp < EARLIEST:
-            problems.append((key, f"is before {EARLIEST.year} once corrected by sentAt for clock skew"))
-            return received_at
-    # An action cannot have happened after we received it.
-    return min(timestamp, received_at)
 
 
 def _message_id(raw: dict[str, Any], problems: Problems) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils.html import escape
 
-from campaigns.authoring.forms import condition_value_format, condition_value_parse
+from campaigns.authoring.form_fields import condition_value_format, condition_value_parse
 from campaigns.authoring.summary import rule_summary
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.rules import RuleData

@@ -12,7 +12,7 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from campaigns.authoring.forms import HumanDurationField
+from campaigns.authoring.form_fields import HumanDurationField
 from campaigns.authoring.timing_forms import WINDOW_WIDGETS, WeekdaysField, timing_clean
 from campaigns.models import CampaignSettings
 

@@ -108,6 +108,38 @@ def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, n
         occurred_at=occurred_at,
     )
     decisions = _decisions_isolated(data, contact, listening, now)
+    outcomes = _outcomes(
+        decisions,
+        listening,
+        event=event,
+        stored=stored,
+        contact=contact,
+        occurred_at=occurred_at,
+        now=now,
+        defaults=defaults,
+    )
+    return Simulation(
+        event=data,
+        contact=contact,
+        contact_stored=stored is not None,
+        now=now,
+        outcomes=tuple(outcomes),
+        trigger_events=tuple(sorted({rule.trigger_event for rule in rules})),
+    )
+
+
+def _outcomes(
+    decisions: list[MatchDecision],
+    listening: list[RuleData],
+    *,
+    event: SimulatedEvent,
+    stored: Contact | None,
+    contact: ContactData,
+    occurred_at: datetime,
+    now: datetime,
+    defaults: CampaignSettings,
+) -> list[RuleOutcome]:
+    """One RuleOutcome per decision; a scheduled one also gets the checks at send time and a preview."""
     models = Rule.objects.select_related("template").in_bulk([d.rule_id for d in decisions])
     by_id = {rule.id: rule for rule in listening}
     sample = Sample(
@@ -128,14 +160,7 @@ def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, n
                 preview=template_preview(rule.template, sample),
             )
         )
-    return Simulation(
-        event=data,
-        contact=contact,
-        contact_stored=stored is not None,
-        now=now,
-        outcomes=tuple(outcomes),
-        trigger_events=tuple(sorted({rule.trigger_event for rule in rules})),
-    )
+    return outcomes
 
 
 def _decisions_isolated(

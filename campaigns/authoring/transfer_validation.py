@@ -17,7 +17,8 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.forms import BaseForm
 
 from campaigns.authoring.durations import duration_parse
-from campaigns.authoring.forms import ConditionForm, TemplateForm, condition_value_format
+from campaigns.authoring.form_fields import condition_value_format
+from campaigns.authoring.forms import ConditionForm, TemplateForm
 from campaigns.authoring.timing_forms import timing_errors
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.windows import WEEKDAY_NAMES

@@ -38,8 +38,6 @@ def provider_event_record(event: AnymailTrackingEvent, *, now: datetime) -> Prov
     spam reports (complained) are recorded here, and suppressing their contacts belongs here too.
     """
     esp_event: dict[str, Any] = event.esp_event if isinstance(event.esp_event, dict) else {}
-    metadata = event.metadata or {}
-    key = str(metadata.get(METADATA_KEY, ""))[:255]
     message_id = sendgrid_message_id(esp_event)
     occurred_at = event.timestamp or now
     event_type = str(event.event_type)
@@ -48,17 +46,8 @@ def provider_event_record(event: AnymailTrackingEvent, *, now: datetime) -> Prov
             # Insert and let the unique event id decide: a redelivered event (or the same event
             # arriving in two requests at once) loses here and changes nothing.
             with transaction.atomic():
-                recorded = ProviderEvent.objects.create(
-                    event_id=event.event_id or _digest(esp_event),
-                    event_type=event_type[:20],
-                    send=send_for_event(key=key, send_id=metadata.get(METADATA_SEND), message_id=message_id),
-                    key=key,
-                    provider_message_id=message_id[:255],
-                    recipient=(event.recipient or "")[:254],
-                    reject_reason=str(event.reject_reason or "")[:30],
-                    description=event.mta_response or event.description or "",
-                    occurred_at=occurred_at,
-                    payload=esp_event,
+                recorded = _provider_event_create(
+                    event, esp_event=esp_event, message_id=message_id, occurred_at=occurred_at
                 )
         except IntegrityError:
             return None
@@ -73,6 +62,26 @@ def provider_event_record(event: AnymailTrackingEvent, *, now: datetime) -> Prov
         else:
             logger.info("provider event %s (%s) matches no send", recorded.event_id, event_type)
     return recorded
+
+
+def _provider_event_create(
+    event: AnymailTrackingEvent, *, esp_event: dict[str, Any], message_id: str, occurred_at: datetime
+) -> ProviderEvent:
+    """Insert the ProviderEvent row for a normalized event; IntegrityError when its id is taken."""
+    metadata = event.metadata or {}
+    key = str(metadata.get(METADATA_KEY, ""))[:255]
+    return ProviderEvent.objects.create(
+        event_id=event.event_id or _digest(esp_event),
+        event_type=str(event.event_type)[:20],
+        send=send_for_event(key=key, send_id=metadata.get(METADATA_SEND), message_id=message_id),
+        key=key,
+        provider_message_id=message_id[:255],
+        recipient=(event.recipient or "")[:254],
+        reject_reason=str(event.reject_reason or "")[:30],
+        description=event.mta_response or event.description or "",
+        occurred_at=occurred_at,
+        payload=esp_event,
+    )
 
 
 # Anymail's normalized event types that are steps of the Dashboard's funnel → the Send column that
