@@ -152,7 +152,7 @@ def _decisions_isolated(
         try:
             decided = rules_matching(event, contact, [rule], now)
         except Exception as exc:
-            decided = [MatchDecision(rule.id, "error", f"matching raised {error_summary(exc)}")]
+            decided = [MatchDecision(rule.id, Decision.Reason.ERROR, f"matching raised {error_summary(exc)}")]
         for decision in decided:
             decisions.append(decision)
             if decision.scheduled:
