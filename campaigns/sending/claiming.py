@@ -25,10 +25,9 @@ from django.db import DatabaseError, transaction
 from campaigns.authoring.rendering import RenderError
 from campaigns.models import DedupePolicy, IdempotencyKey, Send
 from campaigns.sending import lifecycle
-from campaigns.sending.checks import send_recheck
+from campaigns.sending.checks import send_checks_run
 from campaigns.sending.claim_facts import ClaimFacts, claim_facts_load, consent_read
 from campaigns.sending.message import message_build
-from campaigns.sending.timing import send_timing_check
 from triggermail.bulk import insert_new_returning
 from triggermail.errors import error_summary
 
@@ -97,8 +96,8 @@ def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMes
 
 def _send_check(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
     """The message to send, or None after giving the send the state the checks call for."""
-    # The timing check counts sends for the caps, so it runs while the contact row is locked.
-    verdict = send_recheck(send, now=now, facts=facts) or send_timing_check(send, now=now, facts=facts)
+    # The caps count sends, so the checks run while the contact row is locked; the first verdict wins.
+    verdict = next(send_checks_run(send, facts=facts, now=now), None)
     if verdict is not None:
         _finish(send, Send.State(verdict.state), verdict.reason, due_at=verdict.due_at)
         return None
