@@ -14,7 +14,7 @@ from campaigns.operations.heartbeats import heartbeats_prune
 from campaigns.sending.claiming import Claim, sends_claim
 from campaigns.sending.delivery import sends_deliver
 from campaigns.sending.dispatcher import stuck_sends_settle
-from campaigns.sending.queueing import due_sends_dispatch
+from campaigns.sending.queueing import due_sends_queue
 from campaigns.sending.retention import records_prune
 
 
@@ -29,7 +29,7 @@ def events_process_pending(*, batch_size: int = BATCH_SIZE) -> int:
 def dispatch_once(*, now: datetime, slow_checks: bool, prune: bool = False) -> int:
     """One pass of the dispatcher's work at `now`: queue due sends, optionally with the slow sweeps
     (stale `sending`, unknown sends past their grace) and pruning; return how many sends were queued."""
-    queued = due_sends_dispatch(now=now)
+    queued = due_sends_queue(now=now)
     if slow_checks:
         stuck_sends_settle(now=now)
     if prune:

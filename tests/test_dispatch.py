@@ -13,7 +13,7 @@ from campaigns.models import Send
 from campaigns.sending.delivery import send_record
 from campaigns.sending.dispatcher import dispatcher_run
 from campaigns.sending.provider import provider_send
-from campaigns.sending.queueing import due_sends_dispatch, stale_sending_settle
+from campaigns.sending.queueing import due_sends_queue, stale_sending_settle
 from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
 from tests.steps import dispatch_once, events_process_pending, send_claim
@@ -44,22 +44,22 @@ def test_processing_queues_the_send_due_now_and_marks_it(signup):
 def test_it_queues_only_due_sends_not_queued_recently(signup):
     now, _, nudge = signup
     OrmQ.objects.all().delete()
-    assert due_sends_dispatch(now=now + timedelta(seconds=10)) == 0
+    assert due_sends_queue(now=now + timedelta(seconds=10)) == 0
     assert queued_tasks() == []
     queued_tasks_run()
     run_worker(at=now + timedelta(seconds=20))
-    assert due_sends_dispatch(now=now + minutes(31)) == 1
+    assert due_sends_queue(now=now + minutes(31)) == 1
     assert queued_tasks() == [(DELIVER, ([nudge.pk],))]
     nudge.refresh_from_db()
     assert nudge.enqueued_at == now + minutes(31)
-    assert due_sends_dispatch(now=now + minutes(32)) == 0
+    assert due_sends_queue(now=now + minutes(32)) == 0
 
 
 def test_a_lost_delivery_task_is_queued_again_after_the_retry_lease(signup, sendgrid, settings):
     now, welcome, _ = signup
     OrmQ.objects.all().delete()  # the broker lost it (a Redis cluster died)
     lease = settings.Q_CLUSTER["retry"]
-    assert due_sends_dispatch(now=now + timedelta(seconds=lease - 1)) == 0
+    assert due_sends_queue(now=now + timedelta(seconds=lease - 1)) == 0
     with time_machine.travel(now + timedelta(seconds=lease + 1), tick=False):
         assert dispatch_once(now=timezone.now(), slow_checks=False) == 1
         assert queued_tasks() == [(DELIVER, ([welcome.pk],))]
@@ -70,7 +70,7 @@ def test_a_lost_delivery_task_is_queued_again_after_the_retry_lease(signup, send
 def test_a_task_queued_twice_still_sends_once(signup, sendgrid, settings):
     now, welcome, _ = signup
     with time_machine.travel(now + timedelta(seconds=settings.Q_CLUSTER["retry"] + 1), tick=False):
-        due_sends_dispatch(now=timezone.now())
+        due_sends_queue(now=timezone.now())
         assert queued_tasks() == [(DELIVER, ([welcome.pk],)), (DELIVER, ([welcome.pk],))]
         assert queued_tasks_run() == 2
     assert list(sendgrid.keys().values()) == [1]
@@ -86,7 +86,7 @@ def test_a_sending_row_outliving_its_worker_becomes_unknown_and_a_late_answer_st
     welcome.refresh_from_db()
     assert welcome.state == "unknown"
     # Never back to scheduled: the dispatcher and the worker leave it alone.
-    assert due_sends_dispatch(now=now + timedelta(days=1)) == 1  # only the nudge
+    assert due_sends_queue(now=now + timedelta(days=1)) == 1  # only the nudge
     run_worker(at=now + timedelta(days=1))
     assert [m.key for m in sendgrid.accepted] == [Send.objects.get(rule__name="nudge").dedupe_key]
     # The worker was only slow: its answer arrives and proves the send.

@@ -27,7 +27,7 @@ from campaigns.authoring.preview import (
 from campaigns.authoring.preview_forms import PreviewForm, event_chosen, preview_data
 from campaigns.authoring.rendering import RenderError
 from campaigns.models import Template
-from campaigns.sending.provider import Outcome, ProviderResult
+from campaigns.sending.provider import ProviderOutcome, ProviderResult
 
 SOURCE_FIELDS = ("subject", "text_body", "html_body", "sendgrid_template_id")
 
@@ -88,10 +88,10 @@ def _test_send(request: HttpRequest, form: PreviewForm, template: Template) -> N
 
 
 def _result_message(result: ProviderResult, to: str) -> tuple[int, str]:
-    if result.outcome is Outcome.ACCEPTED:
+    if result.outcome is ProviderOutcome.ACCEPTED:
         reference = f" (message id {result.message_id})" if result.message_id else ""
         return messages.SUCCESS, f"Test email sent to {to}: the email provider accepted it{reference}."
-    if result.outcome is Outcome.AMBIGUOUS:
+    if result.outcome is ProviderOutcome.AMBIGUOUS:
         return (
             messages.WARNING,
             f"The test email to {to} may or may not have been sent (the provider gave no clear answer): "

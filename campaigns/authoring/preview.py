@@ -2,7 +2,7 @@
 
 The sample is either a recent real event (with its user's stored contact) or JSON a marketer
 writes, `{"event": {...properties}, "contact": {...traits, "email": ...}}`. Rendering and message
-building are the production ones (campaigns.authoring.rendering, campaigns.sending.claiming.message_compose), so what
+building are the production ones (campaigns.authoring.rendering, campaigns.sending.message.message_compose), so what
 the preview shows is what a contact would get. Nothing here writes to the database.
 """
 
@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from campaigns.authoring.rendering import RenderError, render_context, template_render
 from campaigns.models import Rule, Template
-from campaigns.sending.claiming import message_compose
+from campaigns.sending.message import message_compose
 from campaigns.sending.provider import ProviderResult, provider_send
 from events.models import Contact, Event
 from triggermail.times import time_text

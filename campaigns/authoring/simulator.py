@@ -18,9 +18,9 @@ from campaigns.consent.suppression import suppression_reason
 from campaigns.matching.rules import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
 from campaigns.matching.selectors import contacts_data, rules_current
 from campaigns.models import CampaignSettings, Decision, Rule, Send
-from campaigns.sending.caps import send_cap_check
-from campaigns.sending.checks import Verdict, exit_event_since_trigger, send_recheck
+from campaigns.sending.checks import exit_event_since_trigger, send_checks_run
 from campaigns.sending.claim_facts import claim_facts_load
+from campaigns.sending.verdict import Verdict
 from events.models import Contact
 from triggermail.errors import error_summary
 from triggermail.times import time_text
@@ -177,7 +177,7 @@ def _decisions_isolated(
         try:
             decided = rules_matching(event, contact, [rule], now)
         except Exception as exc:
-            decided = [MatchDecision(rule.id, "error", f"matching raised {error_summary(exc)}")]
+            decided = [MatchDecision(rule.id, Decision.Reason.ERROR, f"matching raised {error_summary(exc)}")]
         for decision in decided:
             decisions.append(decision)
             if decision.scheduled:
@@ -213,12 +213,15 @@ def _checks_now(send: Send, contact_stored: bool, *, now: datetime, defaults: Ca
     if not contact_stored:
         # A contact that is not stored has no emails to count for cooldowns and caps and no
         # consent choices; only its exit events can exist (events arrive before an identify).
-        exit_event = exit_event_since_trigger(send, now=now) if send.rule.exit_events else None
+        if not send.rule.exit_events:
+            return ()
+        facts = claim_facts_load([send], now=now, settings=defaults)
+        exit_event = exit_event_since_trigger(send, now=now, facts=facts)
         if exit_event is None:
             return ()
         when = time_text(exit_event.occurred_at)
         return (Verdict(Send.State.CANCELLED, f"exit event {exit_event.name} at {when}"),)
     # Read once for both checks, as a claim reads them once for its batch.
     facts = claim_facts_load([send], now=now, settings=defaults)
-    verdicts = [send_recheck(send, now=now, facts=facts), send_cap_check(send, now=now, settings=defaults, facts=facts)]
-    return tuple(verdict for verdict in verdicts if verdict is not None)
+    # Every check but the window: the email is shown as if it were due now.
+    return tuple(send_checks_run(send, facts=facts, now=now, window=False))

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from campaigns.matching.reasons import DecisionReason
+
 if TYPE_CHECKING:
     from events.models import Contact
 
@@ -30,7 +32,7 @@ TOKEN_SALT = "triggermail.consent.unsubscribe"
 
 @dataclass(frozen=True)
 class Refusal:
-    reason: str  # a Decision.Reason value: "suppressed" or "unsubscribed"
+    reason: DecisionReason  # SUPPRESSED or UNSUBSCRIBED
     detail: str
 
 
@@ -48,13 +50,13 @@ def consent_refusal(
     blocks every category: a hard bounce or a spam complaint is about the address, not the list.
     """
     if suppressed:
-        return Refusal("suppressed", f"the address is suppressed ({suppressed})")
+        return Refusal(DecisionReason.SUPPRESSED, f"the address is suppressed ({suppressed})")
     if category != "marketing":
         return None
     if unsubscribed:
-        return Refusal("unsubscribed", "the contact unsubscribed from all marketing email")
+        return Refusal(DecisionReason.UNSUBSCRIBED, "the contact unsubscribed from all marketing email")
     if topic and topic in set(unsubscribed_topics):
-        return Refusal("unsubscribed", f"the contact unsubscribed from the topic {topic!r}")
+        return Refusal(DecisionReason.UNSUBSCRIBED, f"the contact unsubscribed from the topic {topic!r}")
     return None
 
 

@@ -151,7 +151,9 @@ class _Pending:
             if self._schedules(contact, decision) and send_id is None:
                 # Another processor stored a live send with this key first.
                 decision = MatchDecision(
-                    decision.rule_id, "duplicate", f"already scheduled or sent under key {decision.dedupe_key}"
+                    decision.rule_id,
+                    Decision.Reason.DUPLICATE,
+                    f"already scheduled or sent under key {decision.dedupe_key}",
                 )
             rows.append(
                 Decision(

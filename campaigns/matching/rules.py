@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from campaigns.consent.policy import consent_refusal
 from campaigns.matching.conditions import MISSING, ConditionData, condition_holds, value_at
+from campaigns.matching.reasons import DecisionReason
 from campaigns.matching.windows import SendWindow, window_next_open, zone_resolve
 from triggermail.text import text_storable
 from triggermail.times import time_text
@@ -81,14 +82,14 @@ class RuleData:
 @dataclass(frozen=True)
 class MatchDecision:
     rule_id: int
-    reason: str  # a Decision.Reason value
+    reason: DecisionReason
     detail: str = ""
     due_at: datetime | None = None
     dedupe_key: str = ""
 
     @property
     def scheduled(self) -> bool:
-        return self.reason == "scheduled"
+        return self.reason == DecisionReason.SCHEDULED
 
 
 def dedupe_key(rule: RuleData, event: EventData, contact: ContactData) -> str | None:
@@ -130,9 +131,9 @@ def _in_cooldown(rule: RuleData, contact: ContactData, due_at: datetime) -> date
 def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: datetime) -> MatchDecision:
     """The decision for one rule that listens to this event."""
     if not rule.active:
-        return MatchDecision(rule.id, "inactive", f"rule {rule.name!r} is paused")
+        return MatchDecision(rule.id, DecisionReason.INACTIVE, f"rule {rule.name!r} is paused")
     if not contact.email:
-        return MatchDecision(rule.id, "no_email", f"contact {contact.user_id!r} has no email address")
+        return MatchDecision(rule.id, DecisionReason.NO_EMAIL, f"contact {contact.user_id!r} has no email address")
     refusal = consent_refusal(
         category=rule.category,
         topic=rule.topic,
@@ -144,12 +145,12 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
         return MatchDecision(rule.id, refusal.reason, refusal.detail)
     for condition in rule.conditions:
         if not condition_holds(condition, event.properties, contact.traits):
-            return MatchDecision(rule.id, "condition_false", f"condition not met: {condition.describe()}")
+            return MatchDecision(rule.id, DecisionReason.CONDITION_FALSE, f"condition not met: {condition.describe()}")
     key = dedupe_key(rule, event, contact)
     if key is None:
-        return MatchDecision(rule.id, "no_dedupe_value", f"event has no property {rule.dedupe_property!r}")
+        return MatchDecision(rule.id, DecisionReason.NO_DEDUPE_VALUE, f"event has no property {rule.dedupe_property!r}")
     if key in contact.live_keys:
-        return MatchDecision(rule.id, "duplicate", f"already scheduled or sent under key {key}")
+        return MatchDecision(rule.id, DecisionReason.DUPLICATE, f"already scheduled or sent under key {key}")
     due_at = max(event.occurred_at + rule.delay, now)
     detail = f"due {time_text(due_at)}"
     if rule.window is not None:
@@ -161,8 +162,8 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
             due_at = opening
     previous = _in_cooldown(rule, contact, due_at)
     if previous is not None:
-        return MatchDecision(rule.id, "cooldown", f"another email from this rule at {time_text(previous)}")
-    return MatchDecision(rule.id, "scheduled", detail, due_at=due_at, dedupe_key=key)
+        return MatchDecision(rule.id, DecisionReason.COOLDOWN, f"another email from this rule at {time_text(previous)}")
+    return MatchDecision(rule.id, DecisionReason.SCHEDULED, detail, due_at=due_at, dedupe_key=key)
 
 
 def rules_matching(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from campaigns.matching.reasons import DecisionReason
 from campaigns.models.rules import Rule
 from events.models import Contact, Event
 
@@ -120,19 +121,8 @@ class Decision(models.Model):
         SCHEDULED = "scheduled"
         SKIPPED = "skipped"
 
-    class Reason(models.TextChoices):
-        SCHEDULED = "scheduled"
-        INACTIVE = "inactive", "rule inactive"
-        CONDITION_FALSE = "condition_false", "condition false"
-        COOLDOWN = "cooldown"
-        DUPLICATE = "duplicate"
-        NO_EMAIL = "no_email", "no email address"
-        NO_DEDUPE_VALUE = "no_dedupe_value", "dedupe property missing"
-        SUPPRESSED = "suppressed", "address suppressed"
-        UNSUBSCRIBED = "unsubscribed"
-        CAPPED = "capped", "frequency cap"
-        # Evaluating the rule for this event raised; the detail names the error.
-        ERROR = "error", "processing error"
+    # One list shared with the pure matching code (campaigns.matching.reasons).
+    Reason = DecisionReason
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="decisions")

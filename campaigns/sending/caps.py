@@ -3,9 +3,9 @@
 Two limits may apply to a send: the global cap on MARKETING email (CampaignSettings) and the rule's
 own cap (any category). A send counts from the moment its provider call starts: sends that are
 sending, sent, unknown or abandoned may all have reached the person. The claim
-(campaigns.sending.claiming) calls this, through `campaigns.sending.timing.send_timing_check`, with
+(campaigns.sending.claiming) calls this, through `campaigns.sending.checks.send_checks_run`, with
 the contact's row locked, so two workers cannot both take the last free slot; the Simulator
-(campaigns.authoring.simulator) calls it to say what a cap would do.
+(campaigns.authoring.simulator) calls it the same way to say what a cap would do.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from campaigns.authoring.durations import duration_words
 from campaigns.models import CampaignSettings, CappedAction, Category, Send
-from campaigns.sending.checks import Verdict
-from campaigns.sending.claim_facts import ClaimFacts, CountedSend, claim_facts_load
+from campaigns.sending.claim_facts import ClaimFacts, CountedSend
+from campaigns.sending.verdict import Verdict
 from triggermail.times import time_text
 
 
@@ -55,17 +55,14 @@ def _limits(send: Send, settings: CampaignSettings) -> list[tuple[CapLimit, Call
     return limits
 
 
-def send_cap_check(
-    send: Send, *, now: datetime, settings: CampaignSettings, facts: ClaimFacts | None = None
-) -> Verdict | None:
+def send_cap_check(send: Send, *, now: datetime, settings: CampaignSettings, facts: ClaimFacts) -> Verdict | None:
     """Cancel or delay (per the rule's capped_action) a send over a cap; None when it may go.
 
-    `facts` are read for a whole batch by the claim; without them they are read for this send.
+    `facts` are read for a whole batch by the claim (campaigns.sending.claim_facts).
     """
     limits = _limits(send, settings)
     if not limits:
         return None
-    facts = facts or claim_facts_load([send], now=now, settings=settings)
     since = now - max(limit.period for limit, _ in limits)
     counted = [
         (row, moment)

@@ -1,31 +1,45 @@
-"""Re-checking a send when it is due: the world may have changed during the delay."""
+"""The send-time checks: the world may have changed while the send waited.
+
+`send_checks_run` is the one entry: the claim (campaigns.sending.claiming) acts on the first verdict,
+the Simulator (campaigns.authoring.simulator) shows them all. Both pass the facts read for the batch
+(campaigns.sending.claim_facts), so no check reads on its own.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
 
 from campaigns.consent.policy import Refusal, consent_refusal
 from campaigns.models import Send
-from campaigns.sending.claim_facts import ClaimFacts, ExitEvent, claim_facts_load
+from campaigns.sending.caps import send_cap_check
+from campaigns.sending.claim_facts import ClaimFacts, ExitEvent
+from campaigns.sending.timing import send_window_check
+from campaigns.sending.verdict import Verdict
 from triggermail.times import time_text
 
 
-@dataclass(frozen=True)
-class Verdict:
-    state: str
-    reason: str
-    # With state `scheduled`: not now, but then (outside the send window, over a frequency cap).
-    due_at: datetime | None = None
+def send_checks_run(send: Send, *, facts: ClaimFacts, now: datetime, window: bool = True) -> Iterator[Verdict]:
+    """Why this send must not go out now, one verdict per check that says so; none if it may.
 
-
-def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> Verdict | None:
-    """Why this send must not go out now, or None if it should.
-
-    `facts` are read for a whole batch by the claim (campaigns.sending.claim_facts); without them they are
-    read for this one send.
+    In order: the re-check (rule paused, exit event, cooldown, resend, consent), the send window (unless
+    `window` is False), the frequency caps. Lazy: a caller that acts on the first asks no further check.
+    The caps count sends, so the claim runs this while the contact row is locked.
     """
-    facts = facts or claim_facts_load([send], now=now)
+    recheck = send_recheck(send, now=now, facts=facts)
+    if recheck is not None:
+        yield recheck
+    if window:
+        moved = send_window_check(send, now=now, settings=facts.settings)
+        if moved is not None:
+            yield moved
+    capped = send_cap_check(send, now=now, settings=facts.settings, facts=facts)
+    if capped is not None:
+        yield capped
+
+
+def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts) -> Verdict | None:
+    """Why this send must not go out now (rule, exit events, cooldown, resend, consent), or None."""
     rule, contact = send.rule, send.contact
     if not rule.active:
         return Verdict(Send.State.CANCELLED, f"rule {rule.name!r} was paused before the send was due")
@@ -79,9 +93,8 @@ def _consent_refusal(send: Send, facts: ClaimFacts) -> Refusal | None:
     )
 
 
-def exit_event_since_trigger(send: Send, *, now: datetime, facts: ClaimFacts | None = None) -> ExitEvent | None:
+def exit_event_since_trigger(send: Send, *, now: datetime, facts: ClaimFacts) -> ExitEvent | None:
     """The first of the rule's exit events this contact sent after the trigger, up to `now`."""
-    facts = facts or claim_facts_load([send], now=now)
     exits = [
         e for e in facts.exit_events(send.contact.user_id)
         if e.name in send.rule.exit_events and e.occurred_at <= now

@@ -17,26 +17,21 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from campaigns.authoring.rendering import RenderError, render_context, template_render
-from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
-from campaigns.models import Category, DedupePolicy, IdempotencyKey, Send, Template
+from campaigns.authoring.rendering import RenderError
+from campaigns.models import DedupePolicy, IdempotencyKey, Send
 from campaigns.sending import lifecycle
-from campaigns.sending.checks import send_recheck
+from campaigns.sending.checks import send_checks_run
 from campaigns.sending.claim_facts import ClaimFacts, claim_facts_load, consent_read
-from campaigns.sending.timing import send_timing_check
+from campaigns.sending.message import message_build
 from triggermail.bulk import insert_new_returning
 from triggermail.errors import error_summary
 
 logger = logging.getLogger(__name__)
-
-METADATA_KEY = "triggermail_key"
-METADATA_SEND = "triggermail_send"
 
 
 @dataclass(frozen=True)
@@ -101,8 +96,8 @@ def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMes
 
 def _send_check(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
     """The message to send, or None after giving the send the state the checks call for."""
-    # The timing check counts sends for the caps, so it runs while the contact row is locked.
-    verdict = send_recheck(send, now=now, facts=facts) or send_timing_check(send, now=now, facts=facts)
+    # The caps count sends, so the checks run while the contact row is locked; the first verdict wins.
+    verdict = next(send_checks_run(send, facts=facts, now=now), None)
     if verdict is not None:
         _finish(send, Send.State(verdict.state), verdict.reason, due_at=verdict.due_at)
         return None
@@ -139,50 +134,3 @@ def key_expiry(send: Send, now: datetime) -> datetime | None:
     if send.rule.dedupe_policy in (DedupePolicy.ONCE_PER_USER, DedupePolicy.PER_PROPERTY):
         return None
     return now + timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)
-
-
-def message_build(send: Send) -> AnymailMessage:
-    template, contact = send.rule.template, send.contact
-    properties = send.event.properties if send.event is not None else {}
-    unsubscribe = unsubscribe_url(contact)
-    context = render_context(
-        properties=properties,
-        user_id=contact.user_id,
-        email=contact.email,
-        traits=contact.traits,
-        unsubscribe_url=unsubscribe,
-        # The same page (see campaigns.consent.policy.preferences_url); signing it twice would cost twice.
-        preferences_url=unsubscribe,
-    )
-    message = message_compose(template, context, to=contact.email)
-    # Our key travels with the message (SendGrid custom_args) so that webhook events prove which
-    # send they belong to.
-    message.metadata = {METADATA_KEY: send.dedupe_key, METADATA_SEND: str(send.pk)}
-    message.tags = [template.category, send.rule.name[:100]]
-    if template.category == Category.MARKETING:
-        # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
-        # providers require it of bulk senders. Transactional email is not a list to leave.
-        message.extra_headers.update(unsubscribe_headers(contact, url=unsubscribe))
-    return message
-
-
-def message_compose(
-    template: Template, context: dict[str, Any], *, to: str, subject_prefix: str = ""
-) -> AnymailMessage:
-    """The email a template makes for one address: rendered here, or by SendGrid from a dynamic template.
-
-    Shared by real sends and the admin's test email (campaigns.authoring.preview), so a test shows exactly
-    what a contact would get. Raises RenderError for a broken template.
-    """
-    message = AnymailMessage(to=[to], from_email=template.from_email or settings.DEFAULT_FROM_EMAIL)
-    if template.sendgrid_template_id:
-        # SendGrid renders the subject from its own template; a prefix cannot reach it.
-        message.template_id = template.sendgrid_template_id
-        message.merge_global_data = context
-    else:
-        rendered = template_render(template, context)
-        message.subject = subject_prefix + rendered.subject
-        message.body = rendered.text
-        if rendered.html:
-            message.attach_alternative(rendered.html, "text/html")
-    return message

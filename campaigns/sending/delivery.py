@@ -22,7 +22,7 @@ from django.utils import timezone
 from campaigns.models import IdempotencyKey, Send
 from campaigns.sending import lifecycle
 from campaigns.sending.claiming import Claim, sends_claim
-from campaigns.sending.provider import Outcome, ProviderResult, provider_send
+from campaigns.sending.provider import ProviderOutcome, ProviderResult, provider_send
 from triggermail.durability import commit_without_waiting
 from triggermail.errors import error_is_transient, error_summary
 
@@ -49,13 +49,13 @@ def sends_deliver(send_ids: list[int]) -> dict[str, int]:
 def _slice_deliver(send_ids: list[int], counts: Counter[str]) -> None:
     claims = _claims_isolated(send_ids, counts)
     results = _provider_send_all(claims)
-    accepted = [(c, r) for c, r in zip(claims, results, strict=True) if r.outcome is Outcome.ACCEPTED]
+    accepted = [(c, r) for c, r in zip(claims, results, strict=True) if r.outcome is ProviderOutcome.ACCEPTED]
     counts.update(r.outcome.value for r in results)
     try:
         if accepted:
             _with_reconnect(lambda: sends_record_accepted(accepted, now=timezone.now()), what="accepted sends")
         for claim, result in zip(claims, results, strict=True):
-            if result.outcome is not Outcome.ACCEPTED:
+            if result.outcome is not ProviderOutcome.ACCEPTED:
                 _with_reconnect(partial(_record_now, claim, result), what=f"send {claim.send_id}")
     except DatabaseError:
         # Nothing is lost: the sends stay `sending`, become `unknown` when stale, and the webhook's
@@ -144,11 +144,11 @@ def sends_record_accepted(accepted: Sequence[tuple[Claim, ProviderResult]], *, n
 
 def send_record(claim: Claim, result: ProviderResult, *, now: datetime) -> None:
     """Record the provider's answer for one send."""
-    if result.outcome is Outcome.ACCEPTED:
+    if result.outcome is ProviderOutcome.ACCEPTED:
         sends_record_accepted([(claim, result)], now=now)
         return
     with transaction.atomic():
-        if result.outcome is Outcome.AMBIGUOUS:
+        if result.outcome is ProviderOutcome.AMBIGUOUS:
             lifecycle.send_record_ambiguous(send_id=claim.send_id, error=result.error)
             logger.warning("send %s is unknown: %s", claim.send_id, result.error)
         else:
@@ -166,7 +166,7 @@ def _record_not_sent(claim: Claim, result: ProviderResult, *, now: datetime) -> 
     # Proven not sent: release the key so that this send (and only it) may be tried again.
     IdempotencyKey.objects.filter(key=claim.key, send_id=claim.send_id).delete()
     attempts = Send.objects.filter(pk=claim.send_id).values_list("attempts", flat=True).first() or 0
-    if result.outcome is Outcome.RETRY and attempts < settings.SEND_MAX_ATTEMPTS:
+    if result.outcome is ProviderOutcome.RETRY and attempts < settings.SEND_MAX_ATTEMPTS:
         rescheduled = lifecycle.send_retry(
             send_id=claim.send_id,
             reason=f"not sent (attempt {attempts}); retrying",
@@ -178,7 +178,7 @@ def _record_not_sent(claim: Claim, result: ProviderResult, *, now: datetime) -> 
     lifecycle.send_fail(
         send_id=claim.send_id,
         reason=f"not sent after {attempts} attempt(s): provider refused it"
-        if result.outcome is Outcome.REJECTED
+        if result.outcome is ProviderOutcome.REJECTED
         else f"not sent after {attempts} attempts",
         error=result.error,
     )

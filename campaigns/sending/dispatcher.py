@@ -26,7 +26,7 @@ from django.utils import timezone
 from campaigns.matching.processing import BATCH_SIZE, events_process_batch
 from campaigns.operations.heartbeats import dead_hosts_recover, heartbeats_prune
 from campaigns.sending.ambiguous import unknown_sends_resolve
-from campaigns.sending.queueing import due_sends_dispatch, stale_sending_settle
+from campaigns.sending.queueing import due_sends_queue, stale_sending_settle
 from campaigns.sending.retention import records_prune
 from triggermail.wakeup import Listener
 
@@ -92,7 +92,7 @@ def dispatcher_run(
             more = events_process_slice()
             started = time.monotonic()
             if started >= next_dispatch:
-                due_sends_dispatch(now=timezone.now())
+                due_sends_queue(now=timezone.now())
                 next_dispatch = started + interval
             if started >= next_recovery:
                 dead_hosts_recover(own_name=heartbeat_name, now=timezone.now())

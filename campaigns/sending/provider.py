@@ -25,7 +25,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 from triggermail.metrics import provider_call_observe
 
 
-class Outcome(StrEnum):
+class ProviderOutcome(StrEnum):
     ACCEPTED = "accepted"
     RETRY = "retry"  # proven not sent; may be tried again
     REJECTED = "rejected"  # proven not sent; trying again would not help
@@ -34,7 +34,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class ProviderResult:
-    outcome: Outcome
+    outcome: ProviderOutcome
     message_id: str = ""
     error: str = ""
     retry_after: float | None = None
@@ -42,10 +42,10 @@ class ProviderResult:
 
 # The outcome classes the metrics count provider calls by: what each answer proves.
 OUTCOME_CLASSES = {
-    Outcome.ACCEPTED: "sent",
-    Outcome.RETRY: "not_sent",
-    Outcome.REJECTED: "refused",
-    Outcome.AMBIGUOUS: "ambiguous",
+    ProviderOutcome.ACCEPTED: "sent",
+    ProviderOutcome.RETRY: "not_sent",
+    ProviderOutcome.REJECTED: "refused",
+    ProviderOutcome.AMBIGUOUS: "ambiguous",
 }
 
 
@@ -65,13 +65,15 @@ def _provider_send(message: AnymailMessage) -> ProviderResult:
         # receiver there does not undo an accepted message, and must not make it look unsent.
         response = _esp_response(message)
         if response is not None and 200 <= response.status_code < 300:
-            return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(response), error=_error_text(exc))
+            return ProviderResult(ProviderOutcome.ACCEPTED, message_id=_message_id(response), error=_error_text(exc))
         return error_classify(exc)
     if not sent:
         # A pre_send receiver cancelled it, or it had no recipients: the provider was not called.
-        return ProviderResult(Outcome.REJECTED, error="the email backend sent nothing (cancelled before sending)")
+        return ProviderResult(
+            ProviderOutcome.REJECTED, error="the email backend sent nothing (cancelled before sending)"
+        )
     response = _esp_response(message)
-    return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(response) if response is not None else "")
+    return ProviderResult(ProviderOutcome.ACCEPTED, message_id=_message_id(response) if response is not None else "")
 
 
 _local = threading.local()
@@ -176,21 +178,21 @@ def error_classify(exc: BaseException) -> ProviderResult:
         status = exc.status_code
         if status is not None and 200 <= status < 300 and exc.response is not None:
             # The provider accepted it; only reading its answer failed.
-            return ProviderResult(Outcome.ACCEPTED, message_id=_message_id(exc.response), error=text)
+            return ProviderResult(ProviderOutcome.ACCEPTED, message_id=_message_id(exc.response), error=text)
         if status is None:
             if _never_connected(exc):
-                return ProviderResult(Outcome.RETRY, error=text)
+                return ProviderResult(ProviderOutcome.RETRY, error=text)
             # Read timeouts and connections dropped after the request went out.
-            return ProviderResult(Outcome.AMBIGUOUS, error=text)
+            return ProviderResult(ProviderOutcome.AMBIGUOUS, error=text)
         if status == 429:
-            return ProviderResult(Outcome.RETRY, error=text, retry_after=_retry_after(exc.response))
+            return ProviderResult(ProviderOutcome.RETRY, error=text, retry_after=_retry_after(exc.response))
         if status in (401, 403):
             # A wrong or revoked API key: nothing was sent, and an operator can fix it in time.
-            return ProviderResult(Outcome.RETRY, error=text)
+            return ProviderResult(ProviderOutcome.RETRY, error=text)
         if status >= 500:
-            return ProviderResult(Outcome.AMBIGUOUS, error=text)
-        return ProviderResult(Outcome.REJECTED, error=text)
+            return ProviderResult(ProviderOutcome.AMBIGUOUS, error=text)
+        return ProviderResult(ProviderOutcome.REJECTED, error=text)
     if isinstance(exc, AnymailError):
         # Raised while building the request (bad address, unsupported feature): nothing was sent.
-        return ProviderResult(Outcome.REJECTED, error=text)
-    return ProviderResult(Outcome.AMBIGUOUS, error=text)
+        return ProviderResult(ProviderOutcome.REJECTED, error=text)
+    return ProviderResult(ProviderOutcome.AMBIGUOUS, error=text)

@@ -49,7 +49,7 @@ def deliveries_queue(send_ids: Sequence[int]) -> None:
         enqueue("campaigns.tasks.sends_deliver", list(send_ids[start : start + DELIVERY_CHUNK]))
 
 
-def due_sends_dispatch(*, now: datetime) -> int:
+def due_sends_queue(*, now: datetime) -> int:
     """Queue delivery of sends that are due and not queued recently; return how many."""
     # A queued task that has not claimed its send within the queue's retry lease was lost
     # (a Redis broker drops in-flight tasks when a cluster dies): queue it again.

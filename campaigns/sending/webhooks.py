@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from campaigns.consent.suppression import suppression_from_provider_event
 from campaigns.models import ProviderEvent, Send
-from campaigns.sending.claiming import METADATA_KEY, METADATA_SEND
+from campaigns.sending.message import METADATA_KEY, METADATA_SEND
 from campaigns.sending.settlement import Evidence, send_settle
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,67 @@
+"""Building the email for a send, or for the admin's test of a template.
+
+Real sends (campaigns.sending.claiming) and the admin's test email (campaigns.authoring.preview) build
+their message here, so a test shows exactly what a contact would get.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anymail.message import AnymailMessage
+from django.conf import settings
+
+from campaigns.authoring.rendering import render_context, template_render
+from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
+from campaigns.models import Category, Send, Template
+
+# The metadata keys campaigns.sending.webhooks reads back from provider events.
+METADATA_KEY = "triggermail_key"
+METADATA_SEND = "triggermail_send"
+
+
+def message_build(send: Send) -> AnymailMessage:
+    template, contact = send.rule.template, send.contact
+    properties = send.event.properties if send.event is not None else {}
+    unsubscribe = unsubscribe_url(contact)
+    context = render_context(
+        properties=properties,
+        user_id=contact.user_id,
+        email=contact.email,
+        traits=contact.traits,
+        unsubscribe_url=unsubscribe,
+        # The same page (see campaigns.consent.policy.preferences_url); signing it twice would cost twice.
+        preferences_url=unsubscribe,
+    )
+    message = message_compose(template, context, to=contact.email)
+    # Our key travels with the message (SendGrid custom_args) so that webhook events prove which
+    # send they belong to.
+    message.metadata = {METADATA_KEY: send.dedupe_key, METADATA_SEND: str(send.pk)}
+    message.tags = [template.category, send.rule.name[:100]]
+    if template.category == Category.MARKETING:
+        # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
+        # providers require it of bulk senders. Transactional email is not a list to leave.
+        message.extra_headers.update(unsubscribe_headers(contact, url=unsubscribe))
+    return message
+
+
+def message_compose(
+    template: Template, context: dict[str, Any], *, to: str, subject_prefix: str = ""
+) -> AnymailMessage:
+    """The email a template makes for one address: rendered here, or by SendGrid from a dynamic template.
+
+    Shared by real sends and the admin's test email (campaigns.authoring.preview), so a test shows exactly
+    what a contact would get. Raises RenderError for a broken template.
+    """
+    message = AnymailMessage(to=[to], from_email=template.from_email or settings.DEFAULT_FROM_EMAIL)
+    if template.sendgrid_template_id:
+        # SendGrid renders the subject from its own template; a prefix cannot reach it.
+        message.template_id = template.sendgrid_template_id
+        message.merge_global_data = context
+    else:
+        rendered = template_render(template, context)
+        message.subject = subject_prefix + rendered.subject
+        message.body = rendered.text
+        if rendered.html:
+            message.attach_alternative(rendered.html, "text/html")
+    return message
