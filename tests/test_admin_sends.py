@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -22,7 +23,7 @@ def world(db: None) -> dict[str, object]:
     bob = baker_recipes.contact.make(user_id="u-bob", email="bob@example.com")
     event = baker_recipes.track_event.make(name="cart_abandoned", user_id="u-ann", occurred_at=now, received_at=now)
 
-    def send(contact: Contact, state: str, key: str, **fields: object) -> Send:
+    def send(contact: Contact, state: str, key: str, **fields: Any) -> Send:
         return baker_recipes.scheduled_send.make(
             rule=rule, contact=contact, state=state, dedupe_key=key, triggered_at=now, due_at=now, **fields
         )
