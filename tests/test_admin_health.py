@@ -7,9 +7,8 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from campaigns.models import Send
 from campaigns.operations.heartbeats import dispatcher_beat, heartbeat_name
-from events.models import Contact
+from tests import baker_recipes
 from tests.conftest import track
 from tests.world import rule_make
 
@@ -58,8 +57,8 @@ def test_it_says_emails_leave_late(admin_client, settings):
     settings.READY_MAX_SEND_LATENESS = 60.0
     now = timezone.now()
     rule = rule_make("welcome", "user_signup")
-    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
-    Send.objects.create(rule=rule, contact=contact, dedupe_key="k", triggered_at=now, due_at=now)
+    contact = baker_recipes.contact.make()
+    baker_recipes.scheduled_send.make(rule=rule, contact=contact, triggered_at=now, due_at=now)
     later = now + timedelta(minutes=10)
     beat(later)
     page = index(admin_client, later)
@@ -69,11 +68,10 @@ def test_it_says_emails_leave_late(admin_client, settings):
 def test_it_says_an_email_is_stuck_in_flight_when_no_sweep_settled_it(admin_client, settings):
     now = timezone.now()
     rule = rule_make("welcome", "user_signup")
-    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
-    Send.objects.create(
+    contact = baker_recipes.contact.make()
+    baker_recipes.scheduled_send.make(
         rule=rule,
         contact=contact,
-        dedupe_key="k",
         triggered_at=now,
         due_at=now,
         state="sending",

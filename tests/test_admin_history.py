@@ -18,6 +18,7 @@ from django.utils import timezone
 from campaigns.authoring.demo import demo_setup
 from campaigns.authoring.transfer import rules_export
 from campaigns.models import ChangeRecord, Rule, Template
+from tests import baker_recipes
 from tests.conftest import identify, track
 from tests.steps import events_process_pending
 from tests.test_admin_rules import rule_form, template_form
@@ -37,7 +38,7 @@ def maria(db: None) -> Client:
 
 @pytest.fixture
 def recovery(db: None) -> Template:
-    return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
+    return baker_recipes.template.make(name="Recovery")
 
 
 def rule_change_form(rule: Rule, **fields: str) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def test_import_rules_records_each_change_as_imported_by_a_command(maria, recove
 def test_a_version_naming_a_deleted_template_is_not_restored(maria, recovery):
     rule = added_rule(maria, recovery)
     created = ChangeRecord.objects.get(action="created")
-    other = Template.objects.create(name="Other", subject="Hi", text_body="Hi")
+    other = baker_recipes.template.make(name="Other")
     maria.post(f"{RULES}{rule.pk}/change/", {**rule_change_form(rule), "template": str(other.pk)})
     recovery.delete()
 
@@ -274,7 +275,7 @@ def test_the_demo_as_imported_is_version_1_and_can_be_restored_after_a_change(ma
 
 
 def test_a_rule_made_before_its_history_was_kept_can_go_back_to_its_state_before_the_first_change(maria, recovery):
-    rule = Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=recovery)
+    rule = baker_recipes.rule.make(name="cart recovery", trigger_event="cart_abandoned", template=recovery)
     maria.post(f"{RULES}{rule.pk}/change/", rule_change_form(rule, delay="30 minutes"))
 
     page = history_of(maria, rule)

@@ -7,21 +7,22 @@ from datetime import timedelta
 import pytest
 from django.utils.html import escape
 
-from campaigns.models import Condition, Rule, Send, Template
+from campaigns.models import Rule, Send
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.conftest import identify, track
 from tests.steps import events_process_pending
 
 
 @pytest.fixture
 def rules(db: None) -> dict[str, Rule]:
-    template = Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
-    recovery = Rule.objects.create(
+    template = baker_recipes.template.make()
+    recovery = baker_recipes.rule.make(
         name="cart recovery", trigger_event="cart_abandoned", template=template, delay=timedelta(hours=1)
     )
-    Condition.objects.create(rule=recovery, key="cart_value", operator="gt", value=50)
-    big = Rule.objects.create(name="big spender", trigger_event="cart_abandoned", template=template)
-    Condition.objects.create(rule=big, key="cart_value", operator="gt", value=500)
+    baker_recipes.condition.make(rule=recovery, key="cart_value", operator="gt", value=50)
+    big = baker_recipes.rule.make(name="big spender", trigger_event="cart_abandoned", template=template)
+    baker_recipes.condition.make(rule=big, key="cart_value", operator="gt", value=500)
     return {"recovery": recovery, "big": big}
 
 
@@ -92,7 +93,7 @@ def test_the_contact_page_shows_every_decision_and_send(admin_client, api, ann_a
 
 
 def test_a_contact_without_history_says_so(admin_client, db):
-    contact = Contact.objects.create(user_id="u-new", email="new@example.com")
+    contact = baker_recipes.contact.make(user_id="u-new", email="new@example.com")
 
     page = admin_client.get(f"/admin/events/contact/{contact.pk}/change/").content.decode()
 
@@ -101,8 +102,8 @@ def test_a_contact_without_history_says_so(admin_client, db):
 
 
 def test_contacts_are_found_by_user_id_or_email(admin_client, db):
-    Contact.objects.create(user_id="u-ann", email="ann@example.com")
-    Contact.objects.create(user_id="u-bob", email="bob@example.org")
+    baker_recipes.contact.make(user_id="u-ann", email="ann@example.com")
+    baker_recipes.contact.make(user_id="u-bob", email="bob@example.org")
 
     by_email = admin_client.get("/admin/events/contact/", {"q": "example.org"}).content.decode()
     by_user = admin_client.get("/admin/events/contact/", {"q": "u-ann"}).content.decode()

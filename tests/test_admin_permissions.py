@@ -14,6 +14,7 @@ from django.utils import timezone
 from campaigns.admin.forbidden import permission_denied
 from campaigns.models import ChangeRecord, Rule, Send, Suppression, Template
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.test_admin_rules import template_form
 
 
@@ -36,15 +37,19 @@ def maria(db: None) -> Client:
 
 @pytest.fixture
 def world(db: None) -> Rule:
-    template = Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
-    rule = Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=template)
-    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
+    rule = baker_recipes.rule.make(name="cart recovery", trigger_event="cart_abandoned")
+    contact = baker_recipes.contact.make(user_id="u1", email="u1@example.com")
     now = timezone.now()
-    Event.objects.create(type="track", name="cart_abandoned", user_id="u1", message_id="m1", occurred_at=now,
-                         received_at=now)  # fmt: skip
+    baker_recipes.track_event.make(name="cart_abandoned", user_id="u1", occurred_at=now, received_at=now)
     for state in (Send.State.SCHEDULED, Send.State.ABANDONED):
-        Send.objects.create(rule=rule, contact=contact, triggered_at=now, dedupe_key=f"k-{state}", state=state,
-                            due_at=now + timedelta(hours=1))  # fmt: skip
+        baker_recipes.scheduled_send.make(
+            rule=rule,
+            contact=contact,
+            triggered_at=now,
+            dedupe_key=f"k-{state}",
+            state=state,
+            due_at=now + timedelta(hours=1),
+        )
     return rule
 
 

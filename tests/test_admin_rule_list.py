@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from campaigns.models import Category, ChangeRecord, Rule, Send, Template
 from events.models import Contact
+from tests import baker_recipes
 
 RULES = "/admin/campaigns/rule/"
 
 
 @pytest.fixture
 def recovery(db: None) -> Template:
-    return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
+    return baker_recipes.template.make(name="Recovery")
 
 
 def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0), state: str = Send.State.SENT) -> None:
@@ -26,9 +27,14 @@ def sends_make(rule: Rule, count: int, *, age: timedelta = timedelta(0), state: 
     contact, _ = Contact.objects.get_or_create(user_id="u1", email="u1@example.com")
     at = timezone.now() - age
     for _ in range(count):
-        send = Send.objects.create(rule=rule, contact=contact, triggered_at=at, due_at=at, state=state,
-                                   sent_at=at if state == Send.State.SENT else None,
-                                   dedupe_key=f"{rule.pk}-{Send.objects.count()}")  # fmt: skip
+        send = baker_recipes.scheduled_send.make(
+            rule=rule,
+            contact=contact,
+            triggered_at=at,
+            due_at=at,
+            state=state,
+            sent_at=at if state == Send.State.SENT else None,
+        )
         Send.objects.filter(pk=send.pk).update(created_at=at)
 
 
@@ -41,8 +47,8 @@ def names(page: str) -> list[str]:
 
 
 def test_it_counts_each_rules_emails_sent_in_the_last_7_days_and_sorts_by_them(admin_client, recovery):
-    quiet = Rule.objects.create(name="quiet", trigger_event="a", template=recovery)
-    busy = Rule.objects.create(name="busy", trigger_event="b", template=recovery)
+    quiet = baker_recipes.rule.make(name="quiet", template=recovery)
+    busy = baker_recipes.rule.make(name="busy", template=recovery)
     sends_make(quiet, 1)
     sends_make(quiet, 5, age=timedelta(days=8))
     # Emails still waiting, or never sent, are not emails a contact got.
@@ -60,8 +66,8 @@ def test_it_counts_each_rules_emails_sent_in_the_last_7_days_and_sorts_by_them(a
 
 
 def test_it_shows_when_and_by_whom_each_rule_last_changed(admin_client, recovery):
-    changed = Rule.objects.create(name="changed", trigger_event="a", template=recovery)
-    Rule.objects.create(name="untouched", trigger_event="b", template=recovery)
+    changed = baker_recipes.rule.make(name="changed", template=recovery)
+    baker_recipes.rule.make(name="untouched", template=recovery)
 
     admin_client.post(RULES, {"action": "rules_pause", "_selected_action": [changed.pk]})
 
@@ -78,10 +84,10 @@ def test_the_list_costs_the_same_queries_for_many_rules_as_for_few(admin_client,
         return len(captured)
 
     for name in ("a", "b"):
-        sends_make(Rule.objects.create(name=name, trigger_event=name, template=recovery), 2)
+        sends_make(baker_recipes.rule.make(name=name, template=recovery), 2)
     few = queries()
     for name in ("c", "d", "e", "f", "g"):
-        rule = Rule.objects.create(name=name, trigger_event=name, template=recovery)
+        rule = baker_recipes.rule.make(name=name, template=recovery)
         sends_make(rule, 2)
         admin_client.post(RULES, {"action": "rules_pause", "_selected_action": [rule.pk]})
 
@@ -89,12 +95,10 @@ def test_the_list_costs_the_same_queries_for_many_rules_as_for_few(admin_client,
 
 
 def test_it_filters_by_event_active_and_category_and_searches_by_name(admin_client, recovery):
-    receipt = Template.objects.create(
-        name="Receipt", subject="Thanks", text_body="Paid", category=Category.TRANSACTIONAL
-    )
-    Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=recovery)
-    Rule.objects.create(name="paused nudge", trigger_event="cart_abandoned", template=recovery, active=False)
-    Rule.objects.create(name="order receipt", trigger_event="order_completed", template=receipt)
+    receipt = baker_recipes.template.make(name="Receipt", category=Category.TRANSACTIONAL)
+    baker_recipes.rule.make(name="cart recovery", trigger_event="cart_abandoned", template=recovery)
+    baker_recipes.rule.make(name="paused nudge", trigger_event="cart_abandoned", template=recovery, active=False)
+    baker_recipes.rule.make(name="order receipt", trigger_event="order_completed", template=receipt)
 
     def listed(**query: str) -> list[str]:
         return sorted(names(admin_client.get(RULES, query).content.decode()))
@@ -106,7 +110,7 @@ def test_it_filters_by_event_active_and_category_and_searches_by_name(admin_clie
 
 
 def test_a_rule_deleted_from_the_list_is_recorded(admin_client, recovery):
-    rule = Rule.objects.create(name="gone", trigger_event="a", template=recovery)
+    rule = baker_recipes.rule.make(name="gone", template=recovery)
 
     admin_client.post(RULES, {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"})
 
@@ -119,7 +123,7 @@ def test_a_rule_deleted_from_the_list_is_recorded(admin_client, recovery):
 
 
 def test_a_rule_without_cooldown_or_delay_reads_the_same_in_the_list_and_in_its_form(admin_client, recovery):
-    rule = Rule.objects.create(name="welcome", trigger_event="a", template=recovery)
+    rule = baker_recipes.rule.make(name="welcome", template=recovery)
 
     page = admin_client.get(RULES).content.decode()
     form = admin_client.get(f"{RULES}{rule.pk}/change/").content.decode()

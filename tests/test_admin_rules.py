@@ -14,14 +14,15 @@ from campaigns.authoring.form_fields import condition_value_format, condition_va
 from campaigns.authoring.summary import rule_summary
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.rules import RuleData
-from campaigns.models import Condition, Rule, Template
+from campaigns.models import Rule, Template
+from tests import baker_recipes
 
 ADD_URL = "/admin/campaigns/rule/add/"
 
 
 @pytest.fixture
 def recovery(db: None) -> Template:
-    return Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
+    return baker_recipes.template.make(name="Recovery")
 
 
 def rule_form(template: Template, conditions: Sequence[dict[str, str]] = (), **fields: str) -> dict[str, Any]:
@@ -229,7 +230,7 @@ def test_the_summary_names_the_dedupe_property_and_every_exit_event():
 
 
 def test_the_rule_page_shows_the_summary(admin_client, recovery):
-    rule = Rule.objects.create(
+    rule = baker_recipes.rule.make(
         name="cart recovery",
         trigger_event="cart_abandoned",
         template=recovery,
@@ -237,7 +238,7 @@ def test_the_rule_page_shows_the_summary(admin_client, recovery):
         exit_events=["order_completed"],
         dedupe_policy="per_user_day",
     )
-    Condition.objects.create(rule=rule, key="cart_value", operator="gt", value=50)
+    baker_recipes.condition.make(rule=rule, key="cart_value", operator="gt", value=50)
 
     page = admin_client.get(f"/admin/campaigns/rule/{rule.pk}/change/").content.decode()
 
@@ -249,8 +250,10 @@ def test_the_rule_page_shows_the_summary(admin_client, recovery):
 
 
 def test_the_rule_list_shows_delays_in_words_and_filters_by_trigger(admin_client, recovery):
-    Rule.objects.create(name="recover", trigger_event="cart_abandoned", template=recovery, delay=timedelta(minutes=90))
-    Rule.objects.create(name="welcome", trigger_event="user_signup", template=recovery, cooldown=timedelta(days=1))
+    baker_recipes.rule.make(
+        name="recover", trigger_event="cart_abandoned", template=recovery, delay=timedelta(minutes=90)
+    )
+    baker_recipes.rule.make(name="welcome", trigger_event="user_signup", template=recovery, cooldown=timedelta(days=1))
 
     page = admin_client.get("/admin/campaigns/rule/").content.decode()
     filtered = admin_client.get("/admin/campaigns/rule/", {"trigger_event": "user_signup"}).content.decode()
@@ -263,8 +266,8 @@ def test_the_rule_list_shows_delays_in_words_and_filters_by_trigger(admin_client
 
 
 def test_rules_are_paused_and_resumed_in_bulk(admin_client, recovery):
-    first = Rule.objects.create(name="first", trigger_event="a", template=recovery)
-    second = Rule.objects.create(name="second", trigger_event="b", template=recovery)
+    first = baker_recipes.rule.make(name="first", template=recovery)
+    second = baker_recipes.rule.make(name="second", template=recovery)
     ids = [first.pk, second.pk]
 
     paused = admin_client.post(

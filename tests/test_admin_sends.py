@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Decision, IdempotencyKey, Rule, Send, Template
-from events.models import Contact, Event
+from campaigns.models import Decision, IdempotencyKey, Send
+from events.models import Contact
+from tests import baker_recipes
 
 LIST_URL = "/admin/campaigns/send/"
 
@@ -16,16 +18,13 @@ LIST_URL = "/admin/campaigns/send/"
 @pytest.fixture
 def world(db: None) -> dict[str, object]:
     now = timezone.now()
-    template = Template.objects.create(name="Recovery", subject="Your cart", text_body="Come back")
-    rule = Rule.objects.create(name="cart recovery", trigger_event="cart_abandoned", template=template)
-    ann = Contact.objects.create(user_id="u-ann", email="ann@example.com")
-    bob = Contact.objects.create(user_id="u-bob", email="bob@example.com")
-    event = Event.objects.create(
-        message_id="m-1", type="track", name="cart_abandoned", user_id="u-ann", occurred_at=now, received_at=now
-    )
+    rule = baker_recipes.rule.make(name="cart recovery", trigger_event="cart_abandoned")
+    ann = baker_recipes.contact.make(user_id="u-ann", email="ann@example.com")
+    bob = baker_recipes.contact.make(user_id="u-bob", email="bob@example.com")
+    event = baker_recipes.track_event.make(name="cart_abandoned", user_id="u-ann", occurred_at=now, received_at=now)
 
-    def send(contact: Contact, state: str, key: str, **fields: object) -> Send:
-        return Send.objects.create(
+    def send(contact: Contact, state: str, key: str, **fields: Any) -> Send:
+        return baker_recipes.scheduled_send.make(
             rule=rule, contact=contact, state=state, dedupe_key=key, triggered_at=now, due_at=now, **fields
         )
 

@@ -13,6 +13,7 @@ from django_q.models import OrmQ
 from campaigns.models import IdempotencyKey, ProviderEvent, Send
 from campaigns.sending.settlement import unknown_sends_abandon
 from harness.sendgrid_server import Fault
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.world import queued_tasks, queued_tasks_run, rule_make
 
@@ -39,14 +40,7 @@ def resend(admin_client, send_ids, *, follow=False, **extra):
 
 
 def test_the_index_counts_sends_needing_attention_with_one_query_and_links_to_them(admin_client, abandoned):
-    Send.objects.create(
-        rule=abandoned.rule,
-        contact=abandoned.contact,
-        dedupe_key="other",
-        state=Send.State.UNKNOWN,
-        triggered_at=timezone.now(),
-        due_at=timezone.now(),
-    )
+    baker_recipes.scheduled_send.make(rule=abandoned.rule, contact=abandoned.contact, state=Send.State.UNKNOWN)
     with CaptureQueriesContext(connection) as queries:
         page = admin_client.get("/admin/").content.decode()
     assert "2 sends need attention" in page

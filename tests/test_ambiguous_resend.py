@@ -14,6 +14,7 @@ from campaigns.sending.ambiguous import unknown_sends_resend, webhook_live_after
 from campaigns.sending.settlement import sends_sent_twice
 from harness.sendgrid_server import Fault
 from harness.sendgrid_webhook import sendgrid_events_for
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.steps import dispatch_once
 from tests.test_concurrency import in_parallel
@@ -101,10 +102,9 @@ def test_without_webhook_events_for_later_sends_it_is_abandoned_as_before(api, s
 
 
 def test_events_only_for_earlier_sends_do_not_show_the_webhook_live(api, sendgrid, webhook, world, settings):
-    earlier = Send.objects.create(
+    earlier = baker_recipes.scheduled_send.make(
         rule=world.unknown.rule,
         contact=world.unknown.contact,
-        dedupe_key="earlier",
         state=Send.State.SENT,
         triggered_at=world.start,
         due_at=world.start,

@@ -16,6 +16,7 @@ from django.test import Client
 from campaigns.consent.policy import consent_token
 from campaigns.models import Category, Decision, Send
 from events.models import Contact
+from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
 from tests.world import decisions, rule_make, template_make
 
@@ -245,5 +246,5 @@ def test_a_marketer_gives_a_template_its_topic_in_the_admin_and_it_is_offered(db
     )
     assert response.status_code == 302
     assert Template.objects.get(name="Weekly").topic == "Newsletter"
-    contact = Contact.objects.create(user_id="u9", email="u9@example.com")
+    contact = baker_recipes.contact.make()
     assert 'value="Newsletter" checked' in Client().get(f"/u/{consent_token(contact)}/").content.decode()

@@ -17,6 +17,7 @@ from campaigns.reporting.latency import Percentiles, sends_latency_record
 from campaigns.reporting.performance import RulePerformance, dashboard_compute
 from campaigns.sending.webhooks import provider_event_record
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.world import rule_make
 
 _numbers = count(1)
@@ -35,18 +36,16 @@ def sent_email(
     state: str = "sent",
 ) -> Send:
     """An event accepted at `accepted`, its decision, and its send: due `delay` later, sent `took` after that."""
-    number = next(_numbers)
     contact, _ = Contact.objects.get_or_create(user_id="u1", defaults={"email": "u1@example.com"})
-    event = Event.objects.create(
-        message_id=f"m-{number}", type="track", name=rule.trigger_event, user_id="u1",
-        occurred_at=accepted - timedelta(seconds=1), received_at=accepted,
-    )  # fmt: skip
+    event = baker_recipes.track_event.make(
+        name=rule.trigger_event, user_id="u1", occurred_at=accepted - timedelta(seconds=1), received_at=accepted
+    )
     due = accepted - timedelta(seconds=1) + delay
     # Immediate emails are measured from the event's acceptance, delayed ones from their due time.
     sent_at = (due if delay else accepted) + took
-    send = Send.objects.create(
+    send = baker_recipes.scheduled_send.make(
         rule=rule, contact=contact, event=event if with_event else None, triggered_at=accepted,
-        dedupe_key=f"k-{number}", due_at=due, state=state, sent_at=sent_at if state == "sent" else None,
+        due_at=due, state=state, sent_at=sent_at if state == "sent" else None,
         converted_at=sent_at + timedelta(hours=1) if revenue is not None else None,
         revenue=Decimal(revenue) if revenue else None,
     )  # fmt: skip
@@ -71,10 +70,7 @@ def sendgrid_event(send: Send, event_type: str, *, at: datetime, event_id: str |
 
 
 def skipped_event(rule: Rule, *, reason: str, at: datetime) -> None:
-    number = next(_numbers)
-    event = Event.objects.create(
-        message_id=f"m-{number}", type="track", name=rule.trigger_event, user_id="u1", occurred_at=at, received_at=at
-    )
+    event = baker_recipes.track_event.make(name=rule.trigger_event, user_id="u1", occurred_at=at, received_at=at)
     decision_make(rule, event, reason=reason, at=at)
 
 

@@ -19,6 +19,7 @@ from campaigns.authoring.rendering import render_context, template_render
 from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Rule, Send, Template
 from events.models import Event, WriteKey
+from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
 
 pytestmark = pytest.mark.django_db
@@ -204,8 +205,7 @@ def test_demo_setup_a_second_time_creates_nothing_and_prints_no_secret():
 
 
 def test_demo_setup_keeps_a_marketers_rules_and_another_superuser():
-    template = Template.objects.create(name="Mine", subject="Hi", text_body="Hello")
-    Rule.objects.create(name="mine", trigger_event="user_signup", template=template)
+    baker_recipes.rule.make(name="mine", trigger_event="user_signup")
     get_user_model().objects.create_superuser("alice", "alice@example.com", "secret-pw-1")
 
     output = demo_setup()

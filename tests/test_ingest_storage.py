@@ -9,8 +9,9 @@ import time_machine
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.models import Decision, Rule, Send, Template
+from campaigns.models import Decision, Rule, Send
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.conftest import identify, track
 from tests.steps import events_process_pending
 
@@ -24,8 +25,7 @@ def frozen():
 
 
 def welcome_rule(trigger_event: str = "signed_up") -> Rule:
-    template = Template.objects.create(name="Welcome", subject="Hi", text_body="Welcome")
-    return Rule.objects.create(name="welcome", trigger_event=trigger_event, template=template)
+    return baker_recipes.rule.make(name="welcome", trigger_event=trigger_event)
 
 
 # --- Committed before 200 -----------------------------------------------------------------

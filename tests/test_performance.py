@@ -9,17 +9,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.models import Decision, Rule, Send
+from campaigns.models import Decision, Rule
 from campaigns.reporting.performance import RulePerformance, dashboard_compute
-from events.models import Contact, Event
+from events.models import Contact
+from tests import baker_recipes
 from tests.world import rule_make
 
 
 def rules_performance(*, start: datetime, end: datetime) -> list[RulePerformance]:
     return dashboard_compute(start=start, end=end).rows
-
-
-_numbers = iter(range(1, 10_000))
 
 
 def history(
@@ -28,19 +26,11 @@ def history(
     """One event for `rule`, its decision and (unless skipped) its send, `days_ago` days ago."""
     when = timezone.now() - timedelta(days=days_ago)
     contact, _ = Contact.objects.get_or_create(user_id="u1", defaults={"email": "u1@example.com"})
-    number = next(_numbers)
-    event = Event.objects.create(
-        message_id=f"m-{number}",
-        type="track",
-        name=rule.trigger_event,
-        user_id="u1",
-        occurred_at=when,
-        received_at=when,
-    )
+    event = baker_recipes.track_event.make(name=rule.trigger_event, user_id="u1", occurred_at=when, received_at=when)
     send = None
     if not skipped:
-        send = Send.objects.create(
-            rule=rule, contact=contact, event=event, triggered_at=when, dedupe_key=f"k-{number}", due_at=when,
+        send = baker_recipes.scheduled_send.make(
+            rule=rule, contact=contact, event=event, triggered_at=when, due_at=when,
             state="sent" if sent else "cancelled", sent_at=when if sent else None,
             converted_at=when + timedelta(hours=1) if revenue is not None else None,
             revenue=Decimal(revenue) if revenue else None,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Condition, Send
+from campaigns.models import Send
 from events.models import Event
 from harness.processes import wait_until
+from tests import baker_recipes
 from tests.test_end_to_end import (  # noqa: F401 (fixtures)
     TIMEOUT,
     assert_no_key_accepted_twice,
@@ -34,7 +35,7 @@ def test_a_400_digit_total_does_not_stop_the_dispatcher_and_a_later_signup_gets_
     campaigns,  # noqa: F811
     provider,  # noqa: F811
 ):
-    Condition.objects.create(rule=campaigns.receipt, key="total", operator="gte", value=50)
+    baker_recipes.condition.make(rule=campaigns.receipt, key="total", operator="gte", value=50)
     with segment(deployment, write_key) as analytics:
         analytics.identify("e2e-big", {"email": "big@example.com"})
         analytics.track("e2e-big", "order_completed", {"order_id": "B-1", "total": 10**400})

@@ -17,6 +17,7 @@ from django.utils import timezone
 from campaigns.matching.processing import events_process_batch
 from campaigns.models import Condition, Decision, Rule, Send
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
 from tests.world import rule_make
 
@@ -27,7 +28,7 @@ BIG = 10**400
 def rules(db: None) -> dict[str, Rule]:
     """A welcome email, and a receipt for orders of 50 or more (the issue's `value gte 50` shape)."""
     receipt = rule_make("receipt", "order_completed")
-    Condition.objects.create(rule=receipt, key="total", operator="gte", value=50)
+    baker_recipes.condition.make(rule=receipt, key="total", operator="gte", value=50)
     return {"welcome": rule_make("welcome", "user_signup"), "receipt": receipt}
 
 

@@ -9,6 +9,7 @@ from django.test import Client
 
 from campaigns.models import Condition, Decision, IdempotencyKey, Rule, Send
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.steps import events_process_pending
 from tests.world import rule_make, template_make
@@ -21,7 +22,7 @@ ERROR = "ValueError: unknown condition operator &#x27;between&#x27;"
 def broken(db: None) -> Rule:
     """A receipt rule whose condition operator no form offers: it raises on an order with a total."""
     receipt = rule_make("receipt", "order_completed")
-    Condition.objects.create(rule=receipt, key="total", operator="between", value=50)
+    baker_recipes.condition.make(rule=receipt, key="total", operator="between", value=50)
     rule_make("welcome", "user_signup")
     return receipt
 

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import time_machine
 
-from campaigns.models import Send
 from campaigns.operations.heartbeats import dispatcher_beat, heartbeat_name
-from events.models import Contact
+from tests import baker_recipes
 from tests.conftest import track
 from tests.world import T0, rule_make
 
@@ -100,12 +99,12 @@ def test_an_event_waiting_longer_than_the_lag_limit_makes_it_unavailable(client,
 def test_a_due_send_later_than_the_lateness_limit_makes_it_unavailable(client, db, settings):
     settings.READY_MAX_SEND_LATENESS = 30.0
     rule = rule_make("welcome", "user_signup")
-    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
-    Send.objects.create(rule=rule, contact=contact, dedupe_key="k", triggered_at=T0, due_at=T0)
+    contact = baker_recipes.contact.make()
+    baker_recipes.scheduled_send.make(rule=rule, contact=contact, triggered_at=T0, due_at=T0)
     # A send due later, or one no longer scheduled, is not late.
-    Send.objects.create(rule=rule, contact=contact, dedupe_key="k2", triggered_at=T0, due_at=T0 + timedelta(hours=1))
-    Send.objects.create(
-        rule=rule, contact=contact, dedupe_key="k3", triggered_at=T0, due_at=T0 - timedelta(hours=1), state="sent"
+    baker_recipes.scheduled_send.make(rule=rule, contact=contact, triggered_at=T0, due_at=T0 + timedelta(hours=1))
+    baker_recipes.scheduled_send.make(
+        rule=rule, contact=contact, triggered_at=T0, due_at=T0 - timedelta(hours=1), state="sent"
     )
     beat(T0 + timedelta(seconds=31))
     assert readyz(client, T0 + timedelta(seconds=30))[0] == 200

@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.matching.rules import RuleData
 from campaigns.matching.rules_cache import rules_in_force
-from campaigns.models import CampaignSettings, Condition, Rule, Template
+from campaigns.models import CampaignSettings, Rule, Template
+from tests import baker_recipes
 from tests.world import minutes, rule_make
 
 
@@ -35,7 +36,7 @@ def test_a_bulk_update_that_sends_no_signal_is_seen_by_the_next_batch(welcome):
 
 
 def test_a_new_condition_is_seen_by_the_next_batch(welcome):
-    Condition.objects.create(rule=welcome, source="event", key="plan", operator="eq", value="pro")
+    baker_recipes.condition.make(rule=welcome, source="event", key="plan", operator="eq", value="pro")
     assert [c.key for c in the_rule().conditions] == ["plan"]
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from campaigns.models import Send
 from campaigns.sending import lifecycle
 from campaigns.sending.transitions import MOVES, TRANSITIONS, State, transition, transitions_markdown
-from events.models import Contact
+from tests import baker_recipes
 from tests.world import rule_make
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,8 +107,8 @@ NOW = timezone.now()
 
 def _send(state: State, number: int) -> Send:
     rule = rule_make(f"rule {number}", "user_signup")
-    contact = Contact.objects.create(user_id=f"u{number}", email=f"u{number}@example.com")
-    return Send.objects.create(
+    contact = baker_recipes.contact.make(user_id=f"u{number}", email=f"u{number}@example.com")
+    return baker_recipes.scheduled_send.make(
         rule=rule,
         contact=contact,
         triggered_at=NOW,
@@ -166,7 +166,7 @@ def test_each_transition_moves_only_the_states_the_table_allows(function):
 @pytest.mark.django_db
 def test_a_send_is_created_only_scheduled():
     rule = rule_make("welcome", "user_signup")
-    contact = Contact.objects.create(user_id="u1", email="u1@example.com")
+    contact = baker_recipes.contact.make(user_id="u1", email="u1@example.com")
     fields = {"rule": rule, "contact": contact, "triggered_at": NOW, "due_at": NOW}
     with pytest.raises(ValueError, match="a new send must be scheduled, not sent"):
         lifecycle.sends_insert(sends=[Send(**fields, dedupe_key="a", state=State.SENT)], returning=["pk"])

@@ -4,6 +4,7 @@ send-time checks as if due now, the same answers as production, and nothing sent
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -14,6 +15,7 @@ from django_q.models import OrmQ
 from campaigns.authoring.simulator import SimulatedEvent, simulation_run
 from campaigns.models import CampaignSettings, Condition, Decision, IdempotencyKey, Rule, Send
 from events.models import Contact, Event
+from tests import baker_recipes
 from tests.steps import events_process_pending
 from tests.world import rule_make, template_make
 
@@ -33,7 +35,7 @@ def rules(db: None) -> dict[str, Rule]:
     """Three rules on cart_abandoned: one with a condition the cart fails, one paused, one scheduled
     into its send window; and one on another event."""
     big = rule_make("Big carts", "cart_abandoned", template=template_make("Big"))
-    Condition.objects.create(rule=big, source="property", key="value", operator="gte", value=100)
+    baker_recipes.condition.make(rule=big, source="property", key="value", operator="gte", value=100)
     paused = rule_make("Paused reminder", "cart_abandoned", active=False)
     recovery = rule_make(
         "Recovery",
@@ -45,15 +47,14 @@ def rules(db: None) -> dict[str, Rule]:
         exit_events=["order_completed"],
     )
     rule_make("Welcome", "signed_up")
-    Contact.objects.create(user_id="u-ann", email="ann@example.com", traits={"first_name": "Ann"})
+    baker_recipes.contact.make(user_id="u-ann", email="ann@example.com", traits={"first_name": "Ann"})
     return {"big": big, "paused": paused, "recovery": recovery}
 
 
-def cart_event(**fields: object) -> Event:
-    return Event.objects.create(
+def cart_event(**fields: Any) -> Event:
+    return baker_recipes.track_event.make(
         **{
             "message_id": "m-1",
-            "type": "track",
             "name": "cart_abandoned",
             "user_id": "u-ann",
             "properties": {"value": 40, "product": "Lamp"},
@@ -112,9 +113,8 @@ def test_it_shows_each_rule_scheduled_or_skipped_with_the_reason(admin_client, r
 
 def test_a_recent_event_can_be_picked_and_its_exit_event_shows_in_the_checks(admin_client, rules):
     event = cart_event(occurred_at=NOW - timedelta(hours=2))
-    Event.objects.create(
+    baker_recipes.track_event.make(
         message_id="m-2",
-        type="track",
         name="order_completed",
         user_id="u-ann",
         occurred_at=NOW - timedelta(hours=1),
@@ -143,7 +143,7 @@ def test_a_cooldown_and_a_frequency_cap_reached_show_as_checks_now(admin_client,
     recovery = rules["recovery"]
     Rule.objects.filter(pk=recovery.pk).update(cap_count=1, cooldown=timedelta(hours=6))
     ann = Contact.objects.get(user_id="u-ann")
-    Send.objects.create(
+    baker_recipes.scheduled_send.make(
         rule=recovery,
         contact=ann,
         state=Send.State.SENT,

@@ -13,13 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import IdempotencyKey, Send, Template
-from events.models import Contact, Event
+from events.models import Event
 from harness.sendgrid_server import Fault
+from tests import baker_recipes
 
 
 @pytest.fixture
 def template(db: None) -> Template:
-    return Template.objects.create(
+    return baker_recipes.template.make(
         name="Recovery",
         subject="Your cart, {{ contact.first_name|default:'there' }}",
         text_body="You left a {{ event.product }}.",
@@ -29,19 +30,15 @@ def template(db: None) -> Template:
 
 @pytest.fixture
 def lamp_event(db: None) -> Event:
-    Contact.objects.create(user_id="u-ann", email="ann@example.com", traits={"first_name": "Ann"})
+    baker_recipes.contact.make(user_id="u-ann", email="ann@example.com", traits={"first_name": "Ann"})
     now = timezone.now()
-    Event.objects.create(
-        message_id="m-old",
-        type="track",
+    baker_recipes.track_event.make(
         name="signed_up",
         user_id="u-bob",
         occurred_at=now - timedelta(days=1),
         received_at=now,
     )
-    return Event.objects.create(
-        message_id="m-1",
-        type="track",
+    return baker_recipes.track_event.make(
         name="cart_abandoned",
         user_id="u-ann",
         properties={"product": "Lamp & Co"},

@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from campaigns.models import Condition, Rule, Send, Template
+from campaigns.models import Rule, Send, Template
 from events.models import Contact
+from tests import baker_recipes
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ def conditions_of(name: str) -> list[tuple[str, str, str, Any]]:
 @pytest.fixture
 def campaign() -> None:
     """Rules with every dedupe policy, odd durations, exit events and conditions of every JSON type."""
-    receipt = Template.objects.create(
+    receipt = baker_recipes.template.make(
         name="Receipt",
         subject="Order {{ event.order_id }}",
         text_body="Total: {{ event.total }}\nThanks — ½ off next time.\n",
@@ -54,12 +55,20 @@ def campaign() -> None:
         from_email="Shop <shop@example.com>",
         category="transactional",
     )
-    promo = Template.objects.create(
-        name="Promo", sendgrid_template_id="d-123abc", category="marketing", topic="Offers & news"
+    # A SendGrid dynamic template: no subject or body of its own.
+    promo = baker_recipes.template.make(
+        name="Promo",
+        subject="",
+        text_body="",
+        sendgrid_template_id="d-123abc",
+        category="marketing",
+        topic="Offers & news",
     )
-    Template.objects.create(name="Unused draft", subject="Draft", text_body="Not used yet.")
-    Rule.objects.create(name="receipt", trigger_event="order_completed", template=receipt, dedupe_policy="per_event")
-    recovery = Rule.objects.create(
+    baker_recipes.template.make(name="Unused draft", subject="Draft", text_body="Not used yet.")
+    baker_recipes.rule.make(
+        name="receipt", trigger_event="order_completed", template=receipt, dedupe_policy="per_event"
+    )
+    recovery = baker_recipes.rule.make(
         name="cart recovery",
         trigger_event="cart_abandoned",
         template=promo,
@@ -77,13 +86,13 @@ def campaign() -> None:
         goal_window=timedelta(hours=36),
     )
     # Positions out of creation order: the file keeps the order people see, not the insert order.
-    Condition.objects.create(rule=recovery, position=1, source="trait", key="plan", operator="eq", value="gold")
-    Condition.objects.create(rule=recovery, position=0, key="cart.value", operator="gte", value=50)
-    Condition.objects.create(rule=recovery, position=2, key="tags", operator="contains", value="sale")
-    Condition.objects.create(rule=recovery, position=3, key="gift", operator="ne", value=True)
-    Condition.objects.create(rule=recovery, position=4, key="coupon", operator="not_exists")
-    Rule.objects.create(name="welcome", trigger_event="user_signup", template=promo, dedupe_policy="once_per_user")
-    Rule.objects.create(
+    baker_recipes.condition.make(rule=recovery, position=1, source="trait", key="plan", operator="eq", value="gold")
+    baker_recipes.condition.make(rule=recovery, position=0, key="cart.value", operator="gte", value=50)
+    baker_recipes.condition.make(rule=recovery, position=2, key="tags", operator="contains", value="sale")
+    baker_recipes.condition.make(rule=recovery, position=3, key="gift", operator="ne", value=True)
+    baker_recipes.condition.make(rule=recovery, position=4, key="coupon", operator="not_exists", value=None)
+    baker_recipes.rule.make(name="welcome", trigger_event="user_signup", template=promo, dedupe_policy="once_per_user")
+    baker_recipes.rule.make(
         name="per sku",
         trigger_event="product_viewed",
         template=promo,
@@ -315,13 +324,8 @@ def test_dry_run_says_what_would_change_and_writes_nothing(campaign, tmp_path):
 def make_send(rule_name: str) -> None:
     contact = Contact.objects.get_or_create(user_id="u1", defaults={"email": "u1@example.com"})[0]
     now = timezone.now()
-    Send.objects.create(
-        rule=Rule.objects.get(name=rule_name),
-        contact=contact,
-        triggered_at=now,
-        due_at=now,
-        dedupe_key=f"test:{rule_name}",
-        state=Send.State.SENT,
+    baker_recipes.scheduled_send.make(
+        rule=Rule.objects.get(name=rule_name), contact=contact, triggered_at=now, due_at=now, state=Send.State.SENT
     )
 
 

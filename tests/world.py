@@ -7,19 +7,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns.models import Rule, Send, Template
+from tests import baker_recipes
 from tests.conftest import track
 
 T0 = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
 
 
 def template_make(name: str = "Recovery", **fields: Any) -> Template:
-    fields.setdefault("subject", "Your cart")
-    fields.setdefault("text_body", "Come back")
-    return Template.objects.create(name=name, **fields)
+    return baker_recipes.template.make(name=name, **fields)
 
 
 def rule_make(name: str, trigger_event: str, *, template: Template | None = None, **fields: Any) -> Rule:
-    return Rule.objects.create(
+    return baker_recipes.rule.make(
         name=name, trigger_event=trigger_event, template=template or template_make(f"{name} template"), **fields
     )
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from campaigns.matching.conversions import conversions_record, revenue_of
 from campaigns.matching.selectors import rule_data
 from campaigns.models import Send
-from events.models import Contact, Event
+from tests import baker_recipes
 from tests.fuzz.strategies import DB_EXAMPLES, NUMBER_TEXTS, json_objects, json_values
 from tests.world import rule_make
 
@@ -44,19 +44,16 @@ def test_revenue_is_none_or_fits_the_column(revenue, total, others):
 def test_a_goal_event_with_any_revenue_converts_its_email(revenue):
     serial = next(SERIAL)
     rule = rule_make(f"Recovery {serial}", "cart_abandoned", goal_event=f"order_{serial}")
-    contact = Contact.objects.create(user_id=f"fuzz-{serial}", email="ann@example.com")
-    send = Send.objects.create(
+    contact = baker_recipes.contact.make()
+    send = baker_recipes.scheduled_send.make(
         rule=rule,
         contact=contact,
-        dedupe_key=f"k-{serial}",
         due_at=SENT_AT,
         triggered_at=SENT_AT,
         state=Send.State.SENT,
         sent_at=SENT_AT,
     )
-    goal = Event.objects.create(
-        message_id=f"m-{serial}",
-        type="track",
+    goal = baker_recipes.track_event.make(
         name=f"order_{serial}",
         user_id=contact.user_id,
         properties={"revenue": revenue} if _storable(revenue) else {},

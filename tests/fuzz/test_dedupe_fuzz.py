@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from campaigns.matching.rules import ContactData, EventData, RuleData, dedupe_key
 from campaigns.models import Send
-from events.models import Contact
+from tests import baker_recipes
 from tests.fuzz.strategies import DB_EXAMPLES, DEDUPE_POLICIES, instants, json_values, zone_names
 from tests.world import rule_make
 
@@ -63,8 +63,7 @@ def test_a_send_stores_under_any_key(value, user_id):
     key = key_of(value, user_id=user_id, rule_id=rule.pk)
     if key is None:
         return
-    contact = Contact.objects.create(user_id=f"fuzz-{next(SERIAL)}", email="ann@example.com")
-    send = Send.objects.create(rule=rule, contact=contact, dedupe_key=key, due_at=WHEN, triggered_at=WHEN)
+    send = baker_recipes.scheduled_send.make(rule=rule, dedupe_key=key, due_at=WHEN, triggered_at=WHEN)
     assert Send.objects.get(pk=send.pk).dedupe_key == key
 
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaigns.models import Condition, Decision, DedupePolicy, Rule
+from campaigns.models import Decision, DedupePolicy, Rule
 from events.models import Event, WriteKey
+from tests import baker_recipes
 from tests.conftest import Api
 from tests.fuzz.strategies import DB_EXAMPLES, OPERATORS, json_objects, json_values
 from tests.steps import events_process_pending
@@ -40,7 +41,7 @@ def world() -> str:
         for position, operator in enumerate(OPERATORS):
             value = None if operator.endswith("exists") else [50, "1e309", 10**400, 0.1][number % 4]
             source = "trait" if position % 2 else "property"
-            Condition.objects.create(
+            baker_recipes.condition.make(
                 rule=rule, position=position, source=source, key="value", operator=operator, value=value
             )
     # Conditions of every operator on one value never all hold; this rule schedules for every order.

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from campaigns.authoring.demo import DEMO_CAMPAIGN
 from campaigns.authoring.simulator import SimulatedEvent, simulation_run
 from campaigns.authoring.transfer import document_loads, rules_import
-from campaigns.models import Condition, DedupePolicy, Rule, Send
-from events.models import Contact
+from campaigns.models import DedupePolicy, Rule, Send
+from tests import baker_recipes
 from tests.fuzz.strategies import DB_EXAMPLES, OPERATORS, instants, json_objects, json_values, texts
 from tests.world import rule_make, template_make
 
@@ -45,8 +45,8 @@ def world() -> None:
     )
     for position, operator in enumerate(OPERATORS):
         value = None if operator.endswith("exists") else 50
-        Condition.objects.create(rule=rule, position=position, key="value", operator=operator, value=value)
-    Contact.objects.create(user_id=STORED, email="ann@example.com", timezone="Europe/Paris", traits={"plan": "pro"})
+        baker_recipes.condition.make(rule=rule, position=position, key="value", operator=operator, value=value)
+    baker_recipes.contact.make(user_id=STORED, email="ann@example.com", timezone="Europe/Paris", traits={"plan": "pro"})
 
 
 @pytest.mark.django_db

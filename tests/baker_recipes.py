@@ -1,0 +1,42 @@
+"""model-bakery recipes for the rows the tests keep making: a template, a rule with its template, a
+contact with an email, a track event, a scheduled send and a condition.
+
+Defaults read like the product; a test passes the fields it asserts on and baker fills the rest:
+`rule.make(name="welcome", trigger_event="user_signup")`.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from model_bakery.recipe import Recipe, foreign_key, seq
+
+from campaigns.models import Condition, Rule, Send, Template
+from events.models import Contact, Event
+
+template = Recipe(Template, name=seq("Cart recovery "), subject="Your cart", text_body="Come back")
+
+rule = Recipe(Rule, name=seq("Welcome "), trigger_event="user_signup", template=foreign_key(template))
+
+contact = Recipe(Contact, user_id=seq("user-"), email=seq("user-", suffix="@example.com"))
+
+track_event = Recipe(
+    Event,
+    type=Event.Type.TRACK,
+    name="user_signup",
+    message_id=seq("message-"),
+    user_id=seq("user-"),
+    occurred_at=timezone.now,
+    received_at=timezone.now,
+)
+
+scheduled_send = Recipe(
+    Send,
+    rule=foreign_key(rule),
+    contact=foreign_key(contact),
+    state=Send.State.SCHEDULED,
+    triggered_at=timezone.now,
+    due_at=timezone.now,
+    dedupe_key=seq("dedupe-"),
+)
+
+condition = Recipe(Condition, rule=foreign_key(rule), key="plan", operator=Condition.Operator.EQUALS, value="pro")
