@@ -115,16 +115,17 @@ class HistoryAdmin(admin.ModelAdmin):
         page = Paginator(records, HISTORY_PAGE_SIZE).get_page(request.GET.get("p"))
         current = snapshot_load(self.history_kind, obj.pk)
         context = {
-            **self.admin_site.each_context(request),
-            "title": f"History: {obj}",
-            "opts": self.opts,
-            "object": obj,
+            **self._object_context(request, obj, title=f"History: {obj}"),
             "page": page,
             "rows": [(record, change_diff_html(record), record.after not in (None, current)) for record in page],
             "can_restore": self.has_change_permission(request, obj),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/campaigns/history.html", context)
+
+    def _object_context(self, request: HttpRequest, obj: Any, *, title: str) -> dict[str, Any]:
+        """What both history pages of one object show around their content: the admin's frame."""
+        return {**self.admin_site.each_context(request), "title": title, "opts": self.opts, "object": obj}
 
     def history_restore_view(self, request: HttpRequest, object_id: str, version: int) -> HttpResponse:
         if request.method not in ("GET", "POST"):
@@ -140,10 +141,7 @@ class HistoryAdmin(admin.ModelAdmin):
             return self._history_restore(request, record, history_url)
         current = snapshot_load(self.history_kind, obj.pk)
         context = {
-            **self.admin_site.each_context(request),
-            "title": f"Restore version #{record.version} of {obj}?",
-            "opts": self.opts,
-            "object": obj,
+            **self._object_context(request, obj, title=f"Restore version #{record.version} of {obj}?"),
             "record": record,
             "changes": snapshot_diff(current, record.after),
             "history_url": history_url,
