@@ -96,7 +96,7 @@ def test_sends_are_filtered_by_state(admin_client, world):
 
 def test_the_send_page_shows_provider_evidence_read_only(admin_client, world):
     sent = world["sent"]
-    IdempotencyKey.objects.create(key="k-sent", send=sent, expires_at=timezone.now() + timedelta(days=30))
+    baker_recipes.idempotency_key.make(key="k-sent", send=sent, expires_at=timezone.now() + timedelta(days=30))
 
     page = admin_client.get(f"/admin/campaigns/send/{sent.pk}/change/").content.decode()
 
@@ -127,7 +127,7 @@ def test_sends_cannot_be_added_or_edited_from_the_admin(admin_client, world):
 
 
 def test_idempotency_keys_are_listed_read_only(admin_client, world):
-    key = IdempotencyKey.objects.create(key="r:1:e:1", send=world["sent"])
+    key = baker_recipes.idempotency_key.make(key="r:1:e:1", send=world["sent"])
 
     listing = admin_client.get("/admin/campaigns/idempotencykey/").content.decode()
 

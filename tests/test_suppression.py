@@ -11,6 +11,7 @@ from campaigns.consent.suppression import soft_bounce_count, suppression_from_pr
 from campaigns.models import Category, Decision, ProviderEvent, Send, Suppression
 from events.models import Contact
 from harness.sendgrid_webhook import sendgrid_events_for
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.world import decisions, rule_make, template_make
 
@@ -27,8 +28,7 @@ def shop(api, sendgrid):
 
 
 def provider_event(event_type: str, recipient: str = "u1@example.com", **fields: object) -> ProviderEvent:
-    fields.setdefault("event_id", f"{event_type}-{ProviderEvent.objects.count()}")
-    return ProviderEvent.objects.create(
+    return baker_recipes.provider_event.make(
         event_type=event_type, recipient=recipient, occurred_at=timezone.now(), **fields
     )
 
