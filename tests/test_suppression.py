@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
@@ -27,7 +29,7 @@ def shop(api, sendgrid):
     return api
 
 
-def provider_event(event_type: str, recipient: str = "u1@example.com", **fields: object) -> ProviderEvent:
+def provider_event(event_type: str, recipient: str = "u1@example.com", **fields: Any) -> ProviderEvent:
     return baker_recipes.provider_event.make(
         event_type=event_type, recipient=recipient, occurred_at=timezone.now(), **fields
     )
