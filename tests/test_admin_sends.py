@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Decision, IdempotencyKey, Send
+from campaigns.models import IdempotencyKey, Send
 from events.models import Contact
 from tests import baker_recipes
 
@@ -109,7 +109,7 @@ def test_the_send_page_shows_provider_evidence_read_only(admin_client, world):
 
 def test_the_send_page_links_its_decision_and_trigger_event(admin_client, world):
     scheduled, event = world["scheduled"], world["event"]
-    decision = Decision.objects.create(
+    decision = baker_recipes.decision.make(
         event=event, rule=world["rule"], contact=world["ann"], outcome="scheduled", reason="scheduled",
         detail="due soon", send=scheduled,
     )  # fmt: skip
