@@ -1,6 +1,6 @@
 """model-bakery recipes for the rows the tests keep making: a template, a rule with its template, a
 contact with an email, a track event, a scheduled send, a condition, a decision, an idempotency key,
-a provider event and the campaign settings row.
+a provider event, the campaign settings row, a suppression and a worker heartbeat.
 
 Defaults read like the product; a test passes the fields it asserts on and baker fills the rest:
 `rule.make(name="welcome", trigger_event="user_signup")`.
@@ -19,7 +19,9 @@ from campaigns.models import (
     ProviderEvent,
     Rule,
     Send,
+    Suppression,
     Template,
+    WorkerHeartbeat,
 )
 from events.models import Contact, Event
 
@@ -65,3 +67,14 @@ provider_event = Recipe(ProviderEvent, event_id=seq("sg-event-"), event_type="de
 
 # The one row CampaignSettings.current() reads.
 campaign_settings = Recipe(CampaignSettings, pk=1)
+
+suppression = Recipe(Suppression, email=seq("user-", suffix="@example.com"), reason=Suppression.Reason.MANUAL)
+
+worker_heartbeat = Recipe(
+    WorkerHeartbeat,
+    name=seq("worker-"),
+    hostname="worker-1",
+    pid=1,
+    started_at=timezone.now,
+    beat_at=timezone.now,
+)

@@ -148,7 +148,7 @@ def test_lifting_in_the_admin_is_confirmed_recorded_and_logged(shop, sendgrid, w
 
 def test_the_suppression_list_searches_and_filters(shop, sendgrid, webhook, admin_client):
     webhook.post(sendgrid_events_for(sendgrid.accepted[0], "spamreport"))
-    Suppression.objects.create(email="old@example.com", reason="bounce", lifted_at=timezone.now(), lifted_by="bo")
+    baker_recipes.suppression.make(email="old@example.com", reason="bounce", lifted_at=timezone.now(), lifted_by="bo")
 
     def listed(query: str) -> list[str]:
         response = admin_client.get(f"/admin/campaigns/suppression/?{query}")
