@@ -1,6 +1,6 @@
 """model-bakery recipes for the rows the tests keep making: a template, a rule with its template, a
 contact with an email, a track event, a scheduled send, a condition, a decision, an idempotency key,
-a provider event, the campaign settings row, a suppression and a worker heartbeat.
+a provider event, the campaign settings row, a suppression, a worker heartbeat and a change record.
 
 Defaults read like the product; a test passes the fields it asserts on and baker fills the rest:
 `rule.make(name="welcome", trigger_event="user_signup")`.
@@ -13,6 +13,7 @@ from model_bakery.recipe import Recipe, foreign_key, seq
 
 from campaigns.models import (
     CampaignSettings,
+    ChangeRecord,
     Condition,
     Decision,
     IdempotencyKey,
@@ -77,4 +78,13 @@ worker_heartbeat = Recipe(
     pid=1,
     started_at=timezone.now,
     beat_at=timezone.now,
+)
+
+change_record = Recipe(
+    ChangeRecord,
+    kind=ChangeRecord.Kind.RULE,
+    object_id=seq(0),
+    version=1,
+    object_name=seq("Welcome "),
+    action="changed",
 )
