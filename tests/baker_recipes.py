@@ -1,5 +1,6 @@
 """model-bakery recipes for the rows the tests keep making: a template, a rule with its template, a
-contact with an email, a track event, a scheduled send and a condition.
+contact with an email, a track event, a scheduled send, a condition, a decision, an idempotency key,
+a provider event, the campaign settings row, a suppression, a worker heartbeat and a change record.
 
 Defaults read like the product; a test passes the fields it asserts on and baker fills the rest:
 `rule.make(name="welcome", trigger_event="user_signup")`.
@@ -10,7 +11,19 @@ from __future__ import annotations
 from django.utils import timezone
 from model_bakery.recipe import Recipe, foreign_key, seq
 
-from campaigns.models import Condition, Rule, Send, Template
+from campaigns.models import (
+    CampaignSettings,
+    ChangeRecord,
+    Condition,
+    Decision,
+    IdempotencyKey,
+    ProviderEvent,
+    Rule,
+    Send,
+    Suppression,
+    Template,
+    WorkerHeartbeat,
+)
 from events.models import Contact, Event
 
 template = Recipe(Template, name=seq("Cart recovery "), subject="Your cart", text_body="Come back")
@@ -40,3 +53,38 @@ scheduled_send = Recipe(
 )
 
 condition = Recipe(Condition, rule=foreign_key(rule), key="plan", operator=Condition.Operator.EQUALS, value="pro")
+
+decision = Recipe(
+    Decision,
+    event=foreign_key(track_event),
+    rule=foreign_key(rule),
+    outcome=Decision.Outcome.SKIPPED,
+    reason=Decision.Reason.COOLDOWN,
+)
+
+idempotency_key = Recipe(IdempotencyKey, key=seq("rule:1:event:"))
+
+provider_event = Recipe(ProviderEvent, event_id=seq("sg-event-"), event_type="delivered", recipient="u1@example.com")
+
+# The one row CampaignSettings.current() reads.
+campaign_settings = Recipe(CampaignSettings, pk=1)
+
+suppression = Recipe(Suppression, email=seq("user-", suffix="@example.com"), reason=Suppression.Reason.MANUAL)
+
+worker_heartbeat = Recipe(
+    WorkerHeartbeat,
+    name=seq("worker-"),
+    hostname="worker-1",
+    pid=1,
+    started_at=timezone.now,
+    beat_at=timezone.now,
+)
+
+change_record = Recipe(
+    ChangeRecord,
+    kind=ChangeRecord.Kind.RULE,
+    object_id=seq(0),
+    version=1,
+    object_name=seq("Welcome "),
+    action="changed",
+)

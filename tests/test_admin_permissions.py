@@ -158,7 +158,7 @@ def test_a_reader_of_rules_can_neither_pause_them_nor_restore_versions(world):
 
 
 def test_a_reader_of_suppressions_cannot_lift_them(world):
-    suppression = Suppression.objects.create(email="u1@example.com", reason=Suppression.Reason.MANUAL)
+    suppression = baker_recipes.suppression.make(email="u1@example.com")
     reader = staff_client("reader", "campaigns.view_suppression")
 
     reader.post("/admin/campaigns/suppression/", {"action": "suppressions_lift_confirm", "post": "yes",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Decision, IdempotencyKey, Send
+from campaigns.models import IdempotencyKey, Send
 from events.models import Contact
 from tests import baker_recipes
 
@@ -96,7 +96,7 @@ def test_sends_are_filtered_by_state(admin_client, world):
 
 def test_the_send_page_shows_provider_evidence_read_only(admin_client, world):
     sent = world["sent"]
-    IdempotencyKey.objects.create(key="k-sent", send=sent, expires_at=timezone.now() + timedelta(days=30))
+    baker_recipes.idempotency_key.make(key="k-sent", send=sent, expires_at=timezone.now() + timedelta(days=30))
 
     page = admin_client.get(f"/admin/campaigns/send/{sent.pk}/change/").content.decode()
 
@@ -109,7 +109,7 @@ def test_the_send_page_shows_provider_evidence_read_only(admin_client, world):
 
 def test_the_send_page_links_its_decision_and_trigger_event(admin_client, world):
     scheduled, event = world["scheduled"], world["event"]
-    decision = Decision.objects.create(
+    decision = baker_recipes.decision.make(
         event=event, rule=world["rule"], contact=world["ann"], outcome="scheduled", reason="scheduled",
         detail="due soon", send=scheduled,
     )  # fmt: skip
@@ -127,7 +127,7 @@ def test_sends_cannot_be_added_or_edited_from_the_admin(admin_client, world):
 
 
 def test_idempotency_keys_are_listed_read_only(admin_client, world):
-    key = IdempotencyKey.objects.create(key="r:1:e:1", send=world["sent"])
+    key = baker_recipes.idempotency_key.make(key="r:1:e:1", send=world["sent"])
 
     listing = admin_client.get("/admin/campaigns/idempotencykey/").content.decode()
 

@@ -110,8 +110,8 @@ def test_only_abandoned_sends_are_resent(admin_client, abandoned):
 
 
 def test_a_sends_page_lists_what_sendgrid_reported(admin_client, abandoned):
-    ProviderEvent.objects.create(
-        event_id="sg-1", event_type="deferred", send=abandoned, description="421 try again later", recipient="u1@x.com"
+    baker_recipes.provider_event.make(
+        event_type="deferred", send=abandoned, description="421 try again later", recipient="u1@x.com"
     )
 
     page = admin_client.get(f"{LIST_URL}{abandoned.pk}/change/").content.decode()
@@ -121,7 +121,7 @@ def test_a_sends_page_lists_what_sendgrid_reported(admin_client, abandoned):
 
 
 def test_provider_events_are_read_only_in_the_admin(admin_client, db):
-    event = ProviderEvent.objects.create(event_id="sg-1", event_type="bounced", recipient="u1@example.com")
+    event = baker_recipes.provider_event.make(event_type="bounced", recipient="u1@example.com")
 
     assert admin_client.get("/admin/campaigns/providerevent/").status_code == 200
     page = admin_client.get(f"/admin/campaigns/providerevent/{event.pk}/change/")

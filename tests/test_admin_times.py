@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import time_machine
 from django.test import Client
 
-from campaigns.models import ChangeRecord, Send
+from campaigns.models import Send
 from events.models import Contact
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.world import rule_make
 from triggermail.times import time_text
@@ -55,9 +56,9 @@ def test_the_send_and_contact_pages_show_times_with_seconds_and_zone_and_no_iso(
 def test_the_history_writes_its_times_the_same_way_without_a_double_period(admin_client: Client):
     rule = rule_make("welcome", "user_signup")
     with time_machine.travel(NIGHT, tick=False):
-        record = ChangeRecord.objects.create(kind="rule", object_id=rule.pk, version=1, object_name=rule.name,
-                                             action="changed", before={"name": "welcome"},
-                                             after={"name": "welcome"})  # fmt: skip
+        record = baker_recipes.change_record.make(
+            object_id=rule.pk, object_name=rule.name, before={"name": "welcome"}, after={"name": "welcome"}
+        )
 
     history = admin_client.get(f"/admin/campaigns/rule/{rule.pk}/history/").content.decode()
     restore = admin_client.get(f"/admin/campaigns/rule/{rule.pk}/history/{record.version}/restore/").content.decode()

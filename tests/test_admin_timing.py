@@ -9,6 +9,7 @@ from campaigns.authoring.summary import rule_summary
 from campaigns.matching.rules import RuleData
 from campaigns.matching.windows import SendWindow
 from campaigns.models import CampaignSettings, Rule
+from tests import baker_recipes
 from tests.test_admin_rules import ADD_URL, errors_of, recovery, rule_form
 
 __all__ = ["recovery"]  # the fixture, used by name
@@ -83,7 +84,7 @@ def test_campaign_settings_are_one_row_edited_in_place(admin_client):
 
 
 def test_an_unknown_fallback_zone_is_refused(admin_client):
-    CampaignSettings.objects.create(pk=1)
+    baker_recipes.campaign_settings.make()
     page = errors_of(
         admin_client.post(f"{SETTINGS_URL}1/change/", {"marketing_cap_period": "1 day", "fallback_timezone": "Paris"})
     )

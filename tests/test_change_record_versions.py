@@ -23,6 +23,7 @@ def test_the_migration_numbers_each_objects_records_and_keeps_the_state_before_a
         (1, {"name": "a", "delay": "1h"}, {"name": "a", "delay": "2h"}),
         (2, {"name": "b", "delay": "30m"}, {"name": "b", "delay": "5m"}),
     ]:
+        # The model as it was before the migration under test: no recipe can make these rows.
         old.objects.create(kind="rule", object_id=object_id, object_name=str(after["name"]), action="changed",
                            before=before, after=after)  # fmt: skip
 

@@ -10,6 +10,7 @@ from chaos.poison import KINDS, POISON_RULES, poison_add, poison_expectations, p
 from chaos.report import Verdict, poison_section
 from chaos.workload import User, user_make
 from events.models import Event
+from tests import baker_recipes
 
 
 def poisoned_users(count: int = 200, seed: int = 7) -> list[User]:
@@ -39,10 +40,9 @@ def store(users: list[User], *, error: str) -> None:
     now = timezone.now()
     for messages in poison_messages(users).values():
         for m in messages:
-            fields = {"processed_at": now, "processing_error": error if m.kind == "poison-trap" else ""}
-            Event.objects.create(
-                message_id=m.message_id, type="track", name=m.body["event"], user_id=m.user_id,
-                occurred_at=now, received_at=now, **fields,
+            baker_recipes.track_event.make(
+                message_id=m.message_id, name=m.body["event"], user_id=m.user_id, occurred_at=now, received_at=now,
+                processed_at=now, processing_error=error if m.kind == "poison-trap" else "",
             )  # fmt: skip
 
 

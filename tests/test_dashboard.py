@@ -76,7 +76,7 @@ def skipped_event(rule: Rule, *, reason: str, at: datetime) -> None:
 
 def decision_make(rule: Rule, event: Event, *, reason: str, at: datetime, send: Send | None = None) -> None:
     outcome = "scheduled" if reason == "scheduled" else "skipped"
-    decision = Decision.objects.create(event=event, rule=rule, outcome=outcome, reason=reason, send=send)
+    decision = baker_recipes.decision.make(event=event, rule=rule, outcome=outcome, reason=reason, send=send)
     Decision.objects.filter(pk=decision.pk).update(created_at=at)
 
 

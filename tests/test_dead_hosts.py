@@ -11,6 +11,7 @@ from django_q.models import OrmQ
 
 from campaigns.models import Send, WorkerHeartbeat
 from campaigns.operations.heartbeats import dead_hosts_recover, heartbeat_write, heartbeats_prune
+from tests import baker_recipes
 from tests.conftest import identify, track
 from tests.steps import events_process_pending
 from tests.world import queued_tasks, queued_tasks_run, rule_make
@@ -33,7 +34,7 @@ def queued(api, sendgrid) -> tuple[datetime, Send]:
 
 
 def host(name: str, *, beat_at: datetime, stopped: bool = False) -> WorkerHeartbeat:
-    return WorkerHeartbeat.objects.create(
+    return baker_recipes.worker_heartbeat.make(
         name=name, hostname=name, pid=1, started_at=beat_at, beat_at=beat_at, stopped_at=beat_at if stopped else None
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from campaigns.models import Category, IdempotencyKey, Send
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.steps import events_process_pending, send_deliver
 from tests.world import rule_make, send_states, template_make
@@ -83,7 +84,7 @@ def test_a_key_already_used_cancels_the_send_without_calling_the_provider(api, s
     events_process_pending()
     send = Send.objects.get()
     # Another send already took this key (e.g. a second row for the same dedupe key).
-    IdempotencyKey.objects.create(key=send.dedupe_key)
+    baker_recipes.idempotency_key.make(key=send.dedupe_key)
     run_worker()
     send.refresh_from_db()
     assert (send.state, send.reason) == ("cancelled", f"duplicate: key {send.dedupe_key} was already used")

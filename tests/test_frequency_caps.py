@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from campaigns.models import CampaignSettings, Send
+from campaigns.models import Send
 from campaigns.sending.caps import CapLimit, cap_free_at
 from campaigns.sending.delivery import sends_deliver
+from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
 from tests.steps import events_process_pending
 from tests.test_concurrency import in_parallel
@@ -37,7 +38,7 @@ def marketing_rules(count: int, **fields: object) -> None:
 def test_two_workers_deliver_exactly_the_cap_of_four_marketing_emails_fired_at_once(
     transactional_db, api, sendgrid, action
 ):
-    CampaignSettings.objects.create(pk=1, marketing_cap_count=2, marketing_cap_period=DAY)
+    baker_recipes.campaign_settings.make(marketing_cap_count=2, marketing_cap_period=DAY)
     marketing_rules(4, capped_action=action)
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
     events_process_pending()
@@ -62,7 +63,7 @@ def test_two_workers_deliver_exactly_the_cap_of_four_marketing_emails_fired_at_o
 
 
 def test_a_delayed_send_goes_out_when_the_slot_frees(api, sendgrid):
-    CampaignSettings.objects.create(pk=1, marketing_cap_count=1, marketing_cap_period=DAY)
+    baker_recipes.campaign_settings.make(marketing_cap_count=1, marketing_cap_period=DAY)
     marketing_rules(2, capped_action="delay")
     api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
     run_worker()
@@ -75,7 +76,7 @@ def test_a_delayed_send_goes_out_when_the_slot_frees(api, sendgrid):
 
 
 def test_the_marketing_cap_leaves_transactional_email_alone(api, sendgrid):
-    CampaignSettings.objects.create(pk=1, marketing_cap_count=1, marketing_cap_period=DAY)
+    baker_recipes.campaign_settings.make(marketing_cap_count=1, marketing_cap_period=DAY)
     marketing_rules(1)
     receipt = template_make("Receipt", category="transactional")
     rule_make("receipt", "user_signup", template=receipt)

@@ -35,7 +35,7 @@ def history(
             converted_at=when + timedelta(hours=1) if revenue is not None else None,
             revenue=Decimal(revenue) if revenue else None,
         )  # fmt: skip
-    decision = Decision.objects.create(
+    decision = baker_recipes.decision.make(
         event=event, rule=rule, contact=contact, outcome="skipped" if skipped else "scheduled",
         reason="cooldown" if skipped else "scheduled", send=send,
     )  # fmt: skip

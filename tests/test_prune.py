@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns.models import Decision, DedupePolicy, IdempotencyKey, ProviderEvent, Send
 from campaigns.sending.retention import records_prune
 from events.models import Event
+from tests import baker_recipes
 from tests.conftest import identify, run_worker
 from tests.steps import dispatch_once
 from tests.world import T0, decisions, rule_make, track_at
@@ -89,8 +90,8 @@ def test_it_deletes_in_batches_until_nothing_is_left(db):
 
 
 def test_old_provider_events_are_pruned(db, settings):
-    old = ProviderEvent.objects.create(event_id="old", event_type="delivered")
-    ProviderEvent.objects.create(event_id="new", event_type="delivered")
+    old = baker_recipes.provider_event.make(event_id="old")
+    baker_recipes.provider_event.make(event_id="new")
     ProviderEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=91))
 
     assert records_prune(now=timezone.now())["provider_events"] == 1
@@ -99,7 +100,7 @@ def test_old_provider_events_are_pruned(db, settings):
 
 
 def test_the_prune_command_says_what_it_deleted(db, capsys):
-    IdempotencyKey.objects.create(key="k", expires_at=timezone.now() - timedelta(seconds=1))
+    baker_recipes.idempotency_key.make(expires_at=timezone.now() - timedelta(seconds=1))
 
     call_command("prune")
 
@@ -109,7 +110,7 @@ def test_the_prune_command_says_what_it_deleted(db, capsys):
 
 @pytest.mark.parametrize(("prune", "left"), [(False, 1), (True, 0)])
 def test_the_dispatcher_prunes_when_asked(db, prune, left):
-    IdempotencyKey.objects.create(key="k", expires_at=timezone.now() - timedelta(seconds=1))
+    baker_recipes.idempotency_key.make(expires_at=timezone.now() - timedelta(seconds=1))
 
     dispatch_once(now=timezone.now(), slow_checks=False, prune=prune)
 

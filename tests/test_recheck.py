@@ -10,6 +10,7 @@ from django.utils import timezone
 from campaigns.models import Rule, Send
 from campaigns.sending.delivery import sends_deliver
 from events.models import Contact
+from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
 from tests.steps import events_process_pending
 from tests.world import decisions, minutes, rule_make, send_states
@@ -100,7 +101,7 @@ def test_an_abandoned_send_counts_for_the_cooldown_but_not_against_its_own_resen
     sends_deliver([second.pk])
     second.refresh_from_db()
     assert (second.state, second.reason[:8]) == ("cancelled", "cooldown")
-    resend = Send.objects.create(
+    resend = baker_recipes.scheduled_send.make(
         rule=rule, contact=first.contact, event=first.event, triggered_at=first.triggered_at,
         dedupe_key=f"{first.dedupe_key}#resend-1", due_at=timezone.now(), resend_of=first,
     )  # fmt: skip

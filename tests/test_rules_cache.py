@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.matching.rules import RuleData
 from campaigns.matching.rules_cache import rules_in_force
-from campaigns.models import CampaignSettings, Rule, Template
+from campaigns.models import Rule, Template
 from tests import baker_recipes
 from tests.world import minutes, rule_make
 
@@ -46,7 +46,7 @@ def test_a_template_change_is_seen_by_the_next_batch(welcome):
 
 
 def test_a_settings_change_is_seen_by_the_next_batch(welcome):
-    CampaignSettings.objects.create(pk=1, fallback_timezone="Europe/Paris")
+    baker_recipes.campaign_settings.make(fallback_timezone="Europe/Paris")
     assert rules_in_force()[0].fallback_timezone == "Europe/Paris"
 
 

@@ -6,7 +6,8 @@ from datetime import datetime, time
 
 import time_machine
 
-from campaigns.models import CampaignSettings, Decision, Rule, Send
+from campaigns.models import Decision, Rule, Send
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.world import minutes, rule_make
 
@@ -36,8 +37,8 @@ def test_a_send_due_at_3am_local_is_scheduled_for_the_window_opening(api, sendgr
 
 
 def test_the_default_window_and_fallback_zone_come_from_the_campaign_settings(api, sendgrid):
-    CampaignSettings.objects.create(
-        pk=1, window_start=time(9), window_end=time(17), fallback_timezone="America/New_York"
+    baker_recipes.campaign_settings.make(
+        window_start=time(9), window_end=time(17), fallback_timezone="America/New_York"
     )
     rule_make("welcome", "user_signup")
     post_at(api, NIGHT, [identify("u1", "u1@example.com"), track("user_signup", "u1")])
@@ -47,7 +48,7 @@ def test_the_default_window_and_fallback_zone_come_from_the_campaign_settings(ap
 
 
 def test_a_rules_own_window_wins_over_the_default(api, sendgrid):
-    CampaignSettings.objects.create(pk=1, window_start=time(9), window_end=time(17))
+    baker_recipes.campaign_settings.make(window_start=time(9), window_end=time(17))
     rule_make("welcome", "user_signup", window_start=time(0), window_end=time(0))
     post_at(api, NIGHT, [identify("u1", "u1@example.com"), track("user_signup", "u1")])
     run_worker(at=NIGHT)

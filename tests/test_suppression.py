@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
@@ -11,6 +13,7 @@ from campaigns.consent.suppression import soft_bounce_count, suppression_from_pr
 from campaigns.models import Category, Decision, ProviderEvent, Send, Suppression
 from events.models import Contact
 from harness.sendgrid_webhook import sendgrid_events_for
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.world import decisions, rule_make, template_make
 
@@ -26,9 +29,8 @@ def shop(api, sendgrid):
     return api
 
 
-def provider_event(event_type: str, recipient: str = "u1@example.com", **fields: object) -> ProviderEvent:
-    fields.setdefault("event_id", f"{event_type}-{ProviderEvent.objects.count()}")
-    return ProviderEvent.objects.create(
+def provider_event(event_type: str, recipient: str = "u1@example.com", **fields: Any) -> ProviderEvent:
+    return baker_recipes.provider_event.make(
         event_type=event_type, recipient=recipient, occurred_at=timezone.now(), **fields
     )
 
@@ -146,7 +148,7 @@ def test_lifting_in_the_admin_is_confirmed_recorded_and_logged(shop, sendgrid, w
 
 def test_the_suppression_list_searches_and_filters(shop, sendgrid, webhook, admin_client):
     webhook.post(sendgrid_events_for(sendgrid.accepted[0], "spamreport"))
-    Suppression.objects.create(email="old@example.com", reason="bounce", lifted_at=timezone.now(), lifted_by="bo")
+    baker_recipes.suppression.make(email="old@example.com", reason="bounce", lifted_at=timezone.now(), lifted_by="bo")
 
     def listed(query: str) -> list[str]:
         response = admin_client.get(f"/admin/campaigns/suppression/?{query}")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Condition, Decision, Rule, Send
-from events.models import Contact
+from tests import baker_recipes
 from tests.browser.conftest import Login, login, screenshot
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
@@ -18,11 +18,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 def test_the_simulator_shows_what_each_rule_would_do_and_why(
     page: Page, marketer: Login, demo_campaign: dict[str, Rule]
 ) -> None:
-    big_carts = Rule.objects.create(
+    big_carts = baker_recipes.rule.make(
         name="Big cart recovery", trigger_event="cart_abandoned", template=demo_campaign["cart_abandoned"].template
     )
     big_carts.conditions.create(source="property", key="value", operator=Condition.Operator.GREATER, value=50)
-    Contact.objects.create(user_id="ann", email="ann@example.com", traits={"first_name": "Ann"})
+    baker_recipes.contact.make(user_id="ann", email="ann@example.com", traits={"first_name": "Ann"})
     login(page, marketer)
 
     page.get_by_role("link", name="Rules", exact=True).first.click()

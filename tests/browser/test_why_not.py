@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from campaigns.models import Condition, Rule
+from tests import baker_recipes
 from tests.browser.conftest import Login, events_post, login, screenshot
 from tests.steps import events_process_pending
 
@@ -47,7 +48,7 @@ def decision_row(page: Page, rule: str) -> Locator:
 def test_the_contact_page_says_which_condition_kept_the_email_back(
     page: Page, web: str, marketer: Login, demo_campaign: dict[str, Rule], write_key: str
 ) -> None:
-    big_carts = Rule.objects.create(
+    big_carts = baker_recipes.rule.make(
         name="Big cart recovery", trigger_event="cart_abandoned", template=demo_campaign["cart_abandoned"].template
     )
     big_carts.conditions.create(source="property", key="value", operator=Condition.Operator.GREATER, value=50)
