@@ -10,18 +10,7 @@ import json
 from typing import Any
 
 from events.body import MAX_DEPTH
-
-
-def unstorable_text(text: str) -> str | None:
-    # PostgreSQL cannot store NUL in text or jsonb, and no database can encode a lone surrogate.
-    if "\x00" in text:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            return "contains an unpaired UTF-16 surrogate, which is not valid Unicode"
-    return None
+from triggermail.text import unstorable_text
 
 
 def storable_size(raw: dict[str, Any]) -> int | tuple[str, str]:
