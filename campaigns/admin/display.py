@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Model
 from django.http import HttpRequest
@@ -43,19 +45,44 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def action_confirmation(
-    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, *, title: str, template: str, **context: Any
-) -> TemplateResponse:
-    """The page an admin action shows to ask before it acts (as Django's "delete selected" does);
-    its form posts the action again with post=yes and the selected ids."""
-    return TemplateResponse(
-        request,
-        template,
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": title,
-            "opts": modeladmin.model._meta,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            **context,
-        },
-    )
+@dataclass(frozen=True)
+class ActionGate:
+    """Whether an admin action may act now; when not, what to answer (None: a warning was shown)."""
+
+    proceed: bool
+    answer: TemplateResponse | None = None
+
+
+@dataclass(frozen=True)
+class ActionQuestion:
+    """How an admin action asks before it acts, as Django's "delete selected" does: `nothing` is the
+    warning when no selected row applies; else, until confirmed, the page `template` titled `title`
+    lists the rows that apply under `name`, and its form posts the action again with post=yes."""
+
+    title: str
+    template: str
+    name: str
+    nothing: str
+
+    def gate(
+        self, modeladmin: admin.ModelAdmin[Any], request: HttpRequest, *, chosen: Sequence[Model], selected: int
+    ) -> ActionGate:
+        """`chosen`: the rows of the `selected` ticked ones that the action applies to."""
+        if not chosen:
+            modeladmin.message_user(request, self.nothing, messages.WARNING)
+            return ActionGate(proceed=False)
+        if request.POST.get("post") == "yes":
+            return ActionGate(proceed=True)
+        page = TemplateResponse(
+            request,
+            self.template,
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": self.title,
+                "opts": modeladmin.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                self.name: chosen,
+                "skipped": selected - len(chosen),
+            },
+        )
+        return ActionGate(proceed=False, answer=page)

@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from campaigns.admin.display import ReadOnlyAdmin, action_confirmation, admin_link, pretty_json
+from campaigns.admin.display import ActionQuestion, ReadOnlyAdmin, admin_link, pretty_json
 from campaigns.models import ProviderEvent, Send
 from campaigns.sending.settlement import send_resend, sends_needing_attention, sends_sent_twice
 
@@ -89,6 +89,14 @@ class ProviderEventAdmin(ReadOnlyAdmin):
         return pretty_json(event.payload)
 
 
+_RESEND_QUESTION = ActionQuestion(
+    title="Resend after checking",
+    template="admin/campaigns/send/resend_confirmation.html",
+    name="sends",
+    nothing="None of the selected sends is abandoned and not yet resent.",
+)
+
+
 @admin.action(description="Resend after checking (abandoned sends)", permissions=["resend"])
 def sends_resend(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Send]
@@ -98,20 +106,9 @@ def sends_resend(
         for send in queryset.filter(state=Send.State.ABANDONED).select_related("rule__template", "contact")
         if not send.resends.filter(state__in=Send.LIVE_STATES).exists()
     ]
-    if not eligible:
-        modeladmin.message_user(
-            request, "None of the selected sends is abandoned and not yet resent.", messages.WARNING
-        )
-        return None
-    if request.POST.get("post") != "yes":
-        return action_confirmation(
-            modeladmin,
-            request,
-            title="Resend after checking",
-            template="admin/campaigns/send/resend_confirmation.html",
-            sends=eligible,
-            skipped=queryset.count() - len(eligible),
-        )
+    gate = _RESEND_QUESTION.gate(modeladmin, request, chosen=eligible, selected=queryset.count())
+    if not gate.proceed:
+        return gate.answer
     by = request.user.get_username()
     resent = [r for send in eligible if (r := send_resend(send.pk, by=by, now=timezone.now())) is not None]
     text = ", ".join(f"#{r.resend_of_id} as #{r.pk}" for r in resent)

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from campaigns.admin.display import action_confirmation, admin_link
+from campaigns.admin.display import ActionQuestion, admin_link
 from campaigns.consent.suppression import email_normalize, suppressions_lift
 from campaigns.models import Suppression
 from triggermail.admin_filters import null_filter
@@ -35,6 +35,14 @@ class SuppressionForm(forms.ModelForm):
         if Suppression.objects.filter(email=email, lifted_at__isnull=True).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError(f"{email} is already suppressed.")
         return email
+
+
+_LIFT_QUESTION = ActionQuestion(
+    title="Lift suppressions",
+    template="admin/campaigns/suppression/lift_confirmation.html",
+    name="suppressions",
+    nothing="None of the selected suppressions is active.",
+)
 
 
 @admin.register(Suppression)
@@ -73,18 +81,9 @@ class SuppressionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Suppression]
     ) -> TemplateResponse | None:
         active = list(queryset.filter(lifted_at__isnull=True))
-        if not active:
-            self.message_user(request, "None of the selected suppressions is active.", messages.WARNING)
-            return None
-        if request.POST.get("post") != "yes":
-            return action_confirmation(
-                self,
-                request,
-                title="Lift suppressions",
-                template="admin/campaigns/suppression/lift_confirmation.html",
-                suppressions=active,
-                skipped=queryset.count() - len(active),
-            )
+        gate = _LIFT_QUESTION.gate(self, request, chosen=active, selected=queryset.count())
+        if not gate.proceed:
+            return gate.answer
         lifted = suppressions_lift(active, by=request.user.get_username(), now=timezone.now())
         for suppression in lifted:
             self.log_change(request, suppression, f"Lifted the suppression ({suppression.get_reason_display()}).")
