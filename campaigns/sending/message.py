@@ -6,6 +6,7 @@ their message here, so a test shows exactly what a contact would get.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from anymail.message import AnymailMessage
@@ -18,6 +19,8 @@ from campaigns.models import Category, Send, Template
 # The metadata keys campaigns.sending.webhooks reads back from provider events.
 METADATA_KEY = "triggermail_key"
 METADATA_SEND = "triggermail_send"
+
+logger = logging.getLogger(__name__)
 
 
 def message_build(send: Send) -> AnymailMessage:
@@ -60,6 +63,14 @@ def message_compose(
         message.merge_global_data = context
     else:
         rendered = template_render(template, context)
+        if rendered.removed_links:
+            # Worth a look: event data (or the template) tried to put a script or data URL in a link.
+            logger.warning(
+                "template %s: removed %d unsafe link(s) from an email: %s",
+                template.pk,
+                len(rendered.removed_links),
+                ", ".join(f"{link.tag} {link.attribute}={link.value[:40]!r}" for link in rendered.removed_links),
+            )
         message.subject = subject_prefix + rendered.subject
         message.body = rendered.text
         if rendered.html:
