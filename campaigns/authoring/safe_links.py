@@ -54,6 +54,7 @@ _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
 # it (WHATWG URL). Removing every control character and space is stricter still: old clients
 # skipped NULs too, and a legitimate scheme never contains any of them.
 _IGNORED = re.compile(r"[\x00-\x20\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def link_schemes() -> frozenset[str]:
@@ -85,7 +86,10 @@ class RemovedLink:
     value: str
 
     def __str__(self) -> str:
-        return f'<{self.tag} {self.attribute}="{self.value}">'
+        # Control characters are the disguise, so they are shown (a tab as \x09); a data: URL can be
+        # megabytes, so only its start is.
+        value = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", self.value)
+        return f'<{self.tag} {self.attribute}="{value[:80]}{"…" if len(value) > 80 else ""}">'
 
 
 class _LinkFinder(HTMLParser):
