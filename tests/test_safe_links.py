@@ -7,7 +7,6 @@ the real SendGrid backend to the local server; the rest renders templates the wa
 from __future__ import annotations
 
 import html
-import json
 import re
 from html.parser import HTMLParser
 
@@ -21,6 +20,7 @@ from campaigns.authoring.transfer import document_loads, rules_import
 from campaigns.models import Send, Template
 from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
+from tests.test_template_preview import form_data, url
 
 # What an attacker would put in cart_url: schemes in any case, with tabs, newlines, control
 # characters and spaces that browsers skip, and character references that they decode.
@@ -183,17 +183,7 @@ def test_no_disguise_of_a_bad_scheme_survives(url, entities):
 
 
 def preview_page(admin_client, template: Template, sample: dict) -> str:
-    data = {
-        "event": "",
-        "sample": json.dumps(sample),
-        "subject": template.subject,
-        "text_body": template.text_body,
-        "html_body": template.html_body,
-        "sendgrid_template_id": template.sendgrid_template_id,
-        "to": "",
-        "_preview": "Preview",
-    }
-    return admin_client.post(f"/admin/campaigns/template/{template.pk}/preview/", data).content.decode()
+    return admin_client.post(url(template), form_data(template, sample)).content.decode()
 
 
 def test_the_preview_warns_that_a_link_comes_from_event_data(admin_client):

@@ -9,21 +9,8 @@ from typing import Any
 
 import pytest
 
-from campaigns.models import ProviderEvent, Send
-from harness.sendgrid_server import Fault
+from campaigns.models import ProviderEvent
 from harness.sendgrid_webhook import sendgrid_events_for, webhook_sign
-from tests.conftest import identify, run_worker, track
-from tests.world import rule_make
-
-
-@pytest.fixture
-def unknown(api, sendgrid):
-    """A send whose provider call was ambiguous: any recorded webhook event would settle it."""
-    rule_make("welcome", "user_signup")
-    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
-    sendgrid.fail_next(Fault(kind="accept_then_drop"))
-    run_worker()
-    return Send.objects.get(state="unknown")
 
 
 def post_signed(webhook, body: bytes) -> Any:
