@@ -134,3 +134,19 @@ def webhook(sendgrid: SendGridServer, settings: Any, client: Client) -> Webhook:
     # Anymail's view reads the key when it is instantiated, once per request, so this applies at once.
     settings.ANYMAIL = {**settings.ANYMAIL, "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": keypair.public_key}
     return Webhook(client, keypair)
+
+
+@pytest.fixture
+def unknown(api: Api, sendgrid: SendGridServer) -> Any:
+    """A send whose provider call was ambiguous (`unknown`): any webhook event recorded would settle it."""
+    from campaigns.models import Send
+    from harness.sendgrid_server import Fault
+    from tests.world import rule_make
+
+    rule_make("welcome", "user_signup")
+    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
+    sendgrid.fail_next(Fault(kind="accept_then_drop"))
+    run_worker()
+    send = Send.objects.get()
+    assert send.state == "unknown"
+    return send

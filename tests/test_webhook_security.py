@@ -11,7 +11,6 @@ from anymail.exceptions import AnymailInsecureWebhookWarning
 from django.utils import timezone
 
 from campaigns.models import ProviderEvent, Send
-from harness.sendgrid_server import Fault
 from harness.sendgrid_webhook import (
     SIGNATURE_HEADER,
     TEST_WEBHOOK_KEYPAIR,
@@ -21,19 +20,6 @@ from harness.sendgrid_webhook import (
     webhook_keypair,
     webhook_sign,
 )
-from tests.conftest import identify, run_worker, track
-from tests.world import rule_make
-
-
-@pytest.fixture
-def unknown(api, sendgrid):
-    rule_make("welcome", "user_signup")
-    api.batch([identify("u1", "u1@example.com"), track("user_signup", "u1")])
-    sendgrid.fail_next(Fault(kind="accept_then_drop"))
-    run_worker()
-    send = Send.objects.get()
-    assert send.state == "unknown"
-    return send
 
 
 def nothing_changed(send: Send) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -153,6 +154,39 @@ def queue_retries(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 hint="SQLite lives on one machine and ignores SKIP LOCKED; set DATABASE_URL=postgres://… "
                 "or use Q_BROKER=orm on a single host.",
                 id="triggermail.W001",
+            )
+        )
+    return messages
+
+
+# Schemes that run code or carry a whole document inside the link: never a link's scheme.
+SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+
+
+@register()
+def email_security_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """SAFE_LINK_SCHEMES and UNSUBSCRIBE_TOKEN_DAYS (README, Security)."""
+    messages: list[CheckMessage] = []
+    schemes = [str(scheme) for scheme in settings.SAFE_LINK_SCHEMES]
+    bad = [s for s in schemes if s in SCRIPT_SCHEMES or not re.fullmatch(r"[a-z][a-z0-9+.\-]*", s)]
+    if bad:
+        messages.append(
+            Error(
+                f"SAFE_LINK_SCHEMES may not allow {', '.join(repr(s) for s in bad)}.",
+                hint="List URL schemes such as http,https,mailto,tel; javascript:, vbscript: and data: links run "
+                "code or carry a document of their own.",
+                id="triggermail.E010",
+            )
+        )
+    days = settings.UNSUBSCRIBE_TOKEN_DAYS
+    if days < 1:
+        messages.append(Error("UNSUBSCRIBE_TOKEN_DAYS must be at least 1.", id="triggermail.E011"))
+    elif days < 30:
+        messages.append(
+            Warning(
+                f"UNSUBSCRIBE_TOKEN_DAYS is {days}: unsubscribe links in emails stop working after {days} days.",
+                hint="Mailbox providers send the one-click unsubscribe long after delivery; 90 is the default.",
+                id="triggermail.W002",
             )
         )
     return messages

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,18 @@ UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="")
 BRAND_NAME = env.str("BRAND_NAME", default="TriggerMail")
 BRAND_COLOR = env.str("BRAND_COLOR", default="#2b59c3")
 BRAND_LOGO_URL = env.str("BRAND_LOGO_URL", default="")
+
+# --- Security: links and unsubscribe tokens (README, Security) -----------------------------------
+# The only URL schemes a link or image in a rendered email may have; others are removed.
+SAFE_LINK_SCHEMES = [
+    s.lower() for s in env.list("SAFE_LINK_SCHEMES", default=["http", "https", "mailto", "tel", "cid"])
+]
+# How long an unsubscribe link works after its email was built (mailbox providers keep one-click
+# POSTs working for weeks after delivery).
+UNSUBSCRIBE_TOKEN_DAYS = env.int("UNSUBSCRIBE_TOKEN_DAYS", default=90)
+# Links of the old, readable format (sent before this release) work until this day (UTC), then 410.
+_legacy_until = env.str("UNSUBSCRIBE_LEGACY_TOKENS_UNTIL", default="2027-03-02")
+try:
+    UNSUBSCRIBE_LEGACY_TOKENS_UNTIL = date.fromisoformat(_legacy_until) if _legacy_until else None
+except ValueError:
+    raise ImproperlyConfigured("UNSUBSCRIBE_LEGACY_TOKENS_UNTIL must be a date, YYYY-MM-DD, or empty.") from None

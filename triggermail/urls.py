@@ -13,7 +13,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Unsubscribe and email preferences, linked from every email (see campaigns.consent.policy).
     path("u/", include("campaigns.consent.urls")),
-    # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.sending.webhooks).
+    # SendGrid's Event Webhook: /anymail/sendgrid/tracking/ (see campaigns.sending.webhooks). Our view,
+    # which checks the body's shape before Anymail parses it, comes first and takes Anymail's path.
+    path("anymail/", include("campaigns.sending.urls")),
     path("anymail/", include("anymail.urls")),
     # For operators: /healthz, /readyz and /metrics (see campaigns.operations and README, Operations).
     path("", include("campaigns.operations.urls")),

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from campaigns.authoring.rendering import RenderError, render_context, template_render
+from campaigns.authoring.safe_links import template_link_warnings
 from campaigns.models import Rule, Template
 from campaigns.sending.message import message_compose
 from campaigns.sending.provider import ProviderResult, provider_send
@@ -136,6 +137,8 @@ class Preview:
     # For a SendGrid dynamic template: the data SendGrid would receive, since it renders the email.
     dynamic_data: dict[str, Any] | None = None
     error: RenderError | None = None
+    # Links built from data, and links this sample lost to the safe-link pass (campaigns.authoring.safe_links).
+    link_warnings: list[str] = field(default_factory=list)
 
     @property
     def error_text(self) -> str:
@@ -147,18 +150,29 @@ class Preview:
         return json.dumps(self.dynamic_data, indent=2, sort_keys=True, default=str)
 
 
+DYNAMIC_LINK_WARNING = (
+    "SendGrid renders this email from its dynamic template, so TriggerMail cannot check its links: "
+    "a link made from event data there can carry any scheme. Put a fixed https:// before such data."
+)
+
+
 def template_preview(template: Template, sample: Sample) -> Preview:
     context = sample.context()
     if template.sendgrid_template_id:
-        return Preview(dynamic_data=context)
+        return Preview(dynamic_data=context, link_warnings=[DYNAMIC_LINK_WARNING])
+    warnings = template_link_warnings(template.html_body)
     try:
         rendered = template_render(template, context)
     except RenderError as exc:
-        return Preview(error=exc)
+        return Preview(error=exc, link_warnings=warnings)
+    warnings += [f"In this sample, the unsafe link {link} was removed." for link in rendered.removed_links]
     # Django marks what it renders as safe HTML. Here it is data shown inside the admin page, where
     # event properties (sent by anyone with a write key) must be escaped, so it goes on as plain str.
     return Preview(
-        subject=str.__str__(rendered.subject), text=str.__str__(rendered.text), html=str.__str__(rendered.html)
+        subject=str.__str__(rendered.subject),
+        text=str.__str__(rendered.text),
+        html=str.__str__(rendered.html),
+        link_warnings=warnings,
     )
 
 

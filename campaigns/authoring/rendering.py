@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 
+from campaigns.authoring.safe_links import RemovedLink, html_links_sanitize
 from campaigns.models import Template
 
 # HTML bodies are escaped; subjects and text bodies are plain text and must not be.
@@ -29,6 +30,8 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+    # Links and images the safe-link pass took out of the HTML body (campaigns.authoring.safe_links).
+    removed_links: list[RemovedLink] = field(default_factory=list)
 
 
 def render_context(
@@ -74,9 +77,13 @@ def _render(engine: Engine, part: str, source: str, context: dict[str, Any]) -> 
 
 def template_render(template: Template, context: dict[str, Any]) -> RenderedEmail:
     subject = _render(_TEXT, "subject", template.subject, context)
+    # Autoescaping keeps data inside its attribute but lets it choose a link's scheme; the safe-link
+    # pass removes every link whose scheme is not allowed, whoever wrote it.
+    html, removed = html_links_sanitize(_render(_HTML, "HTML body", template.html_body, context))
     return RenderedEmail(
         # A subject is one line; a newline in it would break the message headers.
         subject=" ".join(subject.split()),
         text=_render(_TEXT, "text body", template.text_body, context),
-        html=_render(_HTML, "HTML body", template.html_body, context),
+        html=html,
+        removed_links=removed,
     )

@@ -1,12 +1,12 @@
-"""Consent: who may receive which email, the signed links that let people change it, and the changes.
+"""Consent: who may receive which email, the links that let people change it, and the changes.
 
 `consent_refusal` is the one place that decides whether consent blocks an email. It is pure, so
 matching (when the event arrives) and the send-time re-check (when the email is due) ask exactly
 the same question of the data they have. The category decides: a suppressed address gets nothing,
 an unsubscribe blocks marketing only, and receipts keep going out.
 
-The links carry a signed token instead of a login: whoever holds the email may change that
-contact's preferences, and nobody can make a token for another contact.
+The links carry a token instead of a login (campaigns.consent.tokens): whoever holds the email may
+change that contact's preferences for a while, and nobody can make a token for another contact.
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core import signing
 from django.urls import reverse
+from django.utils import timezone
 
+from campaigns.consent.tokens import consent_token
 from campaigns.matching.reasons import DecisionReason
 
 if TYPE_CHECKING:
     from events.models import Contact
-
-# Its own salt, so that no other signature this project makes (django-q2 tasks, sessions) is
-# ever accepted as an unsubscribe token, nor the other way round.
-TOKEN_SALT = "triggermail.consent.unsubscribe"
 
 
 @dataclass(frozen=True)
@@ -60,29 +57,16 @@ def consent_refusal(
     return None
 
 
-# --- Tokens and links -------------------------------------------------------------------------
+# --- Links ------------------------------------------------------------------------------------
 
 
-def consent_token(contact: Contact) -> str:
-    # The user id is signed with the pk: a pk reused after a contact was deleted, or a token
-    # copied onto another contact's URL, does not match the row and is refused.
-    return signing.Signer(salt=TOKEN_SALT).sign_object({"c": contact.pk, "u": contact.user_id}, compress=True)
+def unsubscribe_url(contact: Contact, *, token: str | None = None) -> str:
+    """The List-Unsubscribe URL: a POST unsubscribes at once (one-click), a GET shows the preferences.
 
-
-def consent_token_read(token: str) -> tuple[int, str] | None:
-    """(contact pk, user id) from a token this deployment signed; None for anything else."""
-    try:
-        value = signing.Signer(salt=TOKEN_SALT).unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("c"), int) or not isinstance(value.get("u"), str):
-        return None
-    return value["c"], value["u"]
-
-
-def unsubscribe_url(contact: Contact) -> str:
-    """The List-Unsubscribe URL: a POST unsubscribes at once (one-click), a GET shows the preferences."""
-    return settings.SITE_URL + reverse("consent-unsubscribe", args=[consent_token(contact)])
+    `token` is one consent_token already made for this email (the header and the footer share it).
+    """
+    token = token or consent_token(contact, now=timezone.now())
+    return settings.SITE_URL + reverse("consent-unsubscribe", args=[token])
 
 
 def preferences_url(contact: Contact) -> str:
@@ -91,13 +75,10 @@ def preferences_url(contact: Contact) -> str:
     return unsubscribe_url(contact)
 
 
-def unsubscribe_headers(contact: Contact, *, url: str | None = None) -> dict[str, str]:
-    """RFC 2369 List-Unsubscribe with the RFC 8058 one-click POST, for marketing email.
-
-    `url` is the contact's unsubscribe_url when the caller has it already (signing costs time).
-    """
-    token = consent_token(contact)
-    targets = [f"<{url or unsubscribe_url(contact)}>"]
+def unsubscribe_headers(contact: Contact, *, token: str | None = None) -> dict[str, str]:
+    """RFC 2369 List-Unsubscribe with the RFC 8058 one-click POST, for marketing email."""
+    token = token or consent_token(contact, now=timezone.now())
+    targets = [f"<{unsubscribe_url(contact, token=token)}>"]
     if settings.UNSUBSCRIBE_MAILTO:
         targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{token}>")
     return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

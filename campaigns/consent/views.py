@@ -1,4 +1,4 @@
-"""The unsubscribe link and the preference page: no login, the signed token in the URL is the key.
+"""The unsubscribe link and the preference page: no login, the token in the URL is the key.
 
 `/u/<token>/` is the List-Unsubscribe URL. A mailbox provider's one-click POST (RFC 8058) carries
 no cookies and no CSRF token, so that endpoint alone is exempt from Django's CSRF check: the
@@ -20,12 +20,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from campaigns.consent.policy import (
-    consent_token_read,
-    contact_resubscribe,
-    contact_topics_set,
-    contact_unsubscribe_all,
-)
+from campaigns.consent.policy import contact_resubscribe, contact_topics_set, contact_unsubscribe_all
+from campaigns.consent.tokens import TokenState, consent_token_check
 from campaigns.models import Category, Template
 from events.models import Contact
 
@@ -39,9 +35,9 @@ SAVED_MESSAGES = {
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    contact = _contact_for(token)
-    if contact is None:
-        return _invalid(request)
+    contact = _contact_for(request, token)
+    if not isinstance(contact, Contact):
+        return contact
     if request.method == "POST":
         # Any POST here is the one-click unsubscribe (body "List-Unsubscribe=One-Click"); it asks
         # nothing more, because a mailbox provider cannot answer questions.
@@ -59,9 +55,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def preferences_save(request: HttpRequest, token: str) -> HttpResponse:
-    contact = _contact_for(token)
-    if contact is None:
-        return _invalid(request)
+    contact = _contact_for(request, token)
+    if not isinstance(contact, Contact):
+        return contact
     action = request.POST.get("action", "")
     if action == "unsubscribe_all":
         contact_unsubscribe_all(contact, now=timezone.now())
@@ -83,17 +79,24 @@ def marketing_topics() -> list[str]:
     return sorted(set(topics))
 
 
-def _contact_for(token: str) -> Contact | None:
-    read = consent_token_read(token)
-    if read is None:
-        return None
-    pk, user_id = read
-    # Both must match: the signed user id is what stops a token outliving its contact's pk.
-    return Contact.objects.filter(pk=pk, user_id=user_id).first()
-
-
-def _invalid(request: HttpRequest) -> HttpResponse:
-    return _page(request, "consent/invalid.html", None, "", status=404)
+def _contact_for(request: HttpRequest, token: str) -> Contact | HttpResponse:
+    """The contact the token lets this request act for, or the page that says why it cannot."""
+    check = consent_token_check(token, now=timezone.now())
+    if check.state is TokenState.VALID and check.contact is not None:
+        return check.contact
+    if check.state is TokenState.INVALID:
+        return _page(request, "consent/invalid.html", None, "", status=404)
+    # 410 Gone: the link was real but no longer applies. The page names no address and offers
+    # no form, so an old or forwarded email can change nothing.
+    return _page(
+        request,
+        "consent/expired.html",
+        None,
+        "",
+        status=410,
+        address_changed=check.state is TokenState.ADDRESS_CHANGED,
+        token_days=settings.UNSUBSCRIBE_TOKEN_DAYS,
+    )
 
 
 def _page(

@@ -6,31 +6,38 @@ their message here, so a test shows exactly what a contact would get.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from anymail.message import AnymailMessage
 from django.conf import settings
+from django.utils import timezone
 
 from campaigns.authoring.rendering import render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
+from campaigns.consent.tokens import consent_token
 from campaigns.models import Category, Send, Template
 
 # The metadata keys campaigns.sending.webhooks reads back from provider events.
 METADATA_KEY = "triggermail_key"
 METADATA_SEND = "triggermail_send"
 
+logger = logging.getLogger(__name__)
+
 
 def message_build(send: Send) -> AnymailMessage:
     template, contact = send.rule.template, send.contact
     properties = send.event.properties if send.event is not None else {}
-    unsubscribe = unsubscribe_url(contact)
+    # One token for the footer link and the headers: made once (encryption costs time), dated now.
+    token = consent_token(contact, now=timezone.now())
+    unsubscribe = unsubscribe_url(contact, token=token)
     context = render_context(
         properties=properties,
         user_id=contact.user_id,
         email=contact.email,
         traits=contact.traits,
         unsubscribe_url=unsubscribe,
-        # The same page (see campaigns.consent.policy.preferences_url); signing it twice would cost twice.
+        # The same page (see campaigns.consent.policy.preferences_url).
         preferences_url=unsubscribe,
     )
     message = message_compose(template, context, to=contact.email)
@@ -41,7 +48,7 @@ def message_build(send: Send) -> AnymailMessage:
     if template.category == Category.MARKETING:
         # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
         # providers require it of bulk senders. Transactional email is not a list to leave.
-        message.extra_headers.update(unsubscribe_headers(contact, url=unsubscribe))
+        message.extra_headers.update(unsubscribe_headers(contact, token=token))
     return message
 
 
@@ -60,6 +67,14 @@ def message_compose(
         message.merge_global_data = context
     else:
         rendered = template_render(template, context)
+        if rendered.removed_links:
+            # Worth a look: event data (or the template) tried to put a script or data URL in a link.
+            logger.warning(
+                "template %s: removed %d unsafe link(s) from an email: %s",
+                template.pk,
+                len(rendered.removed_links),
+                ", ".join(f"{link.tag} {link.attribute}={link.value[:40]!r}" for link in rendered.removed_links),
+            )
         message.subject = subject_prefix + rendered.subject
         message.body = rendered.text
         if rendered.html:

@@ -70,3 +70,34 @@ def test_a_marketer_previews_the_cart_recovery_email_and_sends_a_test(
     assert test_email.to == ["mara@example.com"]
     assert test_email.subject == "[Test] Still thinking about it, Ann?"
     assert Template.objects.get(name="Cart recovery").subject.startswith("You left something in your cart")
+
+
+def test_the_preview_warns_about_a_link_from_event_data_and_shows_it_removed(
+    page: Page, web: str, marketer: Login, demo_campaign: dict[str, Rule], write_key: str
+) -> None:
+    events_post(
+        web,
+        write_key,
+        [
+            {"type": "identify", "userId": "eve", "traits": {"email": "eve@example.com", "first_name": "Eve"}},
+            {
+                "type": "track",
+                "event": "cart_abandoned",
+                "userId": "eve",
+                "properties": {"value": 5, "cart_url": "JaVa\tscript:alert(document.cookie)"},
+            },
+        ],
+    )
+    login(page, marketer)
+    template = Template.objects.get(name="Cart recovery")
+    page.goto(f"{web}/admin/campaigns/template/{template.pk}/preview/")
+
+    warnings = page.get_by_role("list", name="Warnings about links")
+    expect(warnings).to_contain_text('The link in <a href="{{ event.cart_url|default:')
+    expect(warnings).to_contain_text("comes from event data")
+    expect(warnings).to_contain_text("In this sample, the unsafe link")
+    # The button is still in the email, and leads nowhere.
+    button = page.frame_locator("#preview-html").get_by_text("Return to your cart")
+    expect(button).to_be_visible()
+    assert button.get_attribute("href") is None
+    screenshot(page, "template-preview-link-warnings")
