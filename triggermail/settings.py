@@ -273,7 +273,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
+        # django-axes announces its version at INFO in every process that starts; its lockouts are
+        # warnings (axes.handlers) and stay.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # Idempotency keys of "per event" and "per user per day" rules are kept this long after the send
