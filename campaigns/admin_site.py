@@ -25,6 +25,7 @@ class TriggerMailAdminSite(admin.AdminSite):
     def get_urls(self) -> list[URLResolver | URLPattern]:
         from campaigns.admin.performance import dashboard_view
         from campaigns.admin.preview import template_preview_view
+        from campaigns.admin.preview_frame import template_preview_frame_view
         from campaigns.admin.simulator import simulator_view
 
         # admin_view asks for a staff login; each view checks its own permission.
@@ -34,6 +35,11 @@ class TriggerMailAdminSite(admin.AdminSite):
                 "campaigns/template/<int:template_id>/preview/",
                 self.admin_view(template_preview_view),
                 name="campaigns_template_preview",
+            ),
+            path(
+                "campaigns/template/<int:template_id>/preview/frame/<str:token>/",
+                self.admin_view(template_preview_frame_view),
+                name="campaigns_template_preview_frame",
             ),
             path("campaigns/simulator/", self.admin_view(simulator_view), name="campaigns_simulator"),
         ]

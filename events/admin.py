@@ -57,7 +57,7 @@ class WriteKeyAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             format_html(
-                "The new write key for “{}” is <code style='user-select:all'>{}</code>. Copy it now: "
+                "The new write key for “{}” is <code class='tm-select-all'>{}</code>. Copy it now: "
                 "it is stored only as a hash and cannot be shown again.",
                 obj.name,
                 raw,

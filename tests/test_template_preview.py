@@ -4,6 +4,7 @@ line, SendGrid dynamic templates, and the test email through the real SendGrid b
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,12 @@ from campaigns.models import IdempotencyKey, Send, Template
 from events.models import Event
 from harness.sendgrid_server import Fault
 from tests import baker_recipes
+
+
+def directives(policy: str) -> dict[str, str]:
+    """A Content-Security-Policy header as {directive: its sources}."""
+    pairs = (part.strip().partition(" ") for part in policy.split(";") if part.strip())
+    return {name: sources for name, _, sources in pairs}
 
 
 @pytest.fixture
@@ -71,7 +78,8 @@ def test_it_renders_the_template_for_a_chosen_recent_event_with_its_contact(admi
     assert 'id="preview-subject">Your cart, Ann<' in page
     assert "You left a Lamp &amp; Co." in page  # the text body, escaped only by the admin page
     # The HTML body sits in a sandboxed frame, so its <style> stays inside it.
-    assert '<iframe id="preview-html" title="HTML body" sandbox srcdoc="&lt;style&gt;body{color:red}' in page
+    [frame] = re.findall(r'<iframe id="preview-html" title="HTML body" sandbox src="([^"]+)"', page)
+    assert admin_client.get(frame).content.decode().startswith("<style>body{color:red}")
     # The recent events are offered with name, user and time, and the sample shows the chosen one.
     assert "cart_abandoned · u-ann · " in page and "signed_up · u-bob · " in page
     assert "ann@example.com" in page
@@ -246,3 +254,29 @@ def test_event_data_cannot_inject_markup_into_the_admin_page(admin_client, templ
 
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)" in page
+
+
+def test_the_email_html_frame_has_a_policy_for_mail_not_the_admins(admin_client, template, lamp_event):
+    page = admin_client.get(url(template), {"event": lamp_event.pk}).content.decode()
+    [frame] = re.findall(r'id="preview-html" title="HTML body" sandbox src="([^"]+)"', page)
+
+    answer = admin_client.get(frame)
+
+    # Email HTML is mail: its inline styles and remote images show as a mail client shows them, no
+    # script ever runs, and the frame is an origin of its own that only this site may frame.
+    policy = directives(answer["Content-Security-Policy"])
+    assert "'unsafe-inline'" in policy["style-src"] and "*" in policy["img-src"]
+    assert policy["default-src"] == "'none'" and "script-src" not in policy
+    assert "sandbox" in policy and policy["frame-ancestors"] == "'self'"
+    assert answer["X-Frame-Options"] == "SAMEORIGIN"
+    # The Admin page around it keeps the strict policy.
+    admin_policy = admin_client.get(url(template))["Content-Security-Policy"]
+    assert "script-src 'self'" in admin_policy and "unsafe-inline" not in admin_policy
+
+
+def test_a_preview_frame_is_only_for_the_session_that_previewed_it(admin_client, client, template, lamp_event):
+    page = admin_client.get(url(template), {"event": lamp_event.pk}).content.decode()
+    [frame] = re.findall(r'id="preview-html" title="HTML body" sandbox src="([^"]+)"', page)
+    client.force_login(User.objects.create_superuser("other-admin", "other@example.com", "x"))
+    assert client.get(frame).status_code == 404
+    assert admin_client.get(frame.replace("/frame/", "/frame/x")).status_code == 404

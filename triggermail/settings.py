@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import environ
 from anymail.exceptions import AnymailNotSupportedWarning
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from triggermail.environment import SAMESITE, StrictEnv, one_of, origin, positive, proxy_ssl_header
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+env = StrictEnv()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -45,10 +48,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "anymail",
+    # Admin login throttling: failed logins per username and address (README, Security).
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every HTML answer (policy below; README, Security).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "triggermail.urls"
@@ -105,6 +114,13 @@ elif env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The lockout check comes first and refuses a locked-out username and address before any password
+# is checked; the model backend then logs people in (see triggermail/login_throttle.py).
+AUTHENTICATION_BACKENDS = [
+    "triggermail.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -257,7 +273,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
+        # django-axes announces its version at INFO in every process that starts; its lockouts are
+        # warnings (axes.handlers) and stay.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # Idempotency keys of "per event" and "per user per day" rules are kept this long after the send
@@ -288,3 +309,63 @@ try:
     UNSUBSCRIBE_LEGACY_TOKENS_UNTIL = date.fromisoformat(_legacy_until) if _legacy_until else None
 except ValueError:
     raise ImproperlyConfigured("UNSUBSCRIBE_LEGACY_TOKENS_UNTIL must be a date, YYYY-MM-DD, or empty.") from None
+
+# --- Deploy: HTTPS, cookies, proxy, login throttling, Content-Security-Policy ----------------
+# One switch decides the secure defaults: production (DEBUG off) at an https SITE_URL. `make run`
+# writes DEBUG=false too and must keep working on http://127.0.0.1, so an http SITE_URL leaves the
+# redirect, HSTS and Secure cookies off unless set explicitly.
+SERVES_HTTPS = not DEBUG and SITE_URL.startswith("https://")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SERVES_HTTPS)
+# Paths (regular expressions, no leading slash) still answered over HTTP, e.g. ^healthz$ for a probe.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[])
+# Browsers remember HSTS: a deployment that may go back to HTTP starts with SECURE_HSTS_SECONDS=300.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SERVES_HTTPS else 0)
+# These two bind every subdomain (and the browsers' built-in preload list) to HTTPS for good, which
+# only the domain's owner can decide: off unless set (check --deploy warns W005 and W021 until then).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SERVES_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SERVES_HTTPS)
+SESSION_COOKIE_HTTPONLY = env.bool("SESSION_COOKIE_HTTPONLY", default=True)
+SESSION_COOKIE_SAMESITE = one_of("SESSION_COOKIE_SAMESITE", env.str("SESSION_COOKIE_SAMESITE", default="Lax"), SAMESITE)
+CSRF_COOKIE_SAMESITE = one_of("CSRF_COOKIE_SAMESITE", env.str("CSRF_COOKIE_SAMESITE", default="Lax"), SAMESITE)
+# Only behind a proxy that sets this header on every request (dropping a client's own): Django then
+# believes it about HTTPS, and login throttling believes the proxies' X-Forwarded-For entries.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", default=""))
+# Proxies of yours that append to X-Forwarded-For; 0: the connection's address is the client's.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if SECURE_PROXY_SSL_HEADER else 0)
+positive("TRUSTED_PROXY_COUNT", TRUSTED_PROXY_COUNT, or_zero=True)
+
+# django-axes (triggermail/login_throttle.py): a username is locked out from one address after
+# AXES_FAILURE_LIMIT failed logins there, for AXES_COOLOFF_MINUTES, restarted by each try meanwhile.
+# Locking the pair, not the username, means a stranger cannot lock a marketer out of their own desk.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.float("AXES_COOLOFF_MINUTES", default=15.0)
+positive("AXES_FAILURE_LIMIT", AXES_FAILURE_LIMIT)
+positive("AXES_COOLOFF_MINUTES", AXES_COOLOFF_MINUTES)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "triggermail.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "campaigns.admin.lockout.lockout_response"
+
+# django-csp: scripts and styles only from this site's static files (no inline script anywhere; a
+# page's own <style> carries the request's nonce), no plugins, no <base>, forms post only here,
+# frames only this site's email preview, and no one frames us. The email preview frame answers with
+# a policy of its own (campaigns/admin/preview_frame.py): email HTML is mail, not this site.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, *origin(BRAND_LOGO_URL)],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}

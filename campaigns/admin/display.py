@@ -29,7 +29,7 @@ def admin_link(obj: Model | None, label: str | None = None) -> SafeString | str:
 
 def pretty_json(value: Any) -> SafeString:
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+    return format_html('<pre class="tm-pre">{}</pre>', text)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -155,7 +155,7 @@ class ContactAdmin(ReadOnlyAdmin):
         active = Suppression.objects.filter(email=email_normalize(contact.email), lifted_at__isnull=True)
         items = ((admin_link(s, s.get_reason_display()), time_text(s.created_at), s.detail or "—") for s in active)
         return format_html(
-            "<ul style='margin:0;padding-left:1.2em'>{}</ul><p style='margin:.3em 0 0'>{}. {}</p>",
+            '<ul class="tm-compact-list">{}</ul><p class="tm-after-list">{}. {}</p>',
             format_html_join("", "<li>{} since {}: {}</li>", items),
             "Every email to this address is blocked" if active else "No active suppression",
             f"Soft bounces (counted, not suppressed): {soft_bounce_count(contact.email)}.",

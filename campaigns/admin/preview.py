@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
+from campaigns.admin.preview_frame import preview_frame_store
 from campaigns.authoring.preview import (
     Sample,
     preview_email_send,
@@ -58,6 +59,7 @@ def template_preview_view(request: HttpRequest, template_id: int) -> HttpRespons
         "edited": any(getattr(template, f) != source_normalize(getattr(saved, f)) for f in SOURCE_FIELDS),
         "dynamic_template": template.sendgrid_template_id,
         "can_send": request.user.has_perm("campaigns.change_template"),
+        "frame_token": preview_frame_store(request, preview.html) if preview and preview.html else "",
     }
     return TemplateResponse(request, "admin/campaigns/template/preview.html", context)
 

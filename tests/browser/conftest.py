@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connections
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from campaigns.authoring.demo import DEMO_CAMPAIGN
 from campaigns.authoring.history import rules_import_recorded
@@ -104,8 +104,12 @@ def page(chromium: Browser, web: str, request: pytest.FixtureRequest) -> Iterato
     context = chromium.new_context(base_url=web, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
+    violations = csp_violations_watch(tab)
     try:
         yield tab
+        # Every browser test runs under the site's Content-Security-Policy: anything it refused on the
+        # way (a style, a script, a frame) is a part of the Admin that does not work in production.
+        assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
     finally:
         # The page as it was when the test failed; a passing run removes an earlier run's.
         failure = ARTIFACTS / f"failed-{request.node.name}.png"
@@ -116,6 +120,18 @@ def page(chromium: Browser, web: str, request: pytest.FixtureRequest) -> Iterato
         else:
             failure.unlink(missing_ok=True)
         context.close()
+
+
+def csp_violations_watch(tab: Page) -> list[str]:
+    """The Content-Security-Policy violations Chromium reports on this tab (any frame), as they come."""
+    violations: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"{tab.url}: {message.text}")
+
+    tab.on("console", on_console)
+    return violations
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
