@@ -11,6 +11,7 @@ from typing import Any
 from anymail.message import AnymailMessage
 from django.conf import settings
 
+from campaigns.authoring.localized import template_localized
 from campaigns.authoring.rendering import render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
 from campaigns.models import Category, Send, Template
@@ -21,7 +22,9 @@ METADATA_SEND = "triggermail_send"
 
 
 def message_build(send: Send) -> AnymailMessage:
-    template, contact = send.rule.template, send.contact
+    contact = send.contact
+    # In the contact's language as it is now: a locale changed during the delay counts.
+    template, _ = template_localized(send.rule.template, contact.locale)
     properties = send.event.properties if send.event is not None else {}
     unsubscribe = unsubscribe_url(contact)
     context = render_context(
