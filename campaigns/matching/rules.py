@@ -177,7 +177,10 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
 
 def _condition_met(condition: ConditionData, event: EventData, contact: ContactData) -> bool:
     if condition.source == ENGAGEMENT:
-        return engagement_holds(condition.operator, engagement_of(contact.engagement, condition.rule_id))
+        fact = engagement_of(contact.engagement, condition.rule_id)
+        # The earlier email has not gone out yet (often it was scheduled by this very event): nothing
+        # can be known about it now, so it is judged when this email falls due (campaigns.sending.checks).
+        return fact.pending or engagement_holds(condition.operator, fact)
     return condition_holds(condition, event.properties, contact.traits)
 
 
