@@ -30,7 +30,7 @@ class RuleNameInput(forms.TextInput):
         return format_html('{}<datalist id="{}">{}</datalist>', html, listed, options)
 
 
-def engagement_clean(form: forms.Form, cleaned: dict[str, Any]) -> bool:
+def engagement_clean(form: forms.BaseForm, cleaned: dict[str, Any]) -> bool:
     """Check an engagement row (or an engagement operator on another source); True when handled."""
     source, operator = cleaned.get("source"), cleaned.get("operator")
     if source != SOURCE:

@@ -37,7 +37,9 @@ def translations_parse(value: Any) -> dict[str, dict[str, str]]:
             continue
         form = TemplateTranslationForm(data={**{name: "" for name in CONTENT_FIELDS}, **raw, "locale": tag})
         if not form.is_valid():
-            errors += [f"{tag}: {field}: {' '.join(messages)}" for field, messages in form.errors.items()]
+            errors += [
+                f"{tag}: {field}: {' '.join(str(m) for m in messages)}" for field, messages in form.errors.items()
+            ]
         elif form.cleaned_data["locale"] in parsed:
             errors.append(f"{tag}: the language {form.cleaned_data['locale']} is given twice")
         else:
