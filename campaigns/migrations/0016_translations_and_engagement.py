@@ -7,7 +7,12 @@ triggers 0008 put on it: they are created again here.
 """
 
 import django.db.models.deletion
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+# Marketers edit a template's translations as part of the template (an inline on its page).
+GROUP = "Marketing"
+PERMISSIONS = {"campaigns": {"templatetranslation": ("add", "change", "delete", "view")}}
 
 WATCHED = ("campaigns_condition", "campaigns_templatetranslation")
 
@@ -38,6 +43,21 @@ def triggers_drop(apps, schema_editor):
     elif vendor == "sqlite":
         for operation in ("insert", "update", "delete"):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS campaigns_templatetranslation_stamp_{operation}")
+
+
+def marketing_permissions_add(apps, schema_editor):
+    alias = schema_editor.connection.alias
+    # As in 0006: permissions are normally created after the last migration; make them now.
+    app_config = apps.get_app_config("campaigns")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0, using=alias)
+    app_config.models_module = None
+    codenames = [f"{action}_templatetranslation" for action in PERMISSIONS["campaigns"]["templatetranslation"]]
+    permissions = apps.get_model("auth", "Permission").objects.using(alias).filter(
+        content_type__app_label="campaigns", codename__in=codenames
+    )
+    for group in apps.get_model("auth", "Group").objects.using(alias).filter(name=GROUP):
+        group.permissions.add(*permissions)
 
 
 class Migration(migrations.Migration):
@@ -128,4 +148,5 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(triggers_create, triggers_drop),
+        migrations.RunPython(marketing_permissions_add, migrations.RunPython.noop),
     ]
