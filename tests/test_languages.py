@@ -242,3 +242,12 @@ def test_a_file_with_a_bad_translation_is_refused_naming_it(db):
     assert raised.value.errors == [
         "template 'W': translations: xx-nope!: locale: 'xx-nope!' is not a language tag; write e.g. en, fr or pt-BR."
     ]
+
+
+def test_a_new_translation_is_live_for_the_next_batch_with_no_restart(welcome):
+    from campaigns.matching.rules_cache import rules_in_force
+
+    assert [rule.locales for rule in rules_in_force()[1]] == [frozenset({"fr", "pt"})]
+    baker_recipes.translation.make(template=welcome, locale="de", subject="Willkommen")
+
+    assert [rule.locales for rule in rules_in_force()[1]] == [frozenset({"de", "fr", "pt"})]
