@@ -239,21 +239,31 @@ class TemplateForm(forms.ModelForm):
         return value
 
     def clean_sendgrid_template_id(self) -> str:
-        value = str(self.cleaned_data.get("sendgrid_template_id") or "").strip()
-        # Only dynamic templates take our data as handlebars variables; legacy ids would send blanks.
-        if value and not value.startswith("d-"):
-            raise ValidationError("A SendGrid dynamic template id starts with d-.")
-        return value
+        return sendgrid_id_clean(self.cleaned_data.get("sendgrid_template_id"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        sources = {field: str(cleaned.get(field) or "") for field in _RENDERED_FIELDS}
-        for field, message in template_source_errors(**sources).items():
-            if field not in self.errors:
-                self.add_error(field, message)
-        if not cleaned.get("sendgrid_template_id") and "sendgrid_template_id" not in self.errors:
-            if not sources["subject"].strip() and "subject" not in self.errors:
-                self.add_error("subject", "Give a subject (or a SendGrid template id instead).")
-            if not (sources["text_body"].strip() or sources["html_body"].strip()):
-                self.add_error("text_body", "Give a text or an HTML body (or a SendGrid template id instead).")
+        template_content_clean(self, cleaned)
         return cleaned
+
+
+def sendgrid_id_clean(value: object) -> str:
+    text = str(value or "").strip()
+    # Only dynamic templates take our data as handlebars variables; legacy ids would send blanks.
+    if text and not text.startswith("d-"):
+        raise ValidationError("A SendGrid dynamic template id starts with d-.")
+    return text
+
+
+def template_content_clean(form: forms.BaseForm, cleaned: dict[str, Any], *, whom: str = "") -> None:
+    """Subject and bodies that compile, and something to send: a subject and a body, or a SendGrid id.
+    Shared by templates and their translations (`whom` = "this language ")."""
+    sources = {field: str(cleaned.get(field) or "") for field in _RENDERED_FIELDS}
+    for field, message in template_source_errors(**sources).items():
+        if field not in form.errors:
+            form.add_error(field, message)
+    if not cleaned.get("sendgrid_template_id") and "sendgrid_template_id" not in form.errors:
+        if not sources["subject"].strip() and "subject" not in form.errors:
+            form.add_error("subject", f"Give {whom}a subject (or a SendGrid template id instead).")
+        if not (sources["text_body"].strip() or sources["html_body"].strip()):
+            form.add_error("text_body", f"Give {whom}a text or an HTML body (or a SendGrid template id instead).")

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from campaigns.authoring.forms import template_source_errors
+from campaigns.authoring.forms import sendgrid_id_clean, template_content_clean
 from campaigns.matching.locales import LocaleError, locale_normalize
 from campaigns.models import TemplateTranslation
 
@@ -36,20 +36,9 @@ class TemplateTranslationForm(forms.ModelForm):
             raise ValidationError(str(exc)) from None
 
     def clean_sendgrid_template_id(self) -> str:
-        value = str(self.cleaned_data.get("sendgrid_template_id") or "").strip()
-        if value and not value.startswith("d-"):
-            raise ValidationError("A SendGrid dynamic template id starts with d-.")
-        return value
+        return sendgrid_id_clean(self.cleaned_data.get("sendgrid_template_id"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        sources = {name: str(cleaned.get(name) or "") for name in ("subject", "text_body", "html_body")}
-        for name, message in template_source_errors(**sources).items():
-            if name not in self.errors:
-                self.add_error(name, message)
-        if not cleaned.get("sendgrid_template_id") and "sendgrid_template_id" not in self.errors:
-            if not sources["subject"].strip() and "subject" not in self.errors:
-                self.add_error("subject", "Give this language a subject (or a SendGrid template id instead).")
-            if not (sources["text_body"].strip() or sources["html_body"].strip()):
-                self.add_error("text_body", "Give this language a text or an HTML body (or a SendGrid template id).")
+        template_content_clean(self, cleaned, whom="this language ")
         return cleaned
