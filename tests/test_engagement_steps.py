@@ -79,6 +79,21 @@ def test_a_step_for_those_who_opened_waits_for_the_open_until_it_is_due(db, api,
         assert reason == "condition not met when due: the email of rule 'Day 0' was opened"
 
 
+def test_a_step_claimed_with_the_earlier_email_in_one_batch_sees_it_sent(db, sendgrid):
+    from campaigns.sending.delivery import sends_deliver
+
+    day_zero = rule_make("Day 0", "user_signup")
+    follow_up = rule_make("Follow-up", "user_signup", template=template_make("Follow-up", subject="And then"))
+    baker_recipes.engagement_condition.make(rule=follow_up, key="Day 0", operator="sent")
+    contact = baker_recipes.contact.make(user_id="u1", email="u1@example.com")
+    # Both fell due while no worker ran; they are claimed together, day 0 first.
+    sends = [baker_recipes.scheduled_send.make(rule=rule, contact=contact) for rule in (day_zero, follow_up)]
+
+    sends_deliver([send.pk for send in sends])
+
+    assert send_states() == [("Day 0", "sent"), ("Follow-up", "sent")]
+
+
 def test_a_step_that_needs_a_click_is_skipped_at_matching_when_there_was_none(db, api, sendgrid, webhook):
     rule_make("Welcome", "user_signup")
     offer = rule_make("Offer", "cart_abandoned", template=template_make("Offer", subject="An offer"))

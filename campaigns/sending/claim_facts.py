@@ -76,6 +76,10 @@ class ClaimFacts:
         """Count a send this batch just claimed, for the sends of the same contact after it."""
         row = CountedSend(send.pk, send.rule_id, send.rule.template.category, now, None)
         self.counted[send.contact_id].append(row)
+        # It is now the contact's most recent email from its rule, on its way: engagement conditions
+        # of later sends in the batch ("was sent") see it so.
+        if send.contact_id is not None:
+            self.engagement.setdefault(send.contact_id, {})[send.rule_id] = EngagementFact(send_id=send.pk, sent_at=now)
 
 
 def claim_facts_load(
