@@ -22,6 +22,7 @@ from campaigns.models import (
     Send,
     Suppression,
     Template,
+    TemplateTranslation,
     WorkerHeartbeat,
 )
 from events.models import Contact, Event
@@ -53,6 +54,15 @@ scheduled_send = Recipe(
 )
 
 condition = Recipe(Condition, rule=foreign_key(rule), key="plan", operator=Condition.Operator.EQUALS, value="pro")
+
+# A day-2 step that waits on the day-0 email: `engagement_condition.make(rule=day2, key="Day 0")`.
+engagement_condition = Recipe(
+    Condition, rule=foreign_key(rule), source=Condition.Source.ENGAGEMENT, operator=Condition.Operator.NOT_OPENED
+)
+
+translation = Recipe(
+    TemplateTranslation, template=foreign_key(template), locale="fr", subject="Votre panier", text_body="Revenez"
+)
 
 decision = Recipe(
     Decision,

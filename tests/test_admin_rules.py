@@ -292,6 +292,9 @@ def template_form(**fields: str) -> dict[str, str]:
         "text_body": "Come back",
         "html_body": "",
         "sendgrid_template_id": "",
+        # The translations inline (campaigns.admin.email_templates), empty.
+        "translations-TOTAL_FORMS": "0",
+        "translations-INITIAL_FORMS": "0",
         **fields,
     }
 

@@ -251,7 +251,15 @@ def test_a_marketer_gives_a_template_its_topic_in_the_admin_and_it_is_offered(db
 
     response = admin_client.post(
         "/admin/campaigns/template/add/",
-        {"name": "Weekly", "category": "marketing", "topic": " Newsletter ", "subject": "Hi", "text_body": "News"},
+        {
+            "name": "Weekly",
+            "category": "marketing",
+            "topic": " Newsletter ",
+            "subject": "Hi",
+            "text_body": "News",
+            "translations-TOTAL_FORMS": "0",
+            "translations-INITIAL_FORMS": "0",
+        },
     )
     assert response.status_code == 302
     assert Template.objects.get(name="Weekly").topic == "Newsletter"

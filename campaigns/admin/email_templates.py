@@ -9,14 +9,24 @@ from django.http import HttpRequest
 from campaigns.admin.history import HistoryAdmin
 from campaigns.authoring.forms import TemplateForm
 from campaigns.authoring.history import TEMPLATE
-from campaigns.models import Template
+from campaigns.authoring.translation_forms import TemplateTranslationForm
+from campaigns.models import Template, TemplateTranslation
+
+
+class TemplateTranslationInline(admin.StackedInline):
+    model = TemplateTranslation
+    form = TemplateTranslationForm
+    extra = 0
+    verbose_name = "translation"
+    verbose_name_plural = "translations (a contact's locale picks one: pt-BR, else pt, else the content above)"
 
 
 @admin.register(Template)
 class TemplateAdmin(HistoryAdmin):
     history_kind = TEMPLATE
     form = TemplateForm
-    list_display = ["name", "category", "topic", "kind", "subject", "rule_count", "updated_at"]
+    inlines = [TemplateTranslationInline]
+    list_display = ["name", "category", "topic", "kind", "languages", "subject", "rule_count", "updated_at"]
     list_filter = ["category", "topic"]
     search_fields = ["name", "subject", "sendgrid_template_id"]
     readonly_fields = ["updated_at"]
@@ -42,7 +52,11 @@ class TemplateAdmin(HistoryAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
-        return super().get_queryset(request).annotate(rule_count=Count("rules"))
+        return super().get_queryset(request).annotate(rule_count=Count("rules")).prefetch_related("translations")
+
+    @admin.display(description="Translations")
+    def languages(self, template: Template) -> str:
+        return ", ".join(t.locale for t in template.translations.all()) or "—"
 
     @admin.display(description="Kind")
     def kind(self, template: Template) -> str:

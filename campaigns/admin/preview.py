@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from campaigns.admin.preview_frame import preview_frame_store
+from campaigns.authoring.localized import template_localized
 from campaigns.authoring.preview import (
     Sample,
     preview_email_send,
@@ -25,8 +26,9 @@ from campaigns.authoring.preview import (
     template_preview,
     template_with_edits,
 )
-from campaigns.authoring.preview_forms import PreviewForm, event_chosen, preview_data
+from campaigns.authoring.preview_forms import PreviewForm, event_chosen, locale_clean, preview_data
 from campaigns.authoring.rendering import RenderError
+from campaigns.matching.locales import DEFAULT_WORDS
 from campaigns.models import Template
 from campaigns.sending.provider import ProviderOutcome, ProviderResult
 
@@ -36,11 +38,19 @@ SOURCE_FIELDS = ("subject", "text_body", "html_body", "sendgrid_template_id")
 def template_preview_view(request: HttpRequest, template_id: int) -> HttpResponse:
     if not request.user.has_perm("campaigns.view_template"):
         raise PermissionDenied
-    saved = get_object_or_404(Template, pk=template_id)
+    stored = get_object_or_404(Template, pk=template_id)
+    # The saved template in the language asked for: what the source fields start from and are compared with.
+    locale = _locale_asked(request)
+    saved, shown = template_localized(stored, locale)
     if request.method == "POST" and "sample" in request.POST:
-        form = PreviewForm(preview_data(request.POST, load="_load" in request.POST))
+        data = preview_data(request.POST, load="_load" in request.POST)
+        if "_language" in request.POST:
+            # Another language was asked for: its saved content replaces what the fields held.
+            for field in SOURCE_FIELDS:
+                data[field] = getattr(saved, field)
+        form = PreviewForm(data)
     else:
-        form = PreviewForm(_first_data(request, saved))
+        form = PreviewForm({**_first_data(request, saved), "locale": locale})
     template, preview = saved, None
     if form.is_valid():
         template = template_with_edits(saved, form.edits())
@@ -52,6 +62,8 @@ def template_preview_view(request: HttpRequest, template_id: int) -> HttpRespons
         "title": f"Preview: {saved.name}",
         "opts": Template._meta,
         "original": saved,
+        "locales": [t.locale for t in stored.translations.all()],
+        "language": _language_words(locale, shown),
         "form": form,
         "source_fields": [form[field] for field in SOURCE_FIELDS],
         "preview": preview,
@@ -62,6 +74,22 @@ def template_preview_view(request: HttpRequest, template_id: int) -> HttpRespons
         "frame_token": preview_frame_store(request, preview.html) if preview and preview.html else "",
     }
     return TemplateResponse(request, "admin/campaigns/template/preview.html", context)
+
+
+def _locale_asked(request: HttpRequest) -> str:
+    """The locale the page shows (posted, else in the link); one that is not a tag shows the default
+    (the form then names the error)."""
+    text = str(request.POST.get("locale", request.GET.get("locale", "")))
+    try:
+        return locale_clean(text)
+    except ValidationError:
+        return ""
+
+
+def _language_words(locale: str, shown: str) -> str:
+    if not locale:
+        return f"{DEFAULT_WORDS} (no locale given)"
+    return f"{shown} translation (for locale {locale})" if shown else f"{DEFAULT_WORDS} (no translation for {locale})"
 
 
 def _first_data(request: HttpRequest, saved: Template) -> dict[str, Any]:

@@ -130,6 +130,13 @@ class RuleAdmin(HistoryAdmin):
         count = rules_active_set(queryset, active=True, user=request.user.get_username())
         self.message_user(request, f"Resumed {count} rule{'' if count == 1 else 's'}.", messages.SUCCESS)
 
+    def save_model(self, request: HttpRequest, obj: Rule, form: Any, change: bool) -> None:
+        renamed_from = form.initial.get("name") if change and "name" in form.changed_data else None
+        super().save_model(request, obj, form, change)
+        if renamed_from:
+            # Engagement conditions name the rule they read: they follow it to its new name.
+            Condition.objects.filter(source=Condition.Source.ENGAGEMENT, key=renamed_from).update(key=obj.name)
+
     def save_formset(self, request: HttpRequest, form: Any, formset: BaseFormSet, change: bool) -> None:
         super().save_formset(request, form, formset, change)
         # The rule's updated_at is the time marketers look at; a change to its conditions counts.

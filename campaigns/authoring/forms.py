@@ -20,6 +20,7 @@ from django.forms.models import BaseInlineFormSet
 from django.template import TemplateDoesNotExist
 
 from campaigns.authoring.durations import NO_COOLDOWN, NO_DELAY
+from campaigns.authoring.engagement_forms import RuleNameInput, engagement_clean, engagement_reference_errors
 from campaigns.authoring.form_fields import (
     CommaSeparatedListField,
     ConditionValueField,
@@ -51,15 +52,20 @@ class ConditionForm(forms.ModelForm):
     class Meta:
         model = Condition
         fields = ["source", "key", "operator", "value"]
+        widgets = {"key": RuleNameInput()}
 
     def clean_key(self) -> str:
         key = str(self.cleaned_data["key"]).strip()
+        if self.cleaned_data.get("source") == Condition.Source.ENGAGEMENT:
+            return key  # a rule's name, checked against the rules by the form set
         if not key or any(not part.strip() for part in key.split(".")):
             raise ValidationError(f"{key!r} is not a dotted path such as cart.value.", code="invalid")
         return key
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if engagement_clean(self, cleaned):
+            return cleaned
         operator, value = cleaned.get("operator"), cleaned.get("value")
         if operator in _VALUELESS:
             # "exists" compares with nothing; a leftover value would only mislead the next reader.
@@ -82,6 +88,10 @@ class ConditionFormSet(BaseInlineFormSet):
             key = str(form.data.get(form.add_prefix("key"), "")).strip() or "no key"
             messages = " ".join(str(message) for errors in form.errors.values() for message in errors)
             problems.append(f"Condition {number} ({key}): {messages}")
+        live = [f for f in self.forms if not (self.can_delete and f.cleaned_data.get("DELETE"))]
+        rows = [(f.cleaned_data.get("source", ""), f.cleaned_data.get("key", "")) for f in live]
+        names = Rule.objects.exclude(pk=self.instance.pk).values_list("name", flat=True)
+        problems += engagement_reference_errors(self.instance.name, rows, names)
         if problems:
             raise ValidationError(problems)
         # Conditions are evaluated and described in the order they are listed.
@@ -229,21 +239,31 @@ class TemplateForm(forms.ModelForm):
         return value
 
     def clean_sendgrid_template_id(self) -> str:
-        value = str(self.cleaned_data.get("sendgrid_template_id") or "").strip()
-        # Only dynamic templates take our data as handlebars variables; legacy ids would send blanks.
-        if value and not value.startswith("d-"):
-            raise ValidationError("A SendGrid dynamic template id starts with d-.")
-        return value
+        return sendgrid_id_clean(self.cleaned_data.get("sendgrid_template_id"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        sources = {field: str(cleaned.get(field) or "") for field in _RENDERED_FIELDS}
-        for field, message in template_source_errors(**sources).items():
-            if field not in self.errors:
-                self.add_error(field, message)
-        if not cleaned.get("sendgrid_template_id") and "sendgrid_template_id" not in self.errors:
-            if not sources["subject"].strip() and "subject" not in self.errors:
-                self.add_error("subject", "Give a subject (or a SendGrid template id instead).")
-            if not (sources["text_body"].strip() or sources["html_body"].strip()):
-                self.add_error("text_body", "Give a text or an HTML body (or a SendGrid template id instead).")
+        template_content_clean(self, cleaned)
         return cleaned
+
+
+def sendgrid_id_clean(value: object) -> str:
+    text = str(value or "").strip()
+    # Only dynamic templates take our data as handlebars variables; legacy ids would send blanks.
+    if text and not text.startswith("d-"):
+        raise ValidationError("A SendGrid dynamic template id starts with d-.")
+    return text
+
+
+def template_content_clean(form: forms.BaseForm, cleaned: dict[str, Any], *, whom: str = "") -> None:
+    """Subject and bodies that compile, and something to send: a subject and a body, or a SendGrid id.
+    Shared by templates and their translations (`whom` = "this language ")."""
+    sources = {field: str(cleaned.get(field) or "") for field in _RENDERED_FIELDS}
+    for field, message in template_source_errors(**sources).items():
+        if field not in form.errors:
+            form.add_error(field, message)
+    if not cleaned.get("sendgrid_template_id") and "sendgrid_template_id" not in form.errors:
+        if not sources["subject"].strip() and "subject" not in form.errors:
+            form.add_error("subject", f"Give {whom}a subject (or a SendGrid template id instead).")
+        if not (sources["text_body"].strip() or sources["html_body"].strip()):
+            form.add_error("text_body", f"Give {whom}a text or an HTML body (or a SendGrid template id instead).")

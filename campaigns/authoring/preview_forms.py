@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from campaigns.authoring.preview import Sample, SampleError, event_label, events_recent, sample_from_event, sample_parse
 from campaigns.authoring.simulator import SimulatedEvent
+from campaigns.matching.locales import LocaleError, locale_normalize
 from events.models import Event
 
 
@@ -62,11 +63,22 @@ class PreviewForm(RecentEventForm):
     text_body = forms.CharField(label="Text body", required=False, widget=forms.Textarea(attrs={"rows": 8, "cols": 80}))
     html_body = forms.CharField(label="HTML body", required=False, widget=forms.Textarea(attrs={"rows": 8, "cols": 80}))
     sendgrid_template_id = forms.CharField(label="SendGrid template id", required=False)
+    locale = forms.CharField(
+        label="Contact's locale",
+        required=False,
+        max_length=35,
+        widget=forms.TextInput(attrs={"size": 12, "placeholder": "fr, pt-BR", "list": "preview-locales"}),
+        help_text="The email as a contact with this locale gets it: pt-BR, else pt, else the default. "
+        "Empty: the default.",
+    )
     to = forms.EmailField(
         label="Send a test to",
         required=False,
         widget=forms.EmailInput(attrs={"placeholder": "you@example.com", "size": 40}),
     )
+
+    def clean_locale(self) -> str:
+        return locale_clean(self.cleaned_data.get("locale") or "")
 
     def clean_sample(self) -> Sample:
         try:
@@ -76,6 +88,16 @@ class PreviewForm(RecentEventForm):
 
     def edits(self) -> dict[str, str]:
         return {name: self.cleaned_data[name] for name in ("subject", "text_body", "html_body", "sendgrid_template_id")}
+
+
+def locale_clean(text: str) -> str:
+    """A locale typed in a form, normalized (`pt_br` → `pt-BR`); empty stays empty."""
+    if not text.strip():
+        return ""
+    try:
+        return locale_normalize(text)
+    except LocaleError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def preview_data(posted: Any, *, load: bool) -> Any:
@@ -114,7 +136,7 @@ class SimulatorForm(RecentEventForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "spellcheck": "false"}),
         help_text='Replaces these traits of the stored contact for this simulation, e.g. {"plan": "pro", '
-        '"email": "ann@example.com", "timezone": "Europe/Paris"}.',
+        '"email": "ann@example.com", "timezone": "Europe/Paris", "locale": "fr"}.',
     )
 
     def clean_name(self) -> str:

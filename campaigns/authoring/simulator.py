@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from campaigns.authoring.localized import template_localized
 from campaigns.authoring.preview import Preview, Sample, template_preview
 from campaigns.consent.suppression import suppression_reason
+from campaigns.matching.engagement_facts import engagement_rule_ids
 from campaigns.matching.rules import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
 from campaigns.matching.selectors import contacts_data, rules_current
 from campaigns.models import CampaignSettings, Decision, Rule, Send
@@ -77,12 +79,13 @@ class Simulation:
 
 
 def contact_override(contact: ContactData, traits: Mapping[str, Any] | None) -> ContactData:
-    """The contact with some traits replaced; `email` and `timezone` replace the contact's own."""
+    """The contact with some traits replaced; `email`, `timezone` and `locale` replace the contact's own."""
     if not traits:
         return contact
     changes: dict[str, Any] = {"traits": {**contact.traits, **traits}}
-    if "timezone" in traits:
-        changes["timezone"] = str(traits["timezone"] or "")
+    for name in ("timezone", "locale"):
+        if name in traits:
+            changes[name] = str(traits[name] or "")
     if "email" in traits:
         email = str(traits["email"] or "")
         changes.update(email=email, suppressed=suppression_reason(email) if email else "")
@@ -94,7 +97,10 @@ def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, n
     rules = rules_current(defaults)
     listening = [rule for rule in rules if rule.trigger_event == event.name]
     pair = contacts_data(
-        [event.user_id], [rule.id for rule in listening], fallback_timezone=defaults.fallback_timezone
+        [event.user_id],
+        [rule.id for rule in listening],
+        fallback_timezone=defaults.fallback_timezone,
+        engagement_rule_ids=engagement_rule_ids(c for rule in listening for c in rule.conditions),
     ).get(event.user_id)
     stored = pair[0] if pair is not None else None
     contact = pair[1] if pair is not None else ContactData(user_id=event.user_id, email="")
@@ -157,7 +163,8 @@ def _outcomes(
                 rule=by_id[decision.rule_id],
                 decision=decision,
                 checks_now=_checks_now(send, stored is not None, now=now, defaults=defaults),
-                preview=template_preview(rule.template, sample),
+                # In the language the email would be sent in (the contact's locale, overridden or not).
+                preview=template_preview(template_localized(rule.template, contact.locale)[0], sample),
             )
         )
     return outcomes

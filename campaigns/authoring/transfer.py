@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from campaigns.authoring.durations import duration_format
+from campaigns.authoring.transfer_languages import KEY as TRANSLATIONS
+from campaigns.authoring.transfer_languages import translations_entry, translations_sync
 from campaigns.authoring.transfer_validation import (
     FORMAT_VERSION,
     RULE_FIELDS,
@@ -39,14 +41,20 @@ def rules_export() -> dict[str, Any]:
     rules = Rule.objects.select_related("template").prefetch_related("conditions").order_by("name")
     return {
         "format": FORMAT_VERSION,
-        "templates": {template.name: template_entry(template) for template in Template.objects.order_by("name")},
+        "templates": {
+            template.name: template_entry(template)
+            for template in Template.objects.prefetch_related("translations").order_by("name")
+        },
         "rules": {rule.name: rule_entry(rule) for rule in rules},
     }
 
 
 def template_entry(template: Template) -> dict[str, Any]:
     """One template as the file writes it, without its name (the key); also a history snapshot."""
-    return {name: getattr(template, name) for name in TEMPLATE_FIELDS}
+    entry = {name: getattr(template, name) for name in TEMPLATE_FIELDS if name != TRANSLATIONS}
+    translations = translations_entry(template) if template.pk is not None else {}
+    # Only when there are any: the files of templates in one language read as they always did.
+    return {**entry, TRANSLATIONS: translations} if translations else entry
 
 
 def rule_entry(rule: Rule) -> dict[str, Any]:
@@ -156,21 +164,27 @@ def rules_import(document: Any, *, dry_run: bool = False, prune: bool = False) -
 
 
 def _template_sync(name: str, values: dict[str, Any], template: Template | None, report: ImportReport) -> Template:
+    values = dict(values)
+    translations = values.pop(TRANSLATIONS, {})
     if template is None:
         report.changes.append(Change("template", name, "create"))
         template = Template(name=name, **values)
         if not report.dry_run:
             template.save()
+            translations_sync(template, translations, dry_run=False)
         return template
     changed = [key for key, value in values.items() if getattr(template, key) != value]
+    if translations_sync(template, translations, dry_run=report.dry_run):
+        changed.append(TRANSLATIONS)
     if not changed:
         report.unchanged += 1
         return template
     report.changes.append(Change("template", name, "update", ", ".join(changed)))
-    for key in changed:
+    fields = [key for key in changed if key != TRANSLATIONS]
+    for key in fields:
         setattr(template, key, values[key])
     if not report.dry_run:
-        template.save(update_fields=[*changed, "updated_at"])
+        template.save(update_fields=[*fields, "updated_at"])
     return template
 
 

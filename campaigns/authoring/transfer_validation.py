@@ -1,9 +1,8 @@
 """Validating a campaign file (see campaigns.authoring.transfer) before anything is written.
 
-Each field has a parser that returns the model value or raises ValueError saying what to write;
-entries are also checked by the Admin's own forms, so a file can hold nothing a marketer could not
-save in Admin. Errors name the template or rule and the field.
-"""
+Each field has a parser that returns the model value or raises ValueError saying what to write; entries are
+also checked by the Admin's own forms, so a file can hold nothing a marketer could not save in Admin. Errors
+name the template or rule and the field. Translations: campaigns.authoring.transfer_languages."""
 
 from __future__ import annotations
 
@@ -17,9 +16,11 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.forms import BaseForm
 
 from campaigns.authoring.durations import duration_parse
+from campaigns.authoring.engagement_forms import engagement_file_errors
 from campaigns.authoring.form_fields import condition_value_format
 from campaigns.authoring.forms import ConditionForm, TemplateForm
 from campaigns.authoring.timing_forms import timing_errors
+from campaigns.authoring.transfer_languages import translations_parse
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.windows import WEEKDAY_NAMES
 from campaigns.models import CappedAction, Category, Condition, DedupePolicy, Template
@@ -27,8 +28,7 @@ from campaigns.models import CappedAction, Category, Condition, DedupePolicy, Te
 FORMAT_VERSION = 1
 
 Parser = Callable[[Any], Any]
-# The default of a field that must be given.
-REQUIRED = object()
+REQUIRED = object()  # the default of a field that must be given
 
 
 class RulesFileError(ValueError):
@@ -150,7 +150,7 @@ def _conditions(value: Any) -> tuple[ConditionData, ...]:
             problems = _form_errors(ConditionForm(data={**parsed, "value": text}))
         errors.extend((f"[{index}]{path}", message) for path, message in problems)
         if parsed is not None and not problems:
-            if parsed["operator"] in ("exists", "not_exists"):
+            if parsed["operator"] in ("exists", "not_exists") or parsed["source"] == Condition.Source.ENGAGEMENT:
                 # As in Admin: "exists" compares with nothing, and a leftover value would mislead.
                 parsed["value"] = None
             conditions.append(ConditionData(**parsed))
@@ -177,6 +177,7 @@ TEMPLATE_FIELDS: dict[str, tuple[Any, Parser]] = {
     "from_email": ("", _text(255)),
     "category": (Category.MARKETING.value, _choice(Category.values, "category")),
     "topic": ("", _text(100)),
+    "translations": ({}, translations_parse),
 }
 
 RULE_FIELDS: dict[str, tuple[Any, Parser]] = {
@@ -267,7 +268,7 @@ def _rule_cross_errors(rules: dict[str, dict[str, Any]], file_templates: set[str
     """What is wrong between fields: a template that exists nowhere, a policy without its property."""
     elsewhere = {values["template"] for values in rules.values() if "template" in values} - file_templates
     unknown = elsewhere - set(Template.objects.filter(name__in=elsewhere).values_list("name", flat=True))
-    errors = []
+    errors = engagement_file_errors(rules)
     for name, values in rules.items():
         if values.get("template") in unknown:
             errors.append(f"rule {name!r}: template: unknown template {values['template']!r}; "

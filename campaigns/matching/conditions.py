@@ -7,17 +7,24 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from campaigns.matching.engagement import SOURCE as ENGAGEMENT
+from campaigns.matching.engagement import engagement_describe
+
 MISSING = object()
 
 
 @dataclass(frozen=True)
 class ConditionData:
-    source: str  # "property" or "trait"
-    key: str  # dotted path
+    source: str  # "property", "trait" or "engagement"
+    key: str  # dotted path; for engagement, the earlier rule's name
     operator: str
     value: Any = None
+    # For engagement: the id of the rule the key names (None when no rule has that name).
+    rule_id: int | None = None
 
     def describe(self) -> str:
+        if self.source == ENGAGEMENT:
+            return engagement_describe(self.key, self.operator)
         label = "trait" if self.source == "trait" else "property"
         if self.operator in ("exists", "not_exists"):
             return f"{label} {self.key} {OPERATOR_WORDS[self.operator]}"

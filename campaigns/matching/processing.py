@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.matching.conversions import conversions_record
+from campaigns.matching.engagement_facts import engagement_rule_ids
 from campaigns.matching.poison import event_fail
 from campaigns.matching.rules import ContactData, EventData, MatchDecision, RuleData, contact_with_send, rules_matching
 from campaigns.matching.rules_cache import rules_in_force
@@ -97,7 +98,10 @@ def _events_match(events: list[Event]) -> None:
     triggered = [r for r in rules if r.trigger_event in names]
     exit_names = {name for r in rules for name in r.exit_events}
     contacts = contacts_data(
-        (e.user_id for e in events), (r.id for r in triggered), fallback_timezone=defaults.fallback_timezone
+        (e.user_id for e in events),
+        (r.id for r in triggered),
+        fallback_timezone=defaults.fallback_timezone,
+        engagement_rule_ids=engagement_rule_ids(c for r in triggered for c in r.conditions),
     )
     pending = _Pending(now=now)
     for event in events:

@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo
 
 from campaigns.consent.policy import consent_refusal
 from campaigns.matching.conditions import MISSING, ConditionData, condition_holds, value_at
+from campaigns.matching.engagement import SOURCE as ENGAGEMENT
+from campaigns.matching.engagement import EngagementFact, engagement_holds, engagement_of
+from campaigns.matching.locales import locale_words
 from campaigns.matching.reasons import DecisionReason
 from campaigns.matching.windows import SendWindow, window_next_open, zone_resolve
 from triggermail.text import text_storable
@@ -49,6 +52,10 @@ class ContactData:
     unsubscribed: bool = False
     unsubscribed_topics: frozenset[str] = frozenset()
     suppressed: str = ""
+    # The contact's language tag (campaigns.matching.locales picks the translation by it).
+    locale: str = ""
+    # rule id -> the contact's most recent email from that rule, for engagement conditions.
+    engagement: Mapping[int, EngagementFact] = field(default_factory=dict)
 
     def zone(self) -> ZoneInfo:
         return zone_resolve(self.timezone, self.fallback_timezone)
@@ -77,6 +84,8 @@ class RuleData:
     capped_action: str = "skip"
     goal_event: str = ""
     goal_window: timedelta = timedelta(days=3)
+    # The locales the template has translations for; empty: it speaks one language.
+    locales: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,7 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
     if refusal is not None:
         return MatchDecision(rule.id, refusal.reason, refusal.detail)
     for condition in rule.conditions:
-        if not condition_holds(condition, event.properties, contact.traits):
+        if not _condition_met(condition, event, contact):
             return MatchDecision(rule.id, DecisionReason.CONDITION_FALSE, f"condition not met: {condition.describe()}")
     key = dedupe_key(rule, event, contact)
     if key is None:
@@ -163,7 +172,27 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
     previous = _in_cooldown(rule, contact, due_at)
     if previous is not None:
         return MatchDecision(rule.id, DecisionReason.COOLDOWN, f"another email from this rule at {time_text(previous)}")
-    return MatchDecision(rule.id, DecisionReason.SCHEDULED, detail, due_at=due_at, dedupe_key=key)
+    return MatchDecision(rule.id, DecisionReason.SCHEDULED, detail + _scheduled_notes(rule, contact), due_at, key)
+
+
+def _condition_met(condition: ConditionData, event: EventData, contact: ContactData) -> bool:
+    if condition.source == ENGAGEMENT:
+        fact = engagement_of(contact.engagement, condition.rule_id)
+        # The earlier email has not gone out yet (often it was scheduled by this very event): nothing
+        # can be known about it now, so it is judged when this email falls due (campaigns.sending.checks).
+        return fact.pending or engagement_holds(condition.operator, fact)
+    return condition_holds(condition, event.properties, contact.traits)
+
+
+def _scheduled_notes(rule: RuleData, contact: ContactData) -> str:
+    """What else the trace of a scheduled email says: its language, the conditions judged again when due."""
+    notes = ""
+    if rule.locales:
+        notes += f"; {locale_words(contact.locale, rule.locales)}"
+    again = [c.describe() for c in rule.conditions if c.source == ENGAGEMENT]
+    if again:
+        notes += f"; checked again when due: {' and '.join(again)}"
+    return notes
 
 
 def rules_matching(
@@ -190,4 +219,8 @@ def contact_with_send(contact: ContactData, decision: MatchDecision) -> ContactD
     assert decision.due_at is not None
     times = dict(contact.send_times)
     times[decision.rule_id] = (*times.get(decision.rule_id, ()), decision.due_at)
-    return replace(contact, send_times=times, live_keys=contact.live_keys | {decision.dedupe_key})
+    # The new email is now the contact's most recent from this rule, and it has not gone out yet.
+    engagement = {**contact.engagement, decision.rule_id: EngagementFact(pending=True)}
+    return replace(
+        contact, send_times=times, live_keys=contact.live_keys | {decision.dedupe_key}, engagement=engagement
+    )

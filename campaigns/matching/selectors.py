@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from campaigns.consent.suppression import email_normalize, suppression_reasons
 from campaigns.matching.conditions import ConditionData
+from campaigns.matching.engagement import SOURCE as ENGAGEMENT
+from campaigns.matching.engagement_facts import engagement_facts_load, rule_ids_by_name
 from campaigns.matching.rules import ContactData, RuleData
 from campaigns.matching.windows import SendWindow
 from campaigns.models import CampaignSettings, Rule, Send
@@ -26,7 +28,27 @@ def rule_window(rule: Rule, defaults: CampaignSettings | None) -> SendWindow | N
     return window_of(rule) or (window_of(defaults) if defaults is not None else None)
 
 
-def rule_data(rule: Rule, defaults: CampaignSettings | None = None) -> RuleData:
+def _conditions_data(rule: Rule, rule_ids: Mapping[str, int] | None) -> tuple[ConditionData, ...]:
+    """The rule's conditions; an engagement one carries the id of the rule it names (by name)."""
+    conditions = list(rule.conditions.all())
+    if rule_ids is None and any(c.source == ENGAGEMENT for c in conditions):
+        rule_ids = rule_ids_by_name(c.key for c in conditions if c.source == ENGAGEMENT)
+    return tuple(
+        ConditionData(
+            source=c.source,
+            key=c.key,
+            operator=c.operator,
+            value=c.value,
+            rule_id=(rule_ids or {}).get(c.key) if c.source == ENGAGEMENT else None,
+        )
+        for c in conditions
+    )
+
+
+def rule_data(
+    rule: Rule, defaults: CampaignSettings | None = None, rule_ids: Mapping[str, int] | None = None
+) -> RuleData:
+    """The rule as matching reads it; `rule_ids` (name → id of every rule) saves a query per rule."""
     return RuleData(
         id=rule.pk,
         name=rule.name,
@@ -35,9 +57,7 @@ def rule_data(rule: Rule, defaults: CampaignSettings | None = None) -> RuleData:
         active=rule.active,
         delay=rule.delay,
         cooldown=rule.cooldown,
-        conditions=tuple(
-            ConditionData(source=c.source, key=c.key, operator=c.operator, value=c.value) for c in rule.conditions.all()
-        ),
+        conditions=_conditions_data(rule, rule_ids),
         exit_events=tuple(rule.exit_events or ()),
         dedupe_policy=rule.dedupe_policy,
         dedupe_property=rule.dedupe_property,
@@ -49,21 +69,33 @@ def rule_data(rule: Rule, defaults: CampaignSettings | None = None) -> RuleData:
         capped_action=rule.capped_action,
         goal_event=rule.goal_event,
         goal_window=rule.goal_window,
+        locales=frozenset(t.locale for t in rule.template.translations.all()),
     )
 
 
 def rules_current(defaults: CampaignSettings | None = None) -> list[RuleData]:
     """Every rule as it is now. Read per batch, so a marketer's change is live on the next event."""
-    rules = Rule.objects.select_related("template").prefetch_related("conditions").order_by("delay", "id")
+    rules = list(
+        Rule.objects.select_related("template")
+        .prefetch_related("conditions", "template__translations")
+        .order_by("delay", "id")
+    )
     defaults = defaults or CampaignSettings.current()
-    return [rule_data(rule, defaults) for rule in rules]
+    ids = {rule.name: rule.pk for rule in rules}
+    return [rule_data(rule, defaults, ids) for rule in rules]
 
 
 def contacts_data(
-    user_ids: Iterable[str], rule_ids: Iterable[int], *, fallback_timezone: str = "UTC"
+    user_ids: Iterable[str],
+    rule_ids: Iterable[int],
+    *,
+    fallback_timezone: str = "UTC",
+    engagement_rule_ids: Iterable[int] = (),
 ) -> dict[str, tuple[Contact, ContactData]]:
-    """Contacts by user id, with their live sends of the given rules (for cooldown and dedupe)."""
+    """Contacts by user id, with their live sends of the given rules (for cooldown and dedupe) and
+    their latest emails from the rules that engagement conditions read."""
     contacts = {c.user_id: c for c in Contact.objects.filter(user_id__in=set(user_ids))}
+    engagement = engagement_facts_load((c.pk for c in contacts.values()), engagement_rule_ids)
     times: dict[int, dict[int, list[datetime]]] = defaultdict(lambda: defaultdict(list))
     keys: dict[int, set[str]] = defaultdict(set)
     live = Send.objects.filter(
@@ -87,6 +119,8 @@ def contacts_data(
                 unsubscribed=contact.unsubscribed_at is not None,
                 unsubscribed_topics=frozenset(contact.unsubscribed_topics or ()),
                 suppressed=suppressed.get(email_normalize(contact.email), ""),
+                locale=contact.locale,
+                engagement=engagement.get(contact.pk, {}),
             ),
         )
         for user_id, contact in contacts.items()

@@ -19,6 +19,7 @@ from campaigns.models.settings import CampaignSettings, RulesStamp
 from campaigns.models.consent import Suppression
 from campaigns.models.history import ChangeRecord
 from campaigns.models.heartbeat import WorkerHeartbeat
+from campaigns.models.translations import TemplateTranslation
 # isort: on
 
 __all__ = [
@@ -36,5 +37,6 @@ __all__ = [
     "Send",
     "Suppression",
     "Template",
+    "TemplateTranslation",
     "WorkerHeartbeat",
 ]

@@ -97,6 +97,9 @@ class Condition(models.Model):
     class Source(models.TextChoices):
         PROPERTY = "property", "Event property"
         TRAIT = "trait", "Contact trait"
+        # The key names an earlier rule; the operator is one of the engagement ones below
+        # (campaigns.matching.engagement).
+        ENGAGEMENT = "engagement", "Engagement with an earlier rule's email"
 
     class Operator(models.TextChoices):
         EQUALS = "eq", "equals"
@@ -108,12 +111,21 @@ class Condition(models.Model):
         CONTAINS = "contains", "contains"
         EXISTS = "exists", "exists"
         NOT_EXISTS = "not_exists", "does not exist"
+        # Engagement with the contact's most recent email from the rule the key names.
+        SENT = "sent", "was sent"
+        NOT_SENT = "not_sent", "was not sent"
+        OPENED = "opened", "was opened"
+        NOT_OPENED = "not_opened", "was not opened"
+        CLICKED = "clicked", "was clicked"
+        NOT_CLICKED = "not_clicked", "was not clicked"
+        CONVERTED = "converted", "converted"
+        NOT_CONVERTED = "not_converted", "did not convert"
 
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="conditions")
     position = models.PositiveSmallIntegerField(default=0)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.PROPERTY)
-    key = models.CharField(max_length=255, help_text="Dotted path, e.g. cart.value.")
-    operator = models.CharField(max_length=12, choices=Operator.choices, default=Operator.EQUALS)
+    key = models.CharField(max_length=255, help_text="Dotted path, e.g. cart.value; for engagement, a rule's name.")
+    operator = models.CharField(max_length=20, choices=Operator.choices, default=Operator.EQUALS)
     value = models.JSONField(null=True, blank=True, help_text='JSON: 50, "gold", true. Unused by exists.')
 
     class Meta:

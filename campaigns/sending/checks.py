@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from campaigns.consent.policy import Refusal, consent_refusal
+from campaigns.matching.engagement import engagement_holds, engagement_of
 from campaigns.models import Send
 from campaigns.sending.caps import send_cap_check
 from campaigns.sending.claim_facts import ClaimFacts, ExitEvent
@@ -49,6 +50,9 @@ def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts) -> Verdict | N
             return Verdict(Send.State.CANCELLED, f"exit event {exit_event.name} at {time_text(exit_event.occurred_at)}")
     if rule.cooldown and _cooldown_holds(send, now=now, facts=facts):
         return Verdict(Send.State.CANCELLED, f"cooldown: another email from this rule within {rule.cooldown}")
+    unmet = engagement_unmet(send, facts)
+    if unmet is not None:
+        return Verdict(Send.State.CANCELLED, f"condition not met when due: {unmet}")
     if send.resend_of_id is not None and _original_accepted(send.resend_of_id):
         return Verdict(
             Send.State.CANCELLED, f"send #{send.resend_of_id}, which this one resends, was accepted after all"
@@ -58,6 +62,19 @@ def send_recheck(send: Send, *, now: datetime, facts: ClaimFacts) -> Verdict | N
     refusal = _consent_refusal(send, facts)
     if refusal is not None:
         return Verdict(Send.State.SUPPRESSED, refusal.detail)
+    return None
+
+
+def engagement_unmet(send: Send, facts: ClaimFacts) -> str | None:
+    """The first engagement condition of the send's rule that no longer holds, described; else None.
+
+    Judged again now because the contact may have opened (or clicked) the earlier email during the
+    delay: the day-2 "not opened" reminder must not go to someone who opened day 0 yesterday.
+    """
+    earlier = facts.engagement.get(send.contact_id, {}) if send.contact_id is not None else {}
+    for condition in facts.engagement_conditions.get(send.rule_id, ()):
+        if not engagement_holds(condition.operator, engagement_of(earlier, condition.rule_id)):
+            return condition.describe()
     return None
 
 

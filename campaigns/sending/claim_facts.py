@@ -16,6 +16,9 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from campaigns.consent.suppression import email_normalize, suppression_reasons
+from campaigns.matching.conditions import ConditionData
+from campaigns.matching.engagement import EngagementFact
+from campaigns.matching.engagement_facts import engagement_conditions_load, engagement_facts_load, engagement_rule_ids
 from campaigns.models import CampaignSettings, Category, Send
 from events.models import Contact, Event
 
@@ -52,6 +55,9 @@ class ClaimFacts:
     exits: dict[str, list[ExitEvent]] = field(default_factory=lambda: defaultdict(list))
     consent: dict[int, Consent] = field(default_factory=dict)
     suppressed: dict[str, str] = field(default_factory=dict)
+    # Engagement conditions by rule id, and contact id → earlier rule id → its latest email.
+    engagement_conditions: dict[int, tuple[ConditionData, ...]] = field(default_factory=dict)
+    engagement: dict[int, dict[int, EngagementFact]] = field(default_factory=dict)
 
     def counted_sends(self, contact_id: int | None) -> list[CountedSend]:
         return self.counted.get(contact_id, []) if contact_id is not None else []
@@ -70,6 +76,10 @@ class ClaimFacts:
         """Count a send this batch just claimed, for the sends of the same contact after it."""
         row = CountedSend(send.pk, send.rule_id, send.rule.template.category, now, None)
         self.counted[send.contact_id].append(row)
+        # It is now the contact's most recent email from its rule, on its way: engagement conditions
+        # of later sends in the batch ("was sent") see it so.
+        if send.contact_id is not None:
+            self.engagement.setdefault(send.contact_id, {})[send.rule_id] = EngagementFact(send_id=send.pk, sent_at=now)
 
 
 def claim_facts_load(
@@ -92,6 +102,9 @@ def claim_facts_load(
     if since is not None and contact_ids:
         facts.counted = _counted_load(contact_ids, since)
     facts.exits = _exits_load(sends, now=now)
+    facts.engagement_conditions = engagement_conditions_load(s.rule_id for s in sends)
+    earlier = engagement_rule_ids(c for found in facts.engagement_conditions.values() for c in found)
+    facts.engagement = engagement_facts_load(contact_ids, earlier)
     return facts
 
 

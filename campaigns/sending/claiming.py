@@ -51,6 +51,8 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
         sends = list(
             Send.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("rule__template", "contact", "event")
+            # The message is built in the contact's language (campaigns.authoring.localized).
+            .prefetch_related("rule__template__translations")
             # Rendering reads the event's properties only; its context and traits can be large.
             .defer("event__context", "event__traits")
             .filter(pk__in=list(send_ids), state=Send.State.SCHEDULED, due_at__lte=now)

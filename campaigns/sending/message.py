@@ -13,6 +13,7 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 from django.utils import timezone
 
+from campaigns.authoring.localized import template_localized
 from campaigns.authoring.rendering import render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
 from campaigns.consent.tokens import consent_token
@@ -26,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 
 def message_build(send: Send) -> AnymailMessage:
-    template, contact = send.rule.template, send.contact
+    contact = send.contact
+    # In the contact's language as it is now: a locale changed during the delay counts.
+    template, _ = template_localized(send.rule.template, contact.locale)
     properties = send.event.properties if send.event is not None else {}
     # One token for the footer link and the headers: made once (encryption costs time), dated now.
     token = consent_token(contact, now=timezone.now())

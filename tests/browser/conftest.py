@@ -55,6 +55,8 @@ TIMEOUT_MS = 15_000
 MARKETING_MIGRATION = importlib.import_module("campaigns.migrations.0006_marketing_group")
 # ... less what later migrations took away from it.
 MARKETING_REMOVED = importlib.import_module("campaigns.migrations.0012_marketing_group_without_idempotency_keys")
+# ... and plus what later migrations gave it.
+MARKETING_ADDED = [importlib.import_module("campaigns.migrations.0016_translations_and_engagement")]
 
 
 @pytest.fixture(scope="package")
@@ -156,7 +158,8 @@ def marketing_group() -> Group:
     """
     group, created = Group.objects.get_or_create(name=MARKETING_MIGRATION.GROUP)
     if created:
-        for app_label, models_actions in MARKETING_MIGRATION.PERMISSIONS.items():
+        added = [(app, models) for migration in MARKETING_ADDED for app, models in migration.PERMISSIONS.items()]
+        for app_label, models_actions in [*MARKETING_MIGRATION.PERMISSIONS.items(), *added]:
             for model, actions in models_actions.items():
                 removed = MARKETING_REMOVED.REMOVED.get(app_label, {}).get(model, ())
                 codenames = [f"{action}_{model}" for action in actions if action not in removed]
