@@ -43,12 +43,16 @@ def _lookup_sql() -> str:
     # what running it does: the SQL is built once. Only the text is cached, never a key, so a
     # revoked key is refused on its very next request.
     table = connection.ops.quote_name(WriteKey._meta.db_table)
-    return f"SELECT id, revoked_at IS NULL FROM {table} WHERE key_hash = %s"
+    return f"SELECT revoked_at IS NULL, {', '.join(_LOADED)} FROM {table} WHERE key_hash = %s"
+
+
+# What the ingest needs of a key: who it is, what its messages may do, and its rate limit.
+_LOADED = ("id", "kind", "rate_limit", "rate_burst")
 
 
 def write_key_authenticate(request: HttpRequest, document: Any = None) -> WriteKey:
     """The active write key the request presents (Basic header first, then the body's writeKey),
-    or Unauthorized saying what was wrong. Only its id is loaded; other fields load if asked for."""
+    or Unauthorized saying what was wrong. Only the fields in _LOADED are loaded; others load if asked for."""
     raw = _basic_user(request) or _body_key(document)
     if not raw:
         raise Unauthorized("no write key: send it as the HTTP Basic user name (empty password)")
@@ -57,7 +61,7 @@ def write_key_authenticate(request: HttpRequest, document: Any = None) -> WriteK
         row = cursor.fetchone()
     if row is None:
         raise Unauthorized("unknown write key")
-    key_id, active = row
+    active, *values = row
     if not active:
         raise Unauthorized("this write key was revoked")
-    return WriteKey.from_db(connection.alias, ["id"], [key_id])
+    return WriteKey.from_db(connection.alias, list(_LOADED), values)

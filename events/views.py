@@ -1,8 +1,9 @@
 """The Segment-compatible ingest API. Views only translate HTTP; the work is in events.ingest.
 
 Every answer is JSON, and its shape is the one published in events.openapi:
-200 `{"success": true}` once every message is committed; a refused request (401, 413, 415, or 400
-for a body that is not a batch) stores nothing and names the problem; a request with some bad
+200 `{"success": true}` once every message is committed (with `warnings` when a browser key's
+traits were set aside, events.key_kinds); a refused request (401, 429 over the key's rate limit,
+413, 415, or 400 for a body that is not a batch) stores nothing and names the problem; a request with some bad
 messages stores the good ones and answers 400 (413 if one was too large) naming each bad one.
 """
 
@@ -22,9 +23,11 @@ from django.views.decorators.http import require_GET
 from events.auth import Unauthorized, write_key_authenticate
 from events.body import RequestRefused, body_read
 from events.ingest import IngestResult, events_ingest
+from events.key_kinds import messages_for_kind
 from events.models import WriteKey
 from events.openapi import openapi_document
 from events.parsing import SUPPORTED_TYPES, Message, MessageError, batch_parse, single_parse
+from events.ratelimit import RateLimited, rate_limit_take
 from triggermail.metrics import events_ingested_count
 
 Parser = Callable[..., tuple[list[Message], list[MessageError]]]
@@ -55,15 +58,18 @@ def _document_authenticated(request: HttpRequest) -> tuple[Any, WriteKey]:
         document = body_read(request)
     except RequestRefused:
         # Authenticate first so that an anonymous caller learns nothing but "401". Without a
-        # readable body only the Basic header can carry the key.
-        write_key_authenticate(request)
+        # readable body only the Basic header can carry the key. A refused body counts against
+        # the key's limit too, or a flood of bad bodies would go unthrottled.
+        rate_limit_take(write_key_authenticate(request))
         raise
     return document, write_key_authenticate(request, document)
 
 
-def _answer(result: IngestResult, errors: list[MessageError]) -> JsonResponse:
+def _answer(result: IngestResult, errors: list[MessageError], warnings: list[dict[str, Any]]) -> JsonResponse:
+    # Warnings only when there are some: SDKs read nothing but the status, people read the rest.
+    extra = {"warnings": warnings} if warnings else {}
     if not errors:
-        return JsonResponse({"success": True})
+        return JsonResponse({"success": True, **extra})
     # The valid messages are committed; the answer names every bad one. A message over the
     # size limit makes the status 413, any other problem 400.
     body = {
@@ -71,8 +77,15 @@ def _answer(result: IngestResult, errors: list[MessageError]) -> JsonResponse:
         "accepted": result.accepted + result.duplicates,
         "rejected": len({e.index for e in errors}),
         "errors": [e.as_json() for e in errors],
+        **extra,
     }
     return JsonResponse(body, status=413 if any(e.too_large for e in errors) else 400)
+
+
+def _too_many(limited: RateLimited) -> JsonResponse:
+    response = _refusal(429, "writeKey", str(limited))
+    response["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 def _ingest_count(result: IngestResult, errors: list[MessageError], document: Any, kind: str | None) -> None:
@@ -98,14 +111,19 @@ def _ingest(request: HttpRequest, parse: Parser, kind: str | None = None) -> Jso
     received_at: datetime = timezone.now()
     try:
         document, source = _document_authenticated(request)
+        # Counted before any message is read: a request over the limit costs as little as can be.
+        rate_limit_take(source)
         messages, errors = parse(document, received_at=received_at)
     except Unauthorized as exc:
         return _refusal(401, "writeKey", str(exc))
+    except RateLimited as limited:
+        return _too_many(limited)
     except RequestRefused as refused:
         return _refusal(refused.status, refused.field, refused.reason)
+    messages, warnings = messages_for_kind(source, messages)
     result = events_ingest(source=source, messages=messages, received_at=received_at)
     _ingest_count(result, errors, document, kind)
-    return _answer(result, errors)
+    return _answer(result, errors, warnings)
 
 
 @_post_only

@@ -245,10 +245,38 @@ Q_CLUSTER: dict[str, Any] = {
     "poll": env.float("Q_POLL", default=0.05),
     "bulk": 10,
 }
+# Redis is configured when REDIS_URL is set or the queue uses it; the ingest's rate limits then
+# keep their state there too.
+REDIS_URL = env.str("REDIS_URL", default="")
 if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
 else:
-    Q_CLUSTER["redis"] = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+    Q_CLUSTER["redis"] = REDIS_URL or "redis://127.0.0.1:6379/0"
+
+# --- Ingest rate limits (events/ratelimit.py) ----------------------------------------------
+# Every write key may make INGEST_RATE_LIMIT requests per second on average and INGEST_RATE_BURST
+# at once (a key's own values in Admin win); past that the ingest answers 429 with Retry-After,
+# which every tested SDK honours by retrying later. SDKs batch up to 100 messages a request, so
+# 100 requests/s is more events than one host stores; 500 at once absorbs an SDK's backlog flush.
+INGEST_RATE_LIMIT_ENABLED = env.bool("INGEST_RATE_LIMIT_ENABLED", default=True)
+INGEST_RATE_LIMIT = env.float("INGEST_RATE_LIMIT", default=100.0)
+INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=500)
+if not INGEST_RATE_LIMIT > 0 or INGEST_RATE_BURST < 1:
+    raise ImproperlyConfigured(
+        "INGEST_RATE_LIMIT must be a positive number of requests per second and INGEST_RATE_BURST at least 1 "
+        f"(not {INGEST_RATE_LIMIT!r} and {INGEST_RATE_BURST!r}); INGEST_RATE_LIMIT_ENABLED=false turns limits off."
+    )
+# Where every web host's counts meet: "redis" (REDIS_URL, else the queue's Redis) or "database".
+INGEST_RATE_LIMIT_STORE = env.str(
+    "INGEST_RATE_LIMIT_STORE", default="redis" if REDIS_URL or Q_BROKER == "redis" else "database"
+)
+if INGEST_RATE_LIMIT_STORE not in ("redis", "database"):
+    raise ImproperlyConfigured(
+        f"INGEST_RATE_LIMIT_STORE must be 'redis' or 'database', not {INGEST_RATE_LIMIT_STORE!r}."
+    )
+INGEST_RATE_LIMIT_REDIS_URL = REDIS_URL or "redis://127.0.0.1:6379/0"
+# Deployments sharing one Redis keep apart by their cluster name, as their queues do.
+INGEST_RATE_LIMIT_REDIS_PREFIX = f"{Q_CLUSTER['name']}:ratelimit:"
 
 LOGGING = {
     "version": 1,
