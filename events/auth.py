@@ -17,7 +17,8 @@ class Unauthorized(Exception):
     pass
 
 
-def _basic_user(request: HttpRequest) -> str:
+def basic_user(request: HttpRequest) -> str:
+    """The write key in the HTTP Basic header, or "" when there is none."""
     # META, not request.headers: building that mapping of every header costs more than the lookup.
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
@@ -46,14 +47,19 @@ def _lookup_sql() -> str:
     return f"SELECT revoked_at IS NULL, {', '.join(_LOADED)} FROM {table} WHERE key_hash = %s"
 
 
-# What the ingest needs of a key: who it is, what its messages may do, and its rate limit.
-_LOADED = ("id", "kind", "rate_limit", "rate_burst")
+# What the ingest needs of a key: who it is, what its messages may do, and its rate limit. In the
+# model's field order, which is the order Model.from_db reads the values in.
+_LOADED = tuple(
+    f.attname
+    for f in WriteKey._meta.concrete_fields
+    if f.attname in {"id", "key_hash", "kind", "rate_limit", "rate_burst"}
+)
 
 
 def write_key_authenticate(request: HttpRequest, document: Any = None) -> WriteKey:
     """The active write key the request presents (Basic header first, then the body's writeKey),
     or Unauthorized saying what was wrong. Only the fields in _LOADED are loaded; others load if asked for."""
-    raw = _basic_user(request) or _body_key(document)
+    raw = basic_user(request) or _body_key(document)
     if not raw:
         raise Unauthorized("no write key: send it as the HTTP Basic user name (empty password)")
     with connection.cursor() as cursor:

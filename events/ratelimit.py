@@ -56,20 +56,40 @@ def write_key_limit(key: WriteKey) -> Limit | None:
     return Limit(rate=float(rate), burst=int(burst))
 
 
+# Key hash -> (the time before which no request of that key can fit, its limit), learnt from a
+# refusal. A key's TAT only ever moves forward, so until then every host would refuse it too: this
+# process answers a flooding key's 429s without asking the store or even the database for the key.
+# Keyed by hash, which no other key ever shares. A limit raised in Admin meanwhile applies once
+# the refusal ends (at most its Retry-After).
+_refused_until: dict[str, tuple[float, Limit]] = {}
+
+
+def rate_limit_refused(key_hash: str) -> None:
+    """Raise RateLimited if this process already knows the key cannot fit now."""
+    until, limit = _refused_until.get(key_hash, (0.0, None))
+    wait = until - time.time()
+    if limit is not None and wait > 0 and settings.INGEST_RATE_LIMIT_ENABLED:
+        raise RateLimited(limit, max(1, math.ceil(wait)))
+
+
 def rate_limit_take(key: WriteKey) -> None:
     """Count one request of `key`, or raise RateLimited if it is over its limit."""
     limit = write_key_limit(key)
     if limit is None:
         return
     now = time.time()
-    interval, tolerance = 1.0 / limit.rate, limit.burst / limit.rate
-    if settings.INGEST_RATE_LIMIT_STORE == "redis":
-        wait = _redis_take(key.pk, now, interval, tolerance)
-    else:
-        wait = _database_take(key.pk, now, interval, tolerance)
-    if wait is not None:
+    wait = _store_take(key.pk, now, limit) or 0.0
+    if wait > 0:
+        _refused_until[key.key_hash] = (now + wait, limit)
         # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
         raise RateLimited(limit, max(1, math.ceil(wait)))
+
+
+def _store_take(key_id: int, now: float, limit: Limit) -> float | None:
+    interval, tolerance = 1.0 / limit.rate, limit.burst / limit.rate
+    if settings.INGEST_RATE_LIMIT_STORE == "redis":
+        return _redis_take(key_id, now, interval, tolerance)
+    return _database_take(key_id, now, interval, tolerance)
 
 
 # --- Redis ----------------------------------------------------------------------------------

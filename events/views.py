@@ -20,14 +20,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from events.auth import Unauthorized, write_key_authenticate
+from events.auth import Unauthorized, basic_user, write_key_authenticate
 from events.body import RequestRefused, body_read
 from events.ingest import IngestResult, events_ingest
 from events.key_kinds import messages_for_kind
-from events.models import WriteKey
+from events.models import WriteKey, write_key_hash
 from events.openapi import openapi_document
 from events.parsing import SUPPORTED_TYPES, Message, MessageError, batch_parse, single_parse
-from events.ratelimit import RateLimited, rate_limit_take
+from events.ratelimit import RateLimited, rate_limit_refused, rate_limit_take
 from triggermail.metrics import events_ingested_count
 
 Parser = Callable[..., tuple[list[Message], list[MessageError]]]
@@ -54,15 +54,26 @@ def _post_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpReq
 
 
 def _document_authenticated(request: HttpRequest) -> tuple[Any, WriteKey]:
+    """The body and the key, counted against its rate limit (RateLimited when over it)."""
+    raw_key = basic_user(request)
+    if raw_key:
+        # The SDKs' way: the key is in the header, so a request over the limit is refused
+        # before its body is decompressed or parsed, and a flood costs as little as can be:
+        # once refused, without a query until its Retry-After has passed.
+        rate_limit_refused(write_key_hash(raw_key))
+        source = write_key_authenticate(request)
+        rate_limit_take(source)
+        return body_read(request), source
     try:
         document = body_read(request)
     except RequestRefused:
         # Authenticate first so that an anonymous caller learns nothing but "401". Without a
-        # readable body only the Basic header can carry the key. A refused body counts against
-        # the key's limit too, or a flood of bad bodies would go unthrottled.
-        rate_limit_take(write_key_authenticate(request))
+        # readable body only the Basic header can carry the key, and there is none.
+        write_key_authenticate(request)
         raise
-    return document, write_key_authenticate(request, document)
+    source = write_key_authenticate(request, document)
+    rate_limit_take(source)
+    return document, source
 
 
 def _answer(result: IngestResult, errors: list[MessageError], warnings: list[dict[str, Any]]) -> JsonResponse:
@@ -111,8 +122,6 @@ def _ingest(request: HttpRequest, parse: Parser, kind: str | None = None) -> Jso
     received_at: datetime = timezone.now()
     try:
         document, source = _document_authenticated(request)
-        # Counted before any message is read: a request over the limit costs as little as can be.
-        rate_limit_take(source)
         messages, errors = parse(document, received_at=received_at)
     except Unauthorized as exc:
         return _refusal(401, "writeKey", str(exc))

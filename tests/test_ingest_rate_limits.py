@@ -166,3 +166,16 @@ def test_concurrent_requests_of_one_key_never_take_more_than_its_burst(store, cl
     assert in_parallel(post, workers=8) == []
     assert sorted(statuses) == [200] * 10 + [429] * 30
     assert Event.objects.filter(source=key).count() == 10
+
+
+def test_a_refused_key_is_refused_again_without_asking_the_store(clock, client, settings, django_assert_num_queries):
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    _, api = limited_key(client, rate=1, burst=1)
+    assert post_track(api, "m-1").status_code == 200
+    assert post_track(api, "m-2").status_code == 429
+
+    # Until the key's bucket refills no host could let it in: no query at all.
+    with django_assert_num_queries(0):
+        assert post_track(api, "m-3").status_code == 429
+    clock.shift(timedelta(seconds=1))
+    assert post_track(api, "m-3").status_code == 200
