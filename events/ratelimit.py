@@ -41,8 +41,9 @@ class Limit:
 
 
 class RateLimited(Exception):
-    def __init__(self, limit: Limit, retry_after: int) -> None:
+    def __init__(self, key_id: int, limit: Limit, retry_after: int) -> None:
         super().__init__(f"this write key is over its limit of {limit.describe()}; retry after {retry_after} s")
+        self.key_id = key_id
         self.limit = limit
         self.retry_after = retry_after
 
@@ -61,15 +62,18 @@ def write_key_limit(key: WriteKey) -> Limit | None:
 # process answers a flooding key's 429s without asking the store or even the database for the key.
 # Keyed by hash, which no other key ever shares. A limit raised in Admin meanwhile applies once
 # the refusal ends (at most its Retry-After).
-_refused_until: dict[str, tuple[float, Limit]] = {}
+_refused_until: dict[str, tuple[float, int, Limit]] = {}
 
 
 def rate_limit_refused(key_hash: str) -> None:
     """Raise RateLimited if this process already knows the key cannot fit now."""
-    until, limit = _refused_until.get(key_hash, (0.0, None))
+    refusal = _refused_until.get(key_hash)
+    if refusal is None or not settings.INGEST_RATE_LIMIT_ENABLED:
+        return
+    until, key_id, limit = refusal
     wait = until - time.time()
-    if limit is not None and wait > 0 and settings.INGEST_RATE_LIMIT_ENABLED:
-        raise RateLimited(limit, max(1, math.ceil(wait)))
+    if wait > 0:
+        raise RateLimited(key_id, limit, max(1, math.ceil(wait)))
 
 
 def rate_limit_take(key: WriteKey) -> None:
@@ -80,9 +84,9 @@ def rate_limit_take(key: WriteKey) -> None:
     now = time.time()
     wait = _store_take(key.pk, now, limit) or 0.0
     if wait > 0:
-        _refused_until[key.key_hash] = (now + wait, limit)
+        _refused_until[key.key_hash] = (now + wait, key.pk, limit)
         # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
-        raise RateLimited(limit, max(1, math.ceil(wait)))
+        raise RateLimited(key.pk, limit, max(1, math.ceil(wait)))
 
 
 def _store_take(key_id: int, now: float, limit: Limit) -> float | None:

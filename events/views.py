@@ -28,7 +28,7 @@ from events.models import WriteKey, write_key_hash
 from events.openapi import openapi_document
 from events.parsing import SUPPORTED_TYPES, Message, MessageError, batch_parse, single_parse
 from events.ratelimit import RateLimited, rate_limit_refused, rate_limit_take
-from triggermail.metrics import events_ingested_count
+from triggermail.metrics import events_ingested_count, ingest_rate_limited_count
 
 Parser = Callable[..., tuple[list[Message], list[MessageError]]]
 
@@ -94,6 +94,7 @@ def _answer(result: IngestResult, errors: list[MessageError], warnings: list[dic
 
 
 def _too_many(limited: RateLimited) -> JsonResponse:
+    ingest_rate_limited_count(limited.key_id)
     response = _refusal(429, "writeKey", str(limited))
     response["Retry-After"] = str(limited.retry_after)
     return response
