@@ -82,8 +82,9 @@ def rate_limit_take(key: WriteKey) -> None:
     if limit is None:
         return
     now = time.time()
-    wait = _store_take(key.pk, now, limit) or 0.0
-    if wait > 0:
+    # None: counted and let in. A number: refused, and the seconds until a request fits.
+    wait = _store_take(key.pk, now, limit)
+    if wait is not None:
         _refused_until[key.key_hash] = (now + wait, key.pk, limit)
         # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
         raise RateLimited(key.pk, limit, max(1, math.ceil(wait)))
