@@ -97,6 +97,10 @@ def _too_many(limited: RateLimited) -> JsonResponse:
     ingest_rate_limited_count(limited.key_id)
     response = _refusal(429, "writeKey", str(limited))
     response["Retry-After"] = str(limited.retry_after)
+    # Django logs every 4xx as a warning; a flood would then flood the logs too, at a cost per
+    # request higher than the refusal's. The metric counts them per key instead. (Django's own
+    # marker: django.utils.log.log_response skips a response that says it was logged.)
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 

@@ -179,3 +179,14 @@ def test_a_refused_key_is_refused_again_without_asking_the_store(clock, client, 
         assert post_track(api, "m-3").status_code == 429
     clock.shift(timedelta(seconds=1))
     assert post_track(api, "m-3").status_code == 200
+
+
+def test_a_flood_of_429s_does_not_flood_the_log(clock, client, settings, caplog):
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    _, api = limited_key(client, rate=1, burst=1)
+    post_track(api, "m-1")
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert [post_track(api, f"m-{n}").status_code for n in range(2, 12)] == [429] * 10
+
+    assert not [r for r in caplog.records if r.name == "django.request"]
