@@ -52,8 +52,8 @@ def _key_create(url: str, name: str) -> str:
     return raw
 
 
-def _quiet(run: Run, target: Target, prefix: str) -> Coroutine[Any, Any, OpenLoopResult]:
-    rate, seconds = run.profile.r_quiet_rate, run.profile.r_seconds
+def _quiet(run: Run, target: Target, prefix: str, seconds: float = 0.0) -> Coroutine[Any, Any, OpenLoopResult]:
+    rate, seconds = run.profile.r_quiet_rate, seconds or run.profile.r_seconds
     bodies = payloads.singles(prefix, event=payloads.QUIET_EVENT, with_email=False)
     return open_loop(target, "/v1/track", bodies, rate=rate, count=int(rate * seconds))
 
@@ -99,7 +99,7 @@ def _p99(result: OpenLoopResult) -> float:
 def r1_flood(run: Run, deployment: Deployment, url: str) -> None:
     quiet = Target.from_url(deployment.base_url, _key_create(url, "bench quiet"))
     flood = Target.from_url(deployment.base_url, _key_create(url, "bench flood"))
-    run_async(_quiet(run, quiet, "r1w"))
+    run_async(_quiet(run, quiet, "r1w", run.profile.warmup_seconds))
     start = run.monitor.mark()
     alone = run_async(_quiet(run, quiet, "r1a"))
     run.cpu_record("R1 quiet alone", start, run.monitor.mark())
