@@ -97,7 +97,9 @@ def rules_seed() -> str:
             category=Category.TRANSACTIONAL,
         )
         Rule.objects.create(name=name, trigger_event=event, template=template, delay=delay)
-    return WriteKey.issue(name="bench")[1]
+    # The phases measure capacity, so the bench's key is never refused; its limit is still counted
+    # on every request (R2 measures what that costs). R1 makes keys with the default limits.
+    return WriteKey.issue(name="bench", rate_limit=1e9, rate_burst=10**9)[1]
 
 
 def query(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:

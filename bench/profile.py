@@ -44,6 +44,11 @@ class Profile:
     scaling_events: int = 10_000
     scaling_timeout: float = 40.0
     provider_latency: float = 0.05
+    # R1: the quiet key's steady rate and how long it is measured alone and flooded; R2 runs or not.
+    r_quiet_rate: float = 50.0
+    r_flood_rate: float = 560.0
+    r_seconds: float = 15.0
+    r_cost: bool = True
     fail_on_pending: bool = False
 
     def with_options(self, **changes: object) -> Profile:
@@ -75,6 +80,9 @@ QUICK = Profile(
     shared_deployment=True,
     scaling_events=1500,
     scaling_timeout=30.0,
+    # R1 in about 10 s (two 3-second windows, a warm-up, the web's start); no R2.
+    r_seconds=3.0,
+    r_cost=False,
     # CI must hear about an email that never came, not only about one that came twice.
     fail_on_pending=True,
 )

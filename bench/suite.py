@@ -11,6 +11,8 @@ then measures:
     P5  sustained ingest -> match -> send, 1,000 events/s for 5 minutes; backlog slope, drain
     P6  peak memory of web and worker during P5
     S   2 qcluster hosts vs 1 on one PostgreSQL with the Redis broker
+    R1  a quiet write key's p99 while another key floods (rate limits), vs the quiet key alone
+    R2  /v1/track requests/s with rate limits on vs off (full run only)
 
 and checks that every acknowledged event's email reached the provider exactly once. Prints the
 table, writes it to var/bench-<stamp>.md with a latency PNG beside it.
@@ -41,6 +43,7 @@ from bench.latency import latency_phases
 from bench.monitor import Monitor
 from bench.profile import PROFILES
 from bench.provider import ProviderServer
+from bench.ratelimit import ratelimit_phases
 from bench.report import report_write
 from bench.scaling import scaling_phase
 from bench.sustained import sustained_phase
@@ -52,13 +55,14 @@ PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
     (frozenset({"P3", "P4"}), latency_phases),
     (frozenset({"P5", "P6"}), sustained_phase),
     (frozenset({"S"}), scaling_phase),
+    (frozenset({"R1", "R2"}), ratelimit_phases),
 ]
 
 
 def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small CI run (under 2 minutes)")
-    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P4,P5,P6,S")
+    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P4,P5,P6,S,R1,R2")
     parser.add_argument("--p5-rate", type=float, help="P5's offered events/s")
     parser.add_argument("--p5-seconds", type=float, help="P5's duration")
     parser.add_argument("--p5-triggering", type=float, help="share of P5's events that cause an email (0..1)")

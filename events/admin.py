@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from events.models import WriteKey
+from events.ratelimit import write_key_limit
 from triggermail.admin_filters import null_filter
 from triggermail.times import time_text
 
@@ -24,17 +25,28 @@ WriteKeyStatusFilter = null_filter(
 
 @admin.register(WriteKey)
 class WriteKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_at", "status"]
-    list_filter = [WriteKeyStatusFilter]
+    list_display = ["name", "kind", "prefix", "rate", "created_at", "status"]
+    list_filter = ["kind", WriteKeyStatusFilter]
     search_fields = ["name", "prefix"]
     actions = ["keys_revoke"]
 
     def get_fields(self, request: HttpRequest, obj: WriteKey | None = None) -> tuple[str, ...]:
-        # A new key takes only a name; the secret is generated, and its hash is never shown.
-        return ("name",) if obj is None else ("name", "prefix", "created_at", "revoked_at")
+        # The secret is generated, and its hash is never shown.
+        chosen = ("name", "kind", "rate_limit", "rate_burst")
+        return chosen if obj is None else (*chosen, "prefix", "created_at", "revoked_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: WriteKey | None = None) -> tuple[str, ...]:
-        return () if obj is None else ("prefix", "created_at", "revoked_at")
+        # The kind is chosen once: a key already shipped in a web page must not become a server
+        # key, and a server key made public should be revoked, not relabelled.
+        return () if obj is None else ("kind", "prefix", "created_at", "revoked_at")
+
+    @admin.display(description="Rate limit")
+    def rate(self, key: WriteKey) -> str:
+        limit = write_key_limit(key)
+        if limit is None:
+            return "off (INGEST_RATE_LIMIT_ENABLED)"
+        default = key.rate_limit is None and key.rate_burst is None
+        return f"{limit.rate:g}/s, burst {limit.burst}" + (" (default)" if default else "")
 
     def has_delete_permission(self, request: HttpRequest, obj: WriteKey | None = None) -> bool:
         # Events keep a link to the key they came with; revoking keeps that history, deleting would not.
@@ -50,7 +62,7 @@ class WriteKeyAdmin(admin.ModelAdmin):
             return
         # WriteKey.issue is the one place a secret is made; the admin's unsaved object then takes
         # on the issued row so the rest of the add view (log entry, redirect) sees a saved key.
-        issued, raw = WriteKey.issue(name=obj.name)
+        issued, raw = WriteKey.issue(name=obj.name, kind=obj.kind, rate_limit=obj.rate_limit, rate_burst=obj.rate_burst)
         obj.pk = issued.pk
         obj.refresh_from_db()
         obj._state.adding = False

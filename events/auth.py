@@ -17,7 +17,8 @@ class Unauthorized(Exception):
     pass
 
 
-def _basic_user(request: HttpRequest) -> str:
+def basic_user(request: HttpRequest) -> str:
+    """The write key in the HTTP Basic header, or "" when there is none."""
     # META, not request.headers: building that mapping of every header costs more than the lookup.
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
@@ -43,13 +44,22 @@ def _lookup_sql() -> str:
     # what running it does: the SQL is built once. Only the text is cached, never a key, so a
     # revoked key is refused on its very next request.
     table = connection.ops.quote_name(WriteKey._meta.db_table)
-    return f"SELECT id, revoked_at IS NULL FROM {table} WHERE key_hash = %s"
+    return f"SELECT revoked_at IS NULL, {', '.join(_LOADED)} FROM {table} WHERE key_hash = %s"
+
+
+# What the ingest needs of a key: who it is, what its messages may do, and its rate limit. In the
+# model's field order, which is the order Model.from_db reads the values in.
+_LOADED = tuple(
+    f.attname
+    for f in WriteKey._meta.concrete_fields
+    if f.attname in {"id", "key_hash", "kind", "rate_limit", "rate_burst"}
+)
 
 
 def write_key_authenticate(request: HttpRequest, document: Any = None) -> WriteKey:
     """The active write key the request presents (Basic header first, then the body's writeKey),
-    or Unauthorized saying what was wrong. Only its id is loaded; other fields load if asked for."""
-    raw = _basic_user(request) or _body_key(document)
+    or Unauthorized saying what was wrong. Only the fields in _LOADED are loaded; others load if asked for."""
+    raw = basic_user(request) or _body_key(document)
     if not raw:
         raise Unauthorized("no write key: send it as the HTTP Basic user name (empty password)")
     with connection.cursor() as cursor:
@@ -57,7 +67,7 @@ def write_key_authenticate(request: HttpRequest, document: Any = None) -> WriteK
         row = cursor.fetchone()
     if row is None:
         raise Unauthorized("unknown write key")
-    key_id, active = row
+    active, *values = row
     if not active:
         raise Unauthorized("this write key was revoked")
-    return WriteKey.from_db(connection.alias, ["id"], [key_id])
+    return WriteKey.from_db(connection.alias, list(_LOADED), values)

@@ -1,4 +1,4 @@
-"""Storing accepted messages: one transaction per request, deduplicated by messageId.
+"""Storing accepted messages: one transaction per request, deduplicated by (source, messageId).
 
 The statements are few and their number does not grow with the batch: one INSERT per 500 events,
 one for the contacts. On PostgreSQL the rows of each travel as a single JSON parameter, read by
@@ -83,7 +83,8 @@ def _column(field: models.Field[Any, Any]) -> str:
 
 
 def _events_insert(source: WriteKey, messages: Sequence[Message], received_at: datetime) -> set[str]:
-    """INSERT ... ON CONFLICT (message_id) DO NOTHING RETURNING: the ids that were new."""
+    """INSERT ... ON CONFLICT (source_id, message_id) DO NOTHING RETURNING: the ids that were new.
+    Segment deduplicates per source: another write key's message with the same id is stored."""
     # Within one request a repeated messageId would conflict with itself; keep the first.
     unique: dict[str, Message] = {}
     for m in messages:
@@ -108,7 +109,7 @@ def _events_sql_postgresql() -> str:
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selected}, %s, %s "
         f"FROM json_populate_recordset(NULL::{table}, %s::json) WITH ORDINALITY AS r ORDER BY r.ordinality "
-        f"ON CONFLICT ({columns[0]}) DO NOTHING RETURNING {columns[0]}"
+        f"ON CONFLICT ({columns[-1]}, {columns[0]}) DO NOTHING RETURNING {columns[0]}"
     )
 
 
@@ -142,7 +143,7 @@ def _events_insert_values(rows: Sequence[Message], source: WriteKey, received_at
     return {
         message_id
         for (message_id,) in insert_new_returning(
-            events, returning=["message_id"], conflict="message_id", chunk=_INSERT_CHUNK
+            events, returning=["message_id"], conflict=["source", "message_id"], chunk=_INSERT_CHUNK
         )
     }
 

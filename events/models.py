@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -23,7 +24,30 @@ def write_key_hash(raw_key: str) -> str:
 
 
 class WriteKey(models.Model):
+    class Kind(models.TextChoices):
+        # A backend's key, kept secret: its messages say who a contact is (email, traits).
+        SERVER = "server", "Server (secret; may set contact traits and email)"
+        # A key shipped to every visitor's browser (analytics.js): its messages are stored and
+        # matched, but never change a contact (see events/key_kinds.py).
+        BROWSER = "browser", "Browser (public; cannot change contacts)"
+
     name = models.CharField(max_length=100, help_text="Which app or environment uses this key.")
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.SERVER, help_text="Chosen when the key is created."
+    )
+    # Blank: INGEST_RATE_LIMIT / INGEST_RATE_BURST from the settings.
+    rate_limit = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01)],
+        help_text="Requests per second this key may make on average. Blank: the INGEST_RATE_LIMIT setting.",
+    )
+    rate_burst = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Requests this key may make at once above its rate. Blank: the INGEST_RATE_BURST setting.",
+    )
     prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise the key.")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -40,11 +64,25 @@ class WriteKey(models.Model):
         return self.revoked_at is None
 
     @classmethod
-    def issue(cls, *, name: str) -> tuple[WriteKey, str]:
-        """Create a key and return it with its secret, which is stored only as a hash."""
+    def issue(cls, *, name: str, kind: str = Kind.SERVER, **limits: float | int | None) -> tuple[WriteKey, str]:
+        """Create a key and return it with its secret, which is stored only as a hash.
+        `limits`: rate_limit and rate_burst, when this key's differ from the settings'."""
         raw = WRITE_KEY_PREFIX + secrets.token_urlsafe(32)
-        key = cls.objects.create(name=name, prefix=raw[:10], key_hash=write_key_hash(raw))
+        key = cls.objects.create(name=name, kind=kind, prefix=raw[:10], key_hash=write_key_hash(raw), **limits)
         return key, raw
+
+
+class RateBucket(models.Model):
+    """A write key's rate limit state when Redis is not configured (events/ratelimit.py): GCRA's
+    theoretical arrival time, in seconds since the epoch. On PostgreSQL the table is UNLOGGED
+    (migration 0006): a crash empties it, which only forgets who was being throttled, and its
+    commits need no WAL flush, so the one UPDATE per request costs no disk wait."""
+
+    key = models.OneToOneField(WriteKey, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    tat = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"rate bucket of write key {self.key_id}"
 
 
 class Contact(models.Model):
@@ -77,8 +115,9 @@ class Event(models.Model):
         GROUP = "group"
         ALIAS = "alias"
 
-    # Segment's messageId: the same message posted twice (SDK retries) is stored once.
-    message_id = models.CharField(max_length=255, unique=True)
+    # Segment's messageId: the same message posted twice (SDK retries) by one source is stored
+    # once; another source's message with the same id is another message (event_source_message).
+    message_id = models.CharField(max_length=255)
     type = models.CharField(max_length=10, choices=Type.choices)
     name = models.CharField(max_length=255, blank=True, db_index=True, help_text="Event name of a track call.")
     # Looked up through event_user_name_time, whose first column it is: an index of its own would
@@ -105,6 +144,7 @@ class Event(models.Model):
             models.Index(fields=["user_id", "name", "occurred_at"], name="event_user_name_time"),
             models.Index(fields=["received_at"], name="event_received"),
         ]
+        constraints = [models.UniqueConstraint(fields=["source", "message_id"], name="event_source_message")]
 
     def __str__(self) -> str:
         return f"{self.name or self.type} from {self.user_id}"

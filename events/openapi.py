@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from events.body import MAX_REQUEST_BYTES
+from events.openapi_limits import LIMIT_SCHEMAS, TOO_MANY_REQUESTS, WARNINGS_PROPERTY
 from events.parsing import MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, SUPPORTED_TYPES
 
 _REF = "#/components/schemas/"
@@ -140,7 +141,7 @@ _SCHEMAS: dict[str, Any] = {
     "Success": {
         "type": "object",
         "required": ["success"],
-        "properties": {"success": {"const": True}},
+        "properties": {"success": {"const": True}, **WARNINGS_PROPERTY},
         "additionalProperties": False,
     },
     "RequestRefused": {
@@ -174,6 +175,7 @@ _SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "success": {"const": False},
+            **WARNINGS_PROPERTY,
             "accepted": {"type": "integer", "minimum": 0},
             "rejected": {"type": "integer", "minimum": 1},
             "errors": {
@@ -214,6 +216,7 @@ _RESPONSES: dict[str, Any] = {
         f"is over {MAX_MESSAGE_BYTES // 1024} KB (the others are stored).",
     ),
     "415": _json(_ref("RequestRefused"), "The body or its Content-Type is not JSON, or the encoding is not gzip."),
+    "429": TOO_MANY_REQUESTS,
 }
 
 
@@ -266,7 +269,8 @@ def openapi_document(*, base_url: str) -> dict[str, Any]:
             "description": "Compatible with Segment's HTTP Tracking API: point a Segment SDK's host at this "
             "server. Authenticate with HTTP Basic, the write key as user name and an empty password, or put "
             f"`writeKey` in the body. Limits: {MAX_MESSAGE_BYTES // 1024} KB per message, "
-            f"{MAX_REQUEST_BYTES // 1024} KB per request. Retry on 5xx with the same messageIds.",
+            f"{MAX_REQUEST_BYTES // 1024} KB per request. Retry on 5xx, and on 429 after Retry-After, "
+            "with the same messageIds (deduplicated per write key).",
         },
         "servers": [{"url": base_url}],
         "security": [{"writeKey": []}],
@@ -276,7 +280,7 @@ def openapi_document(*, base_url: str) -> dict[str, Any]:
             "/v1/batch": _operation("batch", "Send several messages of any type", _ref("Batch"), _BATCH_EXAMPLE),
         },
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **LIMIT_SCHEMAS},
             "securitySchemes": {
                 "writeKey": {
                     "type": "http",

@@ -55,6 +55,8 @@ class Message:
     contact_traits: dict[str, Any] = field(default_factory=dict)
     timezone: str = ""
     locale: str = ""
+    # Its position in the request's batch (0 for a single call), for errors and warnings.
+    index: int = 0
 
 
 def _sent_at(document: dict[str, Any]) -> datetime | None:
@@ -139,6 +141,7 @@ def message_parse(
         contact_traits=contact_traits,
         timezone=zone,
         locale=locale,
+        index=index,
     )
 
 

@@ -1,8 +1,9 @@
 """The Segment-compatible ingest API. Views only translate HTTP; the work is in events.ingest.
 
 Every answer is JSON, and its shape is the one published in events.openapi:
-200 `{"success": true}` once every message is committed; a refused request (401, 413, 415, or 400
-for a body that is not a batch) stores nothing and names the problem; a request with some bad
+200 `{"success": true}` once every message is committed (with `warnings` when a browser key's
+traits were set aside, events.key_kinds); a refused request (401, 429 over the key's rate limit,
+413, 415, or 400 for a body that is not a batch) stores nothing and names the problem; a request with some bad
 messages stores the good ones and answers 400 (413 if one was too large) naming each bad one.
 """
 
@@ -19,13 +20,15 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from events.auth import Unauthorized, write_key_authenticate
+from events.auth import Unauthorized, basic_user, write_key_authenticate
 from events.body import RequestRefused, body_read
 from events.ingest import IngestResult, events_ingest
-from events.models import WriteKey
+from events.key_kinds import messages_for_kind
+from events.models import WriteKey, write_key_hash
 from events.openapi import openapi_document
 from events.parsing import SUPPORTED_TYPES, Message, MessageError, batch_parse, single_parse
-from triggermail.metrics import events_ingested_count
+from events.ratelimit import RateLimited, rate_limit_refused, rate_limit_take
+from triggermail.metrics import events_ingested_count, ingest_rate_limited_count
 
 Parser = Callable[..., tuple[list[Message], list[MessageError]]]
 
@@ -51,19 +54,33 @@ def _post_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpReq
 
 
 def _document_authenticated(request: HttpRequest) -> tuple[Any, WriteKey]:
+    """The body and the key, counted against its rate limit (RateLimited when over it)."""
+    raw_key = basic_user(request)
+    if raw_key:
+        # The SDKs' way: the key is in the header, so a request over the limit is refused
+        # before its body is decompressed or parsed, and a flood costs as little as can be:
+        # once refused, without a query until its Retry-After has passed.
+        rate_limit_refused(write_key_hash(raw_key))
+        source = write_key_authenticate(request)
+        rate_limit_take(source)
+        return body_read(request), source
     try:
         document = body_read(request)
     except RequestRefused:
         # Authenticate first so that an anonymous caller learns nothing but "401". Without a
-        # readable body only the Basic header can carry the key.
+        # readable body only the Basic header can carry the key, and there is none.
         write_key_authenticate(request)
         raise
-    return document, write_key_authenticate(request, document)
+    source = write_key_authenticate(request, document)
+    rate_limit_take(source)
+    return document, source
 
 
-def _answer(result: IngestResult, errors: list[MessageError]) -> JsonResponse:
+def _answer(result: IngestResult, errors: list[MessageError], warnings: list[dict[str, Any]]) -> JsonResponse:
+    # Warnings only when there are some: SDKs read nothing but the status, people read the rest.
+    extra = {"warnings": warnings} if warnings else {}
     if not errors:
-        return JsonResponse({"success": True})
+        return JsonResponse({"success": True, **extra})
     # The valid messages are committed; the answer names every bad one. A message over the
     # size limit makes the status 413, any other problem 400.
     body = {
@@ -71,8 +88,20 @@ def _answer(result: IngestResult, errors: list[MessageError]) -> JsonResponse:
         "accepted": result.accepted + result.duplicates,
         "rejected": len({e.index for e in errors}),
         "errors": [e.as_json() for e in errors],
+        **extra,
     }
     return JsonResponse(body, status=413 if any(e.too_large for e in errors) else 400)
+
+
+def _too_many(limited: RateLimited) -> JsonResponse:
+    ingest_rate_limited_count(limited.key_id)
+    response = _refusal(429, "writeKey", str(limited))
+    response["Retry-After"] = str(limited.retry_after)
+    # Django logs every 4xx as a warning; a flood would then flood the logs too, at a cost per
+    # request higher than the refusal's. The metric counts them per key instead. (Django's own
+    # marker: django.utils.log.log_response skips a response that says it was logged.)
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _ingest_count(result: IngestResult, errors: list[MessageError], document: Any, kind: str | None) -> None:
@@ -101,11 +130,14 @@ def _ingest(request: HttpRequest, parse: Parser, kind: str | None = None) -> Jso
         messages, errors = parse(document, received_at=received_at)
     except Unauthorized as exc:
         return _refusal(401, "writeKey", str(exc))
+    except RateLimited as limited:
+        return _too_many(limited)
     except RequestRefused as refused:
         return _refusal(refused.status, refused.field, refused.reason)
+    messages, warnings = messages_for_kind(source, messages)
     result = events_ingest(source=source, messages=messages, received_at=received_at)
     _ingest_count(result, errors, document, kind)
-    return _answer(result, errors)
+    return _answer(result, errors, warnings)
 
 
 @_post_only

@@ -19,7 +19,7 @@ def issued_key(page: str) -> str:
 
 
 def test_adding_a_key_shows_the_raw_key_once_and_stores_only_its_hash(admin_client):
-    response = admin_client.post(ADD_URL, {"name": "web shop"}, follow=True)
+    response = admin_client.post(ADD_URL, {"name": "web shop", "kind": "server"}, follow=True)
 
     page = response.content.decode()
     assert "stored only as a hash and cannot be shown again" in page
@@ -36,16 +36,18 @@ def test_adding_a_key_shows_the_raw_key_once_and_stores_only_its_hash(admin_clie
 
 
 def test_the_issued_key_is_accepted_by_the_ingest_api(admin_client, client):
-    response = admin_client.post(ADD_URL, {"name": "backend"}, follow=True)
+    response = admin_client.post(ADD_URL, {"name": "backend", "kind": "server"}, follow=True)
     raw = issued_key(response.content.decode())
 
     assert Api(client, raw).batch([track("user_signup", "u1")]).status_code == 200
 
 
-def test_the_add_form_asks_only_for_a_name(admin_client):
+def test_the_add_form_asks_for_a_name_a_kind_and_optional_limits_only(admin_client):
     page = admin_client.get(ADD_URL).content.decode()
 
     assert 'name="name"' in page
+    assert 'name="kind"' in page
+    assert 'name="rate_limit"' in page and 'name="rate_burst"' in page
     assert 'name="prefix"' not in page
     assert 'name="key_hash"' not in page
 
@@ -99,3 +101,27 @@ def test_keys_are_revoked_not_deleted(admin_client):
 
     assert response.status_code == 403
     assert WriteKey.objects.filter(pk=key.pk).exists()
+
+
+def test_a_key_s_rate_limit_is_set_in_the_admin_and_shown_in_the_list(admin_client, settings):
+    settings.INGEST_RATE_LIMIT, settings.INGEST_RATE_BURST = 100.0, 500
+    admin_client.post(ADD_URL, {"name": "partner", "kind": "server", "rate_limit": "5", "rate_burst": "10"})
+    admin_client.post(ADD_URL, {"name": "backend", "kind": "server"})
+    partner = WriteKey.objects.get(name="partner")
+    assert (partner.rate_limit, partner.rate_burst) == (5.0, 10)
+
+    # Changed later, it applies from the key's next request (the limit is read with the key).
+    admin_client.post(
+        f"/admin/events/writekey/{partner.pk}/change/", {"name": "partner", "rate_limit": "2", "rate_burst": "4"}
+    )
+    listing = admin_client.get(LIST_URL).content.decode()
+    assert "2/s, burst 4" in listing
+    assert "100/s, burst 500 (default)" in listing
+
+
+def test_a_rate_limit_of_zero_is_refused_with_a_reason(admin_client):
+    response = admin_client.post(ADD_URL, {"name": "x", "kind": "server", "rate_limit": "0", "rate_burst": "0"})
+
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to 0.01." in response.content.decode()
+    assert not WriteKey.objects.filter(name="x").exists()

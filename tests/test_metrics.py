@@ -93,6 +93,21 @@ def test_ingested_messages_are_counted_by_type_and_outcome(client, api, token):
     assert (moved("track", "duplicate"), moved("track", "rejected")) == (1, 1)
 
 
+def test_rate_limited_requests_are_counted_by_write_key(client, db, token, settings):
+    from events.models import WriteKey
+    from tests.conftest import Api
+
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    key, raw = WriteKey.issue(name="flood", rate_limit=0.001, rate_burst=1)
+    before = scrape(client)
+    answers = [Api(client, raw).batch([track("viewed", "u1")]).status_code for _ in range(3)]
+    after = scrape(client)
+
+    sample = ("triggermail_ingest_rate_limited", "triggermail_ingest_rate_limited_total")
+    assert answers == [200, 429, 429]
+    assert value(after, *sample, write_key=str(key.pk)) - value(before, *sample, write_key=str(key.pk)) == 2
+
+
 def test_provider_calls_are_timed_by_outcome_class(client, api, sendgrid, token):
     rule_make("welcome", "user_signup")
     before = scrape(client)

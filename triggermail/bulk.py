@@ -20,18 +20,20 @@ CHUNK = 200
 
 
 def insert_new_returning(
-    objs: Sequence[models.Model], *, returning: Sequence[str], conflict: str = "", chunk: int = CHUNK
+    objs: Sequence[models.Model], *, returning: Sequence[str], conflict: str | Sequence[str] = (), chunk: int = CHUNK
 ) -> list[tuple[Any, ...]]:
-    """`conflict` names the field whose unique index decides what is "not new"; a row that breaks
+    """`conflict` names the fields whose unique index decides what is "not new"; a row that breaks
     any other constraint then fails the statement. Empty: any unique constraint (needed for a
-    partial unique index, which a conflict target would have to repeat the predicate of)."""
+    partial unique index, which a conflict target would have to repeat the predicate of). One
+    field may be given as a string."""
+    target = (conflict,) if isinstance(conflict, str) else tuple(conflict)
     new: list[tuple[Any, ...]] = []
     for start in range(0, len(objs), chunk):
-        new += _insert(objs[start : start + chunk], returning, conflict)
+        new += _insert(objs[start : start + chunk], returning, target)
     return new
 
 
-def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: str) -> list[tuple[Any, ...]]:
+def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: Sequence[str]) -> list[tuple[Any, ...]]:
     if not objs:
         return []
     model = type(objs[0])
@@ -39,7 +41,7 @@ def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: st
     quote = connection.ops.quote_name
     columns = [_column(model, f.name) for f in fields]
     returned = [_column(model, name) for name in returning]
-    target = f"({quote(_column(model, conflict))}) " if conflict else ""
+    target = f"({', '.join(quote(_column(model, name)) for name in conflict)}) " if conflict else ""
     params: list[Any] = []
     for obj in objs:
         params += [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]

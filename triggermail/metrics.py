@@ -21,6 +21,11 @@ EVENTS_INGESTED = Counter(
     "Messages posted to the ingest API, by message type and outcome (stored, duplicate, rejected).",
     ["type", "outcome"],
 )
+INGEST_RATE_LIMITED = Counter(
+    "triggermail_ingest_rate_limited",
+    "Ingest requests answered 429 because their write key was over its rate limit, by write key id.",
+    ["write_key"],
+)
 PROVIDER_CALLS = Histogram(
     "triggermail_provider_call_seconds",
     "Duration of provider (SendGrid) calls, by outcome class (sent, not_sent, ambiguous, refused).",
@@ -33,6 +38,10 @@ def events_ingested_count(outcome: str, by_type: Mapping[str, int]) -> None:
     for kind, count in by_type.items():
         if count:
             EVENTS_INGESTED.labels(kind, outcome).inc(count)
+
+
+def ingest_rate_limited_count(write_key_id: int) -> None:
+    INGEST_RATE_LIMITED.labels(str(write_key_id)).inc()
 
 
 def provider_call_observe(outcome: str, seconds: float) -> None:

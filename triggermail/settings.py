@@ -262,10 +262,33 @@ Q_CLUSTER: dict[str, Any] = {
     "poll": env.float("Q_POLL", default=0.05),
     "bulk": 10,
 }
+# When set (or with the Redis broker), the ingest's rate limits are counted in Redis too.
+REDIS_URL = env.str("REDIS_URL", default="")
 if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
 else:
-    Q_CLUSTER["redis"] = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+    Q_CLUSTER["redis"] = REDIS_URL or "redis://127.0.0.1:6379/0"
+
+# --- Ingest rate limits (events/ratelimit.py; README, Security) -----------------------------
+# Requests per second per write key on average, and at once (a key's own values in Admin win);
+# past that 429 with Retry-After, which the SDKs honour. SDKs send batches of up to 100 messages
+# from one upload thread, so 50/s is thousands of events; 100 at once absorbs backlog flushes.
+INGEST_RATE_LIMIT_ENABLED = env.bool("INGEST_RATE_LIMIT_ENABLED", default=True)
+INGEST_RATE_LIMIT = env.float("INGEST_RATE_LIMIT", default=50.0)
+INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=100)
+if not INGEST_RATE_LIMIT > 0 or INGEST_RATE_BURST < 1:
+    raise ImproperlyConfigured(
+        "INGEST_RATE_LIMIT must be a positive number of requests per second and INGEST_RATE_BURST at least 1 "
+        f"(not {INGEST_RATE_LIMIT!r} and {INGEST_RATE_BURST!r}); INGEST_RATE_LIMIT_ENABLED=false turns limits off."
+    )
+# Where every web host's counts meet. Deployments sharing a Redis keep apart by cluster name.
+INGEST_RATE_LIMIT_STORE = env.str(
+    "INGEST_RATE_LIMIT_STORE", default="redis" if Q_CLUSTER.get("redis") or REDIS_URL else "database"
+)
+if INGEST_RATE_LIMIT_STORE not in ("redis", "database"):
+    raise ImproperlyConfigured(f"INGEST_RATE_LIMIT_STORE must be redis or database, not {INGEST_RATE_LIMIT_STORE!r}.")
+INGEST_RATE_LIMIT_REDIS_URL = REDIS_URL or "redis://127.0.0.1:6379/0"
+INGEST_RATE_LIMIT_REDIS_PREFIX = f"{Q_CLUSTER['name']}:ratelimit:"
 
 LOGGING = {
     "version": 1,

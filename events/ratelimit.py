@@ -1,0 +1,160 @@
+"""Rate limits per write key, shared by every web host: GCRA, kept in Redis or in the database.
+
+GCRA (the generic cell rate algorithm) is a token bucket kept as one number per key, the
+"theoretical arrival time" (TAT): when the key's bucket would be full again if it made no more
+requests. A request at `now` is allowed when `max(TAT, now) + 1/rate - now <= burst/rate`, and
+moves TAT forward by 1/rate. One number makes the check a single atomic step in either store:
+a Lua script in Redis, a conditional UPDATE of the key's RateBucket row in the database.
+
+Over the limit the request is refused before its body is stored (a 429 stores nothing), and
+`Retry-After` says when one request will fit again; the SDKs wait and send the same batch.
+
+The clock is this host's (`time.time()`), passed into the store: hosts run NTP, a skew of a few
+milliseconds is a fraction of a request at any sane rate, and tests can move it with time-machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+from events.models import RateBucket, WriteKey
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    rate: float  # requests per second, on average
+    burst: int  # requests at once
+
+    def describe(self) -> str:
+        return f"{self.rate:g} requests/s with bursts of {self.burst}"
+
+
+class RateLimited(Exception):
+    def __init__(self, key_id: int, limit: Limit, retry_after: int) -> None:
+        super().__init__(f"this write key is over its limit of {limit.describe()}; retry after {retry_after} s")
+        self.key_id = key_id
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+def write_key_limit(key: WriteKey) -> Limit | None:
+    """The limit that applies to the key (its own values, else the settings'); None when off."""
+    if not settings.INGEST_RATE_LIMIT_ENABLED:
+        return None
+    rate = key.rate_limit if key.rate_limit is not None else settings.INGEST_RATE_LIMIT
+    burst = key.rate_burst if key.rate_burst is not None else settings.INGEST_RATE_BURST
+    return Limit(rate=float(rate), burst=int(burst))
+
+
+# Key hash -> (the time before which no request of that key can fit, its limit), learnt from a
+# refusal. A key's TAT only ever moves forward, so until then every host would refuse it too: this
+# process answers a flooding key's 429s without asking the store or even the database for the key.
+# Keyed by hash, which no other key ever shares. A limit raised in Admin meanwhile applies once
+# the refusal ends (at most its Retry-After).
+_refused_until: dict[str, tuple[float, int, Limit]] = {}
+
+
+def rate_limit_refused(key_hash: str) -> None:
+    """Raise RateLimited if this process already knows the key cannot fit now."""
+    refusal = _refused_until.get(key_hash)
+    if refusal is None or not settings.INGEST_RATE_LIMIT_ENABLED:
+        return
+    until, key_id, limit = refusal
+    wait = until - time.time()
+    if wait > 0:
+        raise RateLimited(key_id, limit, max(1, math.ceil(wait)))
+
+
+def rate_limit_take(key: WriteKey) -> None:
+    """Count one request of `key`, or raise RateLimited if it is over its limit."""
+    limit = write_key_limit(key)
+    if limit is None:
+        return
+    now = time.time()
+    # None: counted and let in. A number: refused, and the seconds until a request fits.
+    wait = _store_take(key.pk, now, limit)
+    if wait is not None:
+        _refused_until[key.key_hash] = (now + wait, key.pk, limit)
+        # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
+        raise RateLimited(key.pk, limit, max(1, math.ceil(wait)))
+
+
+def _store_take(key_id: int, now: float, limit: Limit) -> float | None:
+    interval, tolerance = 1.0 / limit.rate, limit.burst / limit.rate
+    if settings.INGEST_RATE_LIMIT_STORE == "redis":
+        return _redis_take(key_id, now, interval, tolerance)
+    return _database_take(key_id, now, interval, tolerance)
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+# Returns "" when allowed, else the seconds until a request fits. As strings: Lua numbers come
+# back to Redis clients as integers, which would cut the fraction off.
+_GCRA_SCRIPT = """
+local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > tolerance then
+  return tostring(new_tat - tolerance - now)
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return ''
+"""
+
+
+@cache
+def _redis_script() -> Any:
+    client = redis.Redis.from_url(settings.INGEST_RATE_LIMIT_REDIS_URL, socket_timeout=1.0)
+    return client.register_script(_GCRA_SCRIPT)
+
+
+def _redis_take(key_id: int, now: float, interval: float, tolerance: float) -> float | None:
+    name = f"{settings.INGEST_RATE_LIMIT_REDIS_PREFIX}{key_id}"
+    try:
+        answer = _redis_script()(keys=[name], args=[repr(now), repr(interval), repr(tolerance)])
+    except redis.RedisError:
+        # Limits protect the service; Redis being down must not stop the ingest, whose events
+        # are stored in the database. Requests go unlimited until Redis answers again.
+        logger.warning("rate limits are not applied: Redis does not answer", exc_info=True)
+        return None
+    return float(answer) if answer else None
+
+
+# --- The database ---------------------------------------------------------------------------
+
+
+@cache
+def _take_sql() -> str:
+    # One statement creates the key's bucket holding this request, or counts the request in it if
+    # it fits; so two hosts' requests cannot both take the last place (the row lock serialises the
+    # upserts and each re-checks the condition on the row it locks), and the common case is one
+    # round trip. No row changed: the request does not fit.
+    table = connection.ops.quote_name(RateBucket._meta.db_table)
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    start = f"{greatest}({table}.tat, %(now)s) + %(interval)s"
+    return (
+        f"INSERT INTO {table} (key_id, tat) VALUES (%(key)s, %(now)s + %(interval)s) "
+        f"ON CONFLICT (key_id) DO UPDATE SET tat = {start} WHERE {start} - %(now)s <= %(tolerance)s"
+    )
+
+
+def _database_take(key_id: int, now: float, interval: float, tolerance: float) -> float | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_take_sql(), {"key": key_id, "now": now, "interval": interval, "tolerance": tolerance})
+        if cursor.rowcount:
+            return None
+    # Refused: only now is the bucket read, to say when a request will fit again.
+    tat = RateBucket.objects.filter(key_id=key_id).values_list("tat", flat=True).first()
+    return max(tat or now, now) + interval - tolerance - now

@@ -1,0 +1,192 @@
+"""Rate limits per write key: over its burst a key gets 429 + Retry-After and nothing is stored,
+other keys are not affected, and the key is let in again once its bucket refills.
+
+Run against both stores: the database (the default without Redis) and the local Redis. Time is
+moved with time-machine, never waited for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+
+from events.models import Event, WriteKey
+from tests.conftest import Api, track
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["database", "redis"])
+def store(request: pytest.FixtureRequest, settings: Any) -> str:
+    settings.INGEST_RATE_LIMIT_ENABLED = True
+    settings.INGEST_RATE_LIMIT_STORE = request.param
+    # A prefix of this test's own, so other runs sharing the Redis never count against it.
+    settings.INGEST_RATE_LIMIT_REDIS_PREFIX = f"test-{uuid.uuid4().hex}:"
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    # tick=False: the clock stands still unless a test moves it, so a burst is truly "at once".
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+def limited_key(client: Any, *, rate: float | None = None, burst: int | None = None) -> tuple[WriteKey, Api]:
+    key, raw = WriteKey.issue(name=f"key {uuid.uuid4().hex[:6]}", rate_limit=rate, rate_burst=burst)
+    return key, Api(client, raw)
+
+
+def post_track(api: Api, message_id: str) -> Any:
+    return api.batch([track("cart_viewed", "u1", message_id=message_id)])
+
+
+def test_a_key_over_its_burst_gets_429_with_retry_after_and_another_key_still_gets_200(store, clock, client):
+    _, flooding = limited_key(client, rate=1, burst=3)
+    _, quiet = limited_key(client, rate=1, burst=3)
+
+    answers = [post_track(flooding, f"flood-{n}").status_code for n in range(5)]
+    refused = post_track(flooding, "flood-5")
+
+    assert answers == [200, 200, 200, 429, 429]
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "1"
+    assert refused.json() == {
+        "success": False,
+        "errors": [
+            {
+                "field": "writeKey",
+                "reason": "this write key is over its limit of 1 requests/s with bursts of 3; retry after 1 s",
+            }
+        ],
+    }
+    assert post_track(quiet, "quiet-1").status_code == 200
+
+
+def test_a_refused_request_stores_nothing_and_its_retry_is_stored_once(store, clock, client):
+    _, api = limited_key(client, rate=0.5, burst=1)
+    assert post_track(api, "first").status_code == 200
+
+    refused = post_track(api, "second")
+    assert refused.status_code == 429
+    assert list(Event.objects.values_list("message_id", flat=True)) == ["first"]
+
+    # One request every 2 s: the retry fits once Retry-After has passed, as an SDK would wait.
+    clock.shift(timedelta(seconds=int(refused["Retry-After"])))
+    assert post_track(api, "second").status_code == 200
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["first", "second"]
+
+
+def test_retry_after_says_how_long_until_a_request_fits(store, clock, client):
+    _, api = limited_key(client, rate=0.1, burst=2)
+    assert [post_track(api, f"m-{n}").status_code for n in range(2)] == [200, 200]
+
+    # One request per 10 s, both places taken at once: the next fits 10 s later.
+    assert post_track(api, "m-2")["Retry-After"] == "10"
+    clock.shift(timedelta(seconds=4))
+    assert post_track(api, "m-2")["Retry-After"] == "6"
+    clock.shift(timedelta(seconds=6))
+    assert post_track(api, "m-2").status_code == 200
+
+
+def test_the_bucket_refills_at_the_key_s_rate(store, clock, client):
+    _, api = limited_key(client, rate=2, burst=2)
+    assert [post_track(api, f"a-{n}").status_code for n in range(3)] == [200, 200, 429]
+
+    # Two requests a second: after one second, two fit again and a third does not.
+    clock.shift(timedelta(seconds=1))
+    assert [post_track(api, f"b-{n}").status_code for n in range(3)] == [200, 200, 429]
+
+
+def test_keys_without_limits_of_their_own_take_the_settings(store, clock, client, settings):
+    settings.INGEST_RATE_LIMIT = 1.0
+    settings.INGEST_RATE_BURST = 2
+    _, api = limited_key(client)
+
+    assert [post_track(api, f"m-{n}").status_code for n in range(3)] == [200, 200, 429]
+
+
+def test_turning_limits_off_lets_every_request_in(store, clock, client, settings):
+    settings.INGEST_RATE_LIMIT_ENABLED = False
+    _, api = limited_key(client, rate=1, burst=1)
+
+    assert [post_track(api, f"m-{n}").status_code for n in range(5)] == [200] * 5
+
+
+def test_refused_bodies_count_against_the_key_too(store, clock, client):
+    _, api = limited_key(client, rate=1, burst=2)
+    not_json = [api.post("/v1/batch", b"not json").status_code for _ in range(2)]
+
+    assert not_json == [415, 415]
+    assert post_track(api, "m-1").status_code == 429
+
+
+def test_every_ingest_endpoint_is_limited(store, clock, client):
+    _, api = limited_key(client, rate=1, burst=1)
+    assert api.post("/v1/track", track("cart_viewed", "u1", message_id="t-1")).status_code == 200
+
+    assert api.post("/v1/track", track("cart_viewed", "u1", message_id="t-2")).status_code == 429
+    assert api.post("/v1/identify", {"userId": "u1", "traits": {"plan": "pro"}}).status_code == 429
+    assert post_track(api, "b-1").status_code == 429
+
+
+def test_with_redis_down_the_ingest_goes_on_without_limits(clock, client, settings):
+    settings.INGEST_RATE_LIMIT_STORE = "redis"
+    settings.INGEST_RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/0"
+    from events.ratelimit import _redis_script
+
+    _redis_script.cache_clear()
+    try:
+        _, api = limited_key(client, rate=1, burst=1)
+        assert [post_track(api, f"m-{n}").status_code for n in range(3)] == [200, 200, 200]
+    finally:
+        _redis_script.cache_clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_of_one_key_never_take_more_than_its_burst(store, clock):
+    from django.test import Client
+
+    from tests.test_concurrency import in_parallel
+
+    key, raw = WriteKey.issue(name="shared by several hosts", rate_limit=0.001, rate_burst=10)
+    statuses: list[int] = []
+
+    def post(worker: int) -> None:
+        api = Api(Client(), raw)
+        statuses.extend(post_track(api, f"w{worker}-{n}").status_code for n in range(5))
+
+    assert in_parallel(post, workers=8) == []
+    assert sorted(statuses) == [200] * 10 + [429] * 30
+    assert Event.objects.filter(source=key).count() == 10
+
+
+def test_a_refused_key_is_refused_again_without_asking_the_store(clock, client, settings, django_assert_num_queries):
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    _, api = limited_key(client, rate=1, burst=1)
+    assert post_track(api, "m-1").status_code == 200
+    assert post_track(api, "m-2").status_code == 429
+
+    # Until the key's bucket refills no host could let it in: no query at all.
+    with django_assert_num_queries(0):
+        assert post_track(api, "m-3").status_code == 429
+    clock.shift(timedelta(seconds=1))
+    assert post_track(api, "m-3").status_code == 200
+
+
+def test_a_flood_of_429s_does_not_flood_the_log(clock, client, settings, caplog):
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    _, api = limited_key(client, rate=1, burst=1)
+    post_track(api, "m-1")
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert [post_track(api, f"m-{n}").status_code for n in range(2, 12)] == [429] * 10
+
+    assert not [r for r in caplog.records if r.name == "django.request"]
