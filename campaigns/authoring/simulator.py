@@ -20,6 +20,7 @@ from campaigns.matching.selectors import contacts_data, rules_current
 from campaigns.models import CampaignSettings, Decision, Rule, Send
 from campaigns.sending.checks import exit_event_since_trigger, send_checks_run
 from campaigns.sending.claim_facts import claim_facts_load
+from campaigns.sending.message import send_template
 from campaigns.sending.verdict import Verdict
 from events.models import Contact
 from triggermail.errors import error_summary
@@ -157,7 +158,8 @@ def _outcomes(
                 rule=by_id[decision.rule_id],
                 decision=decision,
                 checks_now=_checks_now(send, stored is not None, now=now, defaults=defaults),
-                preview=template_preview(rule.template, sample),
+                # The variant's template when the rule runs an A/B test: what this contact would get.
+                preview=template_preview(send_template(send), sample),
             )
         )
     return outcomes
@@ -205,6 +207,7 @@ def _send_unsaved(
         triggered_at=occurred_at,
         dedupe_key=decision.dedupe_key,
         due_at=decision.due_at,
+        variant=decision.variant,
     )
 
 

@@ -21,5 +21,7 @@ class DecisionReason(models.TextChoices):
     SUPPRESSED = "suppressed", "address suppressed"
     UNSUBSCRIBED = "unsubscribed"
     CAPPED = "capped", "frequency cap"
+    # The contact fell in the rule's A/B holdout (control group): sent nothing, counted for conversions.
+    HOLDOUT = "holdout", "holdout (control group)"
     # Evaluating the rule for this event raised; the detail names the error.
     ERROR = "error", "processing error"

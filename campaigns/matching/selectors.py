@@ -9,6 +9,7 @@ from datetime import datetime
 from campaigns.consent.suppression import email_normalize, suppression_reasons
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.rules import ContactData, RuleData
+from campaigns.matching.variants import VariantData
 from campaigns.matching.windows import SendWindow
 from campaigns.models import CampaignSettings, Rule, Send
 from events.models import Contact
@@ -49,12 +50,17 @@ def rule_data(rule: Rule, defaults: CampaignSettings | None = None) -> RuleData:
         capped_action=rule.capped_action,
         goal_event=rule.goal_event,
         goal_window=rule.goal_window,
+        variants=tuple(
+            VariantData(name=v.name, template_name=v.template.name if v.template else "", weight=v.weight)
+            for v in rule.variants.all()
+        ),
     )
 
 
 def rules_current(defaults: CampaignSettings | None = None) -> list[RuleData]:
     """Every rule as it is now. Read per batch, so a marketer's change is live on the next event."""
-    rules = Rule.objects.select_related("template").prefetch_related("conditions").order_by("delay", "id")
+    rules = Rule.objects.select_related("template").prefetch_related("conditions", "variants__template")
+    rules = rules.order_by("delay", "id")
     defaults = defaults or CampaignSettings.current()
     return [rule_data(rule, defaults) for rule in rules]
 

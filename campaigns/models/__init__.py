@@ -19,6 +19,7 @@ from campaigns.models.settings import CampaignSettings, RulesStamp
 from campaigns.models.consent import Suppression
 from campaigns.models.history import ChangeRecord
 from campaigns.models.heartbeat import WorkerHeartbeat
+from campaigns.models.variants import RuleVariant
 # isort: on
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "IdempotencyKey",
     "ProviderEvent",
     "Rule",
+    "RuleVariant",
     "RulesStamp",
     "Send",
     "Suppression",

@@ -13,15 +13,28 @@ from django.conf import settings
 
 from campaigns.authoring.rendering import render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
-from campaigns.models import Category, Send, Template
+from campaigns.models import Category, RuleVariant, Send, Template
 
 # The metadata keys campaigns.sending.webhooks reads back from provider events.
 METADATA_KEY = "triggermail_key"
 METADATA_SEND = "triggermail_send"
 
 
+def send_template(send: Send) -> Template:
+    """The template a send carries: its A/B variant's, else its rule's.
+
+    A variant gone by the time the send falls due (the test was ended by promoting another, or the
+    variant renamed) leaves the rule's own template, which promotion makes the winner's.
+    """
+    if send.variant:
+        variant = RuleVariant.objects.select_related("template").filter(rule_id=send.rule_id, name=send.variant).first()
+        if variant is not None and variant.template is not None:
+            return variant.template
+    return send.rule.template
+
+
 def message_build(send: Send) -> AnymailMessage:
-    template, contact = send.rule.template, send.contact
+    template, contact = send_template(send), send.contact
     properties = send.event.properties if send.event is not None else {}
     unsubscribe = unsubscribe_url(contact)
     context = render_context(
