@@ -1,9 +1,6 @@
-"""Validating a campaign file (see campaigns.authoring.transfer) before anything is written.
-
-Each field has a parser that returns the model value or raises ValueError saying what to write;
-entries are also checked by the Admin's own forms, so a file can hold nothing a marketer could not
-save in Admin. Errors name the template or rule and the field.
-"""
+"""Validating a campaign file (see campaigns.authoring.transfer) before anything is written. Each field has
+a parser that returns the model value or raises ValueError saying what to write; entries are also checked
+by the Admin's own forms, so a file holds nothing Admin would refuse. Errors name the entry and field."""
 
 from __future__ import annotations
 
@@ -20,6 +17,7 @@ from campaigns.authoring.durations import duration_parse
 from campaigns.authoring.form_fields import condition_value_format
 from campaigns.authoring.forms import ConditionForm, TemplateForm
 from campaigns.authoring.timing_forms import timing_errors
+from campaigns.authoring.variants import variants_file_errors, variants_parse
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.windows import WEEKDAY_NAMES
 from campaigns.models import CappedAction, Category, Condition, DedupePolicy, Template
@@ -197,6 +195,7 @@ RULE_FIELDS: dict[str, tuple[Any, Parser]] = {
     "goal_event": ("", _text(255)),
     "goal_window": (timedelta(days=3), _duration),
     "conditions": ((), _conditions),
+    "variants": ([], variants_parse),
 }
 
 
@@ -294,6 +293,7 @@ def document_validate(document: Any) -> Document:
     rules = _named_entries(document, "rules", "rule", RULE_FIELDS, errors)
     raw_templates = document.get("templates")
     errors.extend(_rule_cross_errors(rules, set(raw_templates) if isinstance(raw_templates, dict) else set()))
+    errors.extend(variants_file_errors(rules, templates))
     if errors:
         raise RulesFileError(errors)
     return Document(templates=templates, rules=rules)

@@ -38,4 +38,4 @@ class RuleVariant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.template.name if self.template_id else 'holdout'}, weight {self.weight})"
+        return f"{self.name} ({self.template.name if self.template is not None else 'holdout'}, weight {self.weight})"
