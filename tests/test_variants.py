@@ -75,7 +75,12 @@ def test_the_holdout_gets_a_decision_no_email_and_still_converts(api, sendgrid):
     post_at(api, start, [identify(user, "h@example.com"), track("cart_abandoned", user)])
     run_worker(at=start + timedelta(hours=2))
     decision = Decision.objects.get()
-    assert (decision.reason, decision.outcome, decision.variant, decision.send) == ("holdout", "skipped", "holdout", None)
+    assert (decision.reason, decision.outcome, decision.variant, decision.send) == (
+        "holdout",
+        "skipped",
+        "holdout",
+        None,
+    )
     assert Send.objects.count() == 0 and sendgrid.accepted == []
     post_at(api, start + timedelta(days=1), [track("order_completed", user, revenue=30)])
     run_worker(at=start + timedelta(days=1))
@@ -112,7 +117,7 @@ def test_the_dashboard_counts_each_variant_and_compares_it_with_the_holdout(api,
     assert by_name["A"].comparison is not None
     assert by_name["A"].comparison.difference == pytest.approx(2 / 3 - 1 / 2)
     page = admin_client.get("/admin/campaigns/performance/?period=24h").content.decode()
-    assert 'id="ab-test-%d"' % rule.pk in page and "+16.7 pp" in page and "Promote" in page
+    assert f'id="ab-test-{rule.pk}"' in page and "+16.7 pp" in page and "Promote" in page
 
 
 def test_the_interval_matches_newcombs_published_example():
@@ -157,7 +162,11 @@ def test_variants_round_trip_through_a_campaign_file(db):
     Rule.objects.all().delete()
     rules_import(document_loads(text))
     assert document_dumps(rules_export()) == text
-    assert snapshot_load("rule", Rule.objects.get().pk)["variants"][2] == {"name": "holdout", "template": None, "weight": 10}
+    assert snapshot_load("rule", Rule.objects.get().pk)["variants"][2] == {
+        "name": "holdout",
+        "template": None,
+        "weight": 10,
+    }
 
 
 def test_a_file_with_bad_variants_is_refused_naming_rule_and_field(db):
