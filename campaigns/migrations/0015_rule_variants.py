@@ -2,6 +2,7 @@
 # table (a variant is part of the rules matching reads, see 0008_rules_stamp) and the Marketing
 # group's permissions to edit variants (see 0006_marketing_group).
 
+import django.core.validators
 import django.db.models.deletion
 from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
@@ -101,7 +102,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(help_text='A short label people read in reports, e.g. A, B or control.', max_length=40)),
-                ('weight', models.PositiveSmallIntegerField(default=50, help_text="Its share is its weight divided by the sum of the rule's weights.")),
+                ('weight', models.PositiveSmallIntegerField(default=50, help_text="Its share is its weight divided by the sum of the rule's weights.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)])),
                 ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='campaigns.rule')),
                 ('template', models.ForeignKey(blank=True, help_text='Empty: a holdout — the contacts it gets are sent nothing (the control group).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='variants', to='campaigns.template')),
             ],

@@ -8,6 +8,7 @@ what even after the test ends and its variants are gone.
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -26,8 +27,11 @@ class RuleVariant(models.Model):
         related_name="variants",
         help_text="Empty: a holdout — the contacts it gets are sent nothing (the control group).",
     )
+    # At most 10,000 each (and in all: campaigns.authoring.variants), so a share can be as fine as 0.01 %.
     weight = models.PositiveSmallIntegerField(
-        default=50, help_text="Its share is its weight divided by the sum of the rule's weights."
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Its share is its weight divided by the sum of the rule's weights.",
     )
 
     class Meta:
