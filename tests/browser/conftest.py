@@ -55,6 +55,7 @@ TIMEOUT_MS = 15_000
 MARKETING_MIGRATION = importlib.import_module("campaigns.migrations.0006_marketing_group")
 # ... less what later migrations took away from it.
 MARKETING_REMOVED = importlib.import_module("campaigns.migrations.0012_marketing_group_without_idempotency_keys")
+MARKETING_VARIANTS = importlib.import_module("campaigns.migrations.0015_rule_variants")
 
 
 @pytest.fixture(scope="package")
@@ -149,6 +150,8 @@ def marketing_group() -> Group:
                         content_type__app_label=app_label, content_type__model=model, codename__in=codenames
                     )
                 )
+        codenames = [f"{action}_rulevariant" for action in MARKETING_VARIANTS.ACTIONS]
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
     return group
 
 
