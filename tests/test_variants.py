@@ -187,3 +187,15 @@ def test_a_file_with_bad_variants_is_refused_naming_rule_and_field(db):
     assert "rule 's': variants: variant 'A': template 'Receipt' is transactional" in text
     assert "rule 't': variants: variant 'A': unknown template 'Nope'" in text
     assert not Template.objects.filter(name="Nope").exists() and not Rule.objects.exists()
+
+
+def test_adding_a_variant_is_live_on_the_next_batch(db):
+    # The rules are cached per process until the database's stamp moves (campaigns.matching.rules_cache).
+    from campaigns.matching.rules_cache import rules_in_force
+
+    rule = rule_make("recovery", "cart_abandoned")
+    [before] = rules_in_force()[1]
+    assert before.variants == ()
+    RuleVariant.objects.create(rule=rule, name="holdout", template=None, weight=10)
+    [after] = rules_in_force()[1]
+    assert after.variants == (VariantData("holdout", "", 10),)
