@@ -14,13 +14,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from campaigns.models import Decision, Rule, Send
+from campaigns.models import Send
 from chaos.faults import Kill
 from chaos.ingest import Poster
 from chaos.poison import POISON_RULES, RENDER, poison_messages
 from chaos.settle import Deployment
-from chaos.variants import variants_problems
-from chaos.workload import BROWSE, RECOVERY, RULE_NAMES, Expected, User
+from chaos.variants import variants_section
+from chaos.workload import RECOVERY, RULE_NAMES, Expected, User
 from events.models import Event
 from harness.sendgrid_server import Accepted
 
@@ -303,23 +303,3 @@ def judge(
     v.lines.append("Kills: " + ("; ".join(kills_log) or "none"))
     v.lines.append("VERDICT: " + ("FAIL: " + " | ".join(v.failures) if v.failures else "PASS (no duplicate, no loss)"))
     return v.text(), bool(v.failures)
-
-
-def browse_rule_id() -> int:
-    return Rule.objects.get(name=BROWSE).pk
-
-
-def variants_section(v: Verdict, ledger: list[Accepted]) -> None:
-    """The browse reminder's A/B test: every email of the user's own variant, none to the holdout."""
-    rule_id = browse_rule_id()
-    sends = list(Send.objects.filter(rule_id=rule_id).values_list("pk", "contact__user_id", "variant"))
-    subjects: dict[str, list[str]] = defaultdict(list)
-    for accepted in ledger:
-        subjects[accepted.send_id].append(accepted.subject)
-    problems, per_variant = variants_problems(rule_id, sends, subjects)
-    v.section("A/B test (browse reminder)")
-    for name, count in per_variant.items():
-        v.row(f"emails accepted, variant {name}", count)
-    holdouts = Decision.objects.filter(rule_id=rule_id, reason=Decision.Reason.HOLDOUT).count()
-    v.row("holdout decisions (no email)", holdouts)
-    v.must_be_zero("emails of another variant than assigned, or to the holdout", len(problems), problems)

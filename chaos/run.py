@@ -225,7 +225,8 @@ def _inject_and_judge(config: Config, deployment: Deployment, *, rng: random.Ran
     # Judged with every process stopped, so that nothing changes while the rows are read.
     deployment.stop()
     # Imported here: it reads the models, which exist only once Django is set up.
-    from chaos.report import browse_rule_id, judge
+    from chaos.report import judge
+    from chaos.variants import browse_rule_id
 
     poster = injected.poster
     verdict_text, failed = judge(

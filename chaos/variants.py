@@ -11,7 +11,11 @@ provider received), and that no holdout user got one.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.sendgrid_server import Accepted
 
 # name → (template suffix, subject prefix, weight); the holdout has no template.
 VARIANTS: dict[str, tuple[str | None, str, int]] = {
@@ -60,3 +64,31 @@ def variants_problems(
             if mine == "holdout" or not subject.startswith(VARIANTS[mine][1]):
                 problems.append(f"{user_id} ({mine}): accepted {subject!r}")
     return problems, per_variant
+
+
+def browse_rule_id(browse: str = "Chaos browse reminder") -> int:
+    # Imported here: the workload imports this module before Django is set up.
+    from campaigns.models import Rule
+
+    return Rule.objects.get(name=browse).pk
+
+
+def variants_section(v: Any, ledger: list[Accepted]) -> None:
+    """The browse reminder's A/B test: every email of the user's own variant, none to the holdout.
+
+    `v` is chaos.report's Verdict (not imported: the report imports this module).
+    """
+    from campaigns.models import Decision, Send
+
+    rule_id = browse_rule_id()
+    sends = list(Send.objects.filter(rule_id=rule_id).values_list("pk", "contact__user_id", "variant"))
+    subjects: dict[str, list[str]] = defaultdict(list)
+    for accepted in ledger:
+        subjects[accepted.send_id].append(accepted.subject)
+    problems, per_variant = variants_problems(rule_id, sends, subjects)
+    v.section("A/B test (browse reminder)")
+    for name, count in per_variant.items():
+        v.row(f"emails accepted, variant {name}", count)
+    holdouts = Decision.objects.filter(rule_id=rule_id, reason=Decision.Reason.HOLDOUT).count()
+    v.row("holdout decisions (no email)", holdouts)
+    v.must_be_zero("emails of another variant than assigned, or to the holdout", len(problems), problems)
