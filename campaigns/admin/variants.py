@@ -42,9 +42,11 @@ class RuleVariantInline(admin.TabularInline):
     fields = ["name", "template", "weight"]
     extra = 0
     verbose_name = "A/B variant"
+    # No "template" in the heading: it labels the fieldset, and the rule's own Template field must
+    # stay the one field a label search for "Template" finds.
     verbose_name_plural = (
-        "A/B variants (each contact gets one, by weight, always the same; no template = holdout; "
-        "none: the rule sends its own template)"
+        "A/B variants (optional: each contact always gets the same one, by weight; "
+        "a row with nothing to send is the holdout)"
     )
 
 
