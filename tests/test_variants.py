@@ -17,6 +17,7 @@ from campaigns.authoring.variants import PromoteError, variant_promote
 from campaigns.matching.variants import VariantData, variant_assign
 from campaigns.models import ChangeRecord, Decision, Rule, RuleVariant, Send, Template
 from campaigns.reporting.variants import proportions_compare, variant_tests
+from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.world import rule_make, template_make
 
@@ -199,3 +200,16 @@ def test_adding_a_variant_is_live_on_the_next_batch(db):
     RuleVariant.objects.create(rule=rule, name="holdout", template=None, weight=10)
     [after] = rules_in_force()[1]
     assert after.variants == (VariantData("holdout", "", 10),)
+
+
+def test_a_resend_carries_the_originals_variant_and_its_email(db):
+    # Found by the chaos run: an automatic resend of a not-accepted send lost its variant and would
+    # have gone out with the rule's own template.
+    from campaigns.sending.message import send_template
+    from campaigns.sending.settlement import resend_create
+
+    rule = ab_rule()
+    original = baker_recipes.scheduled_send.make(rule=rule, variant="B", state=Send.State.NOT_ACCEPTED)
+    resend = resend_create(original, reason="resent", now=timezone.now())
+    assert resend.variant == "B"
+    assert send_template(resend).subject == "Subject B"
