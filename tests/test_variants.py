@@ -213,3 +213,22 @@ def test_a_resend_carries_the_originals_variant_and_its_email(db):
     resend = resend_create(original, reason="resent", now=timezone.now())
     assert resend.variant == "B"
     assert send_template(resend).subject == "Subject B"
+
+
+def test_an_exit_before_the_would_be_email_takes_the_holdout_out_of_the_control_group(api, sendgrid):
+    # A variant's email would have been cancelled by the exit event and not counted as sent; so the
+    # holdout leaves the count too, and the Dashboard compares like with like.
+    rule = ab_rule(goal_event="order_completed", delay=timedelta(hours=1), exit_events=["order_completed"])
+    [early, late] = users_in(rule, "holdout", 2)
+    start = timezone.now()
+    post_at(api, start, [identify(u, f"{u}@example.com") for u in (early, late)])
+    post_at(api, start, [track("cart_abandoned", u) for u in (early, late)])
+    run_worker(at=start)
+    post_at(api, start + timedelta(minutes=30), [track("order_completed", early)])
+    post_at(api, start + timedelta(hours=2), [track("order_completed", late)])
+    run_worker(at=start + timedelta(hours=2))
+    reasons = dict(Decision.objects.filter(rule=rule).values_list("contact__user_id", "reason"))
+    assert reasons == {early: "holdout_exited", late: "holdout"}
+    [test] = variant_tests(start=start - timedelta(days=1), end=start + timedelta(days=1))
+    held = next(r for r in test.results if r.name == "holdout")
+    assert (held.exposed, held.converted) == (1, 1)

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db.models import Q
+
 from campaigns.matching.rules import RuleData
 from campaigns.models import Decision, Send
 from events.models import Event
@@ -127,3 +129,24 @@ def _touches(candidates: Sequence[Event], goals: set[str], window: timedelta) ->
             if at is not None:  # always set on a sent send and a holdout; the columns allow null
                 touches[user_id].append(Touch(touch_id, user_id, goal_event, at, goal_window, holdout))
     return touches
+
+
+def holdouts_exit(*, event: Event, rule_ids: Sequence[int]) -> int:
+    """Take holdouts out of the control group when an exit event came before their would-be due time.
+
+    The same event would have cancelled the email had the contact been sent one (see
+    campaigns.sending.queueing.exit_sends_cancel), and a cancelled email is not counted among those
+    sent; so the holdout leaves the control group's count too, and the two compare like with like.
+    """
+    # Triggered before the exit event; at the same instant, only if the trigger arrived first.
+    before_exit = Q(event__occurred_at__lt=event.occurred_at) | Q(
+        event__occurred_at=event.occurred_at, event_id__lt=event.pk
+    )
+    return Decision.objects.filter(
+        before_exit,
+        reason=Decision.Reason.HOLDOUT,
+        rule_id__in=rule_ids,
+        contact__user_id=event.user_id,
+        due_at__gt=event.occurred_at,
+        converted_at__isnull=True,
+    ).update(reason=Decision.Reason.HOLDOUT_EXITED)

@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='decision',
             name='reason',
-            field=models.CharField(choices=[('scheduled', 'Scheduled'), ('inactive', 'rule inactive'), ('condition_false', 'condition false'), ('cooldown', 'Cooldown'), ('duplicate', 'Duplicate'), ('no_email', 'no email address'), ('no_dedupe_value', 'dedupe property missing'), ('suppressed', 'address suppressed'), ('unsubscribed', 'Unsubscribed'), ('capped', 'frequency cap'), ('holdout', 'holdout (control group)'), ('error', 'processing error')], max_length=20),
+            field=models.CharField(choices=[('scheduled', 'Scheduled'), ('inactive', 'rule inactive'), ('condition_false', 'condition false'), ('cooldown', 'Cooldown'), ('duplicate', 'Duplicate'), ('no_email', 'no email address'), ('no_dedupe_value', 'dedupe property missing'), ('suppressed', 'address suppressed'), ('unsubscribed', 'Unsubscribed'), ('capped', 'frequency cap'), ('holdout', 'holdout (control group)'), ('holdout_exited', 'holdout, exited before due'), ('error', 'processing error')], max_length=20),
         ),
         migrations.CreateModel(
             name='RuleVariant',
