@@ -19,6 +19,7 @@ from chaos.faults import Kill
 from chaos.ingest import Poster
 from chaos.poison import POISON_RULES, RENDER, poison_messages
 from chaos.settle import Deployment
+from chaos.variants import variants_section
 from chaos.workload import RECOVERY, RULE_NAMES, Expected, User
 from events.models import Event
 from harness.sendgrid_server import Accepted
@@ -292,6 +293,7 @@ def judge(
     sends_section(v, sends=sends, ledger=ledger, expected=expected)
     v.lines.append(per_rule_table(sends, ledger, expected))
     cross_checks(v, sends=sends, ledger=ledger, expected=expected, evidenced=evidenced)
+    variants_section(v, ledger)
     poison_section(v, users)
     faults_section(v, faults)
     recovery_section(v, kills=kills, ledger=ledger)

@@ -226,6 +226,7 @@ def _inject_and_judge(config: Config, deployment: Deployment, *, rng: random.Ran
     deployment.stop()
     # Imported here: it reads the models, which exist only once Django is set up.
     from chaos.report import judge
+    from chaos.variants import browse_rule_id
 
     poster = injected.poster
     verdict_text, failed = judge(
@@ -233,7 +234,7 @@ def _inject_and_judge(config: Config, deployment: Deployment, *, rng: random.Ran
         users=injected.users,
         poster=poster,
         expected={
-            **expectations(injected.users, poster.acks, cart_delay=config.cart_delay),
+            **expectations(injected.users, poster.acks, cart_delay=config.cart_delay, browse_rule_id=browse_rule_id()),
             **poison_expectations(injected.users),
         },
         faults=faults_tally(deployment, injected),

@@ -15,7 +15,8 @@ order in which batches arrive does not change who can be emailed):
   after the due time ("raced": either is correct, and it is counted).
 - Browse reminder (`product_viewed`, 1 h later with a 2 h cooldown, once per event): the views are
   timestamped almost an hour ago, so they fall due within seconds; 1 per user who viewed, because
-  the cooldown covers every other view.
+  the cooldown covers every other view — unless the user is in the rule's A/B holdout (chaos.variants):
+  then 0. Users in A or B must get their own variant's email (checked in the verdict).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from chaos.variants import browse_variants, variant_of
 
 WELCOME, RECEIPT, RECOVERY, BROWSE = "Chaos welcome", "Chaos receipt", "Chaos cart recovery", "Chaos browse reminder"
 RULE_NAMES = (WELCOME, RECEIPT, RECOVERY, BROWSE)
@@ -52,6 +55,7 @@ def rules_document(*, cart_delay_seconds: int) -> dict[str, Any]:
             RECEIPT: template("Your receipt for order {{ event.order_id }}", "transactional"),
             RECOVERY: template("You left something in your cart", "marketing"),
             BROWSE: template("Still thinking about {{ event.product }}?", "marketing"),
+            BROWSE + " B": template("Back for {{ event.product }}?", "marketing"),
         },
         "rules": {
             WELCOME: rule("user_signup", WELCOME, dedupe_policy="once_per_user"),
@@ -63,7 +67,14 @@ def rules_document(*, cart_delay_seconds: int) -> dict[str, Any]:
                 exit_events=["order_completed"],
                 dedupe_policy="per_user_day",
             ),
-            BROWSE: rule("product_viewed", BROWSE, delay="1h", cooldown="2h", dedupe_policy="per_event"),
+            BROWSE: rule(
+                "product_viewed",
+                BROWSE,
+                delay="1h",
+                cooldown="2h",
+                dedupe_policy="per_event",
+                variants=browse_variants(BROWSE),
+            ),
         },
     }
 
@@ -191,7 +202,9 @@ class Expected:
     why: str
 
 
-def expectations(users: list[User], acks: dict[str, float], *, cart_delay: float) -> dict[tuple[str, str], Expected]:
+def expectations(
+    users: list[User], acks: dict[str, float], *, cart_delay: float, browse_rule_id: int
+) -> dict[tuple[str, str], Expected]:
     """The model in the module docstring, per (user id, rule name)."""
     expected: dict[tuple[str, str], Expected] = {}
     for user in users:
@@ -199,9 +212,12 @@ def expectations(users: list[User], acks: dict[str, float], *, cart_delay: float
         expected[(uid, WELCOME)] = Expected(1, 1, "signed up")
         orders = len(user.of("order")) + len(user.of("exit"))
         expected[(uid, RECEIPT)] = Expected(orders, orders, f"{orders} order(s)")
-        expected[(uid, BROWSE)] = (
-            Expected(1, 1, "viewed (cooldown covers the rest)") if user.of("view") else Expected(0, 0, "no view")
-        )
+        if not user.of("view"):
+            expected[(uid, BROWSE)] = Expected(0, 0, "no view")
+        elif variant_of(browse_rule_id, uid) == "holdout":
+            expected[(uid, BROWSE)] = Expected(0, 0, "viewed, in the A/B holdout")
+        else:
+            expected[(uid, BROWSE)] = Expected(1, 1, "viewed (cooldown covers the rest)")
         expected[(uid, RECOVERY)] = _recovery(user, acks, cart_delay)
     return expected
 

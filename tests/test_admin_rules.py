@@ -40,6 +40,9 @@ def rule_form(template: Template, conditions: Sequence[dict[str, str]] = (), **f
         "conditions-INITIAL_FORMS": "0",
         "conditions-MIN_NUM_FORMS": "0",
         "conditions-MAX_NUM_FORMS": "1000",
+        # The A/B variants inline, empty: the rule sends its own template.
+        "variants-TOTAL_FORMS": "0",
+        "variants-INITIAL_FORMS": "0",
         **fields,
     }
     for index, condition in enumerate(conditions):

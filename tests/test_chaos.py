@@ -112,7 +112,7 @@ def cart_user(*, exit_event: bool) -> User:
 
 def test_a_cart_without_a_later_order_expects_one_recovery():
     user = cart_user(exit_event=False)
-    expected = expectations([user], {}, cart_delay=8)
+    expected = expectations([user], {}, cart_delay=8, browse_rule_id=1)
     assert (expected[("u1", RECOVERY)].low, expected[("u1", RECOVERY)].high) == (1, 1)
     assert expected[("u1", RECEIPT)].low == 1 and expected[("u1", WELCOME)].low == 1
     assert expected[("u1", BROWSE)].high == 0
@@ -121,7 +121,7 @@ def test_a_cart_without_a_later_order_expects_one_recovery():
 def test_an_exit_acknowledged_before_the_due_time_expects_no_recovery():
     user = cart_user(exit_event=True)
     acks = {user.of("exit")[0].message_id: datetime.now(UTC).timestamp()}
-    expected = expectations([user], acks, cart_delay=8)
+    expected = expectations([user], acks, cart_delay=8, browse_rule_id=1)
     assert (expected[("u1", RECOVERY)].low, expected[("u1", RECOVERY)].high) == (0, 0)
     assert expected[("u1", RECEIPT)].low == 2
 
@@ -129,7 +129,7 @@ def test_an_exit_acknowledged_before_the_due_time_expects_no_recovery():
 def test_an_exit_acknowledged_after_the_due_time_allows_either():
     user = cart_user(exit_event=True)
     acks = {user.of("exit")[0].message_id: (datetime.now(UTC) + timedelta(seconds=60)).timestamp()}
-    recovery = expectations([user], acks, cart_delay=8)[("u1", RECOVERY)]
+    recovery = expectations([user], acks, cart_delay=8, browse_rule_id=1)[("u1", RECOVERY)]
     assert (recovery.low, recovery.high) == (0, 1)
 
 
@@ -182,3 +182,15 @@ def test_a_user_who_got_both_the_original_and_its_resend_fails_the_verdict():
     failed = " ".join(verdict.failures)
     assert "users who got an email twice" in failed and f"u1/{WELCOME}/event 7: 2" in failed
     assert "duplicates per key" not in failed
+
+
+def test_the_chaos_runs_own_variant_assignment_agrees_with_the_apps():
+    # The verdict's expectation is written independently of the app; both follow the README's rule.
+    from campaigns.matching.variants import VariantData, variant_assign
+    from chaos.variants import VARIANTS, variant_of
+
+    variants = [
+        VariantData(name, "t" if suffix is not None else "", weight) for name, (suffix, _, weight) in VARIANTS.items()
+    ]
+    for user_id in (f"chaos-user-{n}" for n in range(3000)):
+        assert variant_of(17, user_id) == variant_assign(17, user_id, variants).name  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from campaigns.admin.charts import funnel_chart, histogram_chart
 from campaigns.reporting.performance import SKIP_REASONS, dashboard_compute
+from campaigns.reporting.variants import ALPHA, variant_tests
 
 # The quick choices: query value → (length, label).
 PERIODS = {
@@ -67,7 +68,8 @@ def period_parse(query: QueryDict, *, now: datetime) -> tuple[Period, DatesForm]
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("campaigns.view_rule"):
         raise PermissionDenied
-    period, dates_form = period_parse(request.GET, now=timezone.now())
+    now = timezone.now()
+    period, dates_form = period_parse(request.GET, now=now)
     dashboard = dashboard_compute(start=period.start, end=period.end)
     skip_columns = [reason for reason in SKIP_REASONS if reason.value in dashboard.totals.skipped]
     context = {
@@ -83,5 +85,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "skipped_totals": [dashboard.totals.skipped[reason.value] for reason in skip_columns],
         "funnel": funnel_chart(dashboard.totals.funnel),
         "histogram": histogram_chart(dashboard.latency_histogram),
+        # A holdout counts once its email would have gone out: never later than now.
+        "ab_tests": variant_tests(start=period.start, end=min(period.end, now)),
+        "ab_alpha": ALPHA,
     }
     return TemplateResponse(request, "admin/campaigns/performance.html", context)

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from campaigns.admin.history import HistoryAdmin, last_change_annotations, last_change_text
+from campaigns.admin.variants import PromoteAdminMixin, RuleVariantInline
 from campaigns.authoring.durations import NO_COOLDOWN, NO_DELAY, duration_words
 from campaigns.authoring.forms import ConditionForm, ConditionFormSet, RuleForm
 from campaigns.authoring.history import RULE, rules_active_set
@@ -39,10 +40,10 @@ class ConditionInline(admin.TabularInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(HistoryAdmin):
+class RuleAdmin(PromoteAdminMixin, HistoryAdmin):
     history_kind = RULE
     form = RuleForm
-    inlines = [ConditionInline]
+    inlines = [ConditionInline, RuleVariantInline]
     list_display = [
         "name",
         "trigger_event",

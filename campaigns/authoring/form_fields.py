@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.forms import BaseForm
 
 from campaigns.authoring.durations import duration_format, duration_parse
 
@@ -124,3 +125,14 @@ def is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def form_errors(form: BaseForm) -> list[tuple[str, str]]:
+    """The errors Admin would show for these values, as (".field" or "", message) pairs: what a campaign
+    file is held to (campaigns.authoring.transfer_validation)."""
+    if form.is_valid():
+        return []
+    return [
+        ("" if name == NON_FIELD_ERRORS else f".{name}", " ".join(str(message) for message in messages))
+        for name, messages in form.errors.items()
+    ]

@@ -22,6 +22,7 @@ from campaigns.matching.selectors import contacts_data, rules_current
 from campaigns.models import CampaignSettings, Decision, Rule, Send
 from campaigns.sending.checks import exit_event_since_trigger, send_checks_run
 from campaigns.sending.claim_facts import claim_facts_load
+from campaigns.sending.message import send_template
 from campaigns.sending.verdict import Verdict
 from events.models import Contact
 from triggermail.errors import error_summary
@@ -163,8 +164,9 @@ def _outcomes(
                 rule=by_id[decision.rule_id],
                 decision=decision,
                 checks_now=_checks_now(send, stored is not None, now=now, defaults=defaults),
-                # In the language the email would be sent in (the contact's locale, overridden or not).
-                preview=template_preview(template_localized(rule.template, contact.locale)[0], sample),
+                # What this contact would get: the A/B variant's template when the rule runs a test,
+                # in the language the email would be sent in (the contact's locale, overridden or not).
+                preview=template_preview(template_localized(send_template(send), contact.locale)[0], sample),
             )
         )
     return outcomes
@@ -212,6 +214,7 @@ def _send_unsaved(
         triggered_at=occurred_at,
         dedupe_key=decision.dedupe_key,
         due_at=decision.due_at,
+        variant=decision.variant,
     )
 
 

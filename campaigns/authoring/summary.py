@@ -32,7 +32,19 @@ def _timing_words(rule: RuleData) -> str:
         )
     if rule.goal_event:
         words += f" Counts as converted when {rule.goal_event} happens within {duration_words(rule.goal_window)}."
-    return words
+    return words + _variants_words(rule)
+
+
+def _variants_words(rule: RuleData) -> str:
+    """E.g. ' A/B test, …: A 'Recovery' 45 %, B 'Recovery, short' 45 %, holdout (holdout: sent nothing) 10 %.'"""
+    total = sum(variant.weight for variant in rule.variants)
+    if not total:
+        return ""
+    parts = [
+        f"{v.name} {'(holdout: sent nothing)' if v.holdout else repr(v.template_name)} {v.weight * 100 / total:.0f} %"
+        for v in sorted(rule.variants, key=lambda v: v.name)
+    ]
+    return f" A/B test, each contact always gets the same one: {', '.join(parts)}."
 
 
 def rule_summary(rule: RuleData) -> str:

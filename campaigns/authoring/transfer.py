@@ -29,6 +29,7 @@ from campaigns.authoring.transfer_validation import (
     RulesFileError,
     document_validate,
 )
+from campaigns.authoring.variants import variants_entry, variants_replace
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.windows import WEEKDAY_NAMES, time_text
 from campaigns.models import Condition, Rule, Template
@@ -38,7 +39,8 @@ from campaigns.models import Condition, Rule, Template
 
 def rules_export() -> dict[str, Any]:
     """Every template and rule, as the document that `rules_import` reads back."""
-    rules = Rule.objects.select_related("template").prefetch_related("conditions").order_by("name")
+    rules = Rule.objects.select_related("template").prefetch_related("conditions", "variants__template")
+    rules = rules.order_by("name")
     return {
         "format": FORMAT_VERSION,
         "templates": {
@@ -58,8 +60,10 @@ def template_entry(template: Template) -> dict[str, Any]:
 
 
 def rule_entry(rule: Rule) -> dict[str, Any]:
-    """One rule and its conditions as the file writes it, without its name; also a history snapshot."""
-    return {
+    """One rule and its conditions (and A/B variants, if any) as the file writes it, without its name;
+    also a history snapshot."""
+    variants = variants_entry(rule)
+    return ({"variants": variants} if variants else {}) | {
         "trigger_event": rule.trigger_event,
         "template": rule.template.name,
         "delay": duration_format(rule.delay),
@@ -148,12 +152,14 @@ def rules_import(document: Any, *, dry_run: bool = False, prune: bool = False) -
         templates = {template.name: template for template in Template.objects.all()}
         for name, values in sorted(parsed.templates.items()):
             templates[name] = _template_sync(name, values, templates.get(name), report)
-        rules = {rule.name: rule for rule in Rule.objects.select_related("template").prefetch_related("conditions")}
+        stored = Rule.objects.select_related("template").prefetch_related("conditions", "variants__template")
+        rules = {rule.name: rule for rule in stored}
         for name, values in sorted(parsed.rules.items()):
             _rule_sync(name, values, rules.get(name), templates, report)
         if prune:
             kept = _rules_prune([rule for name, rule in sorted(rules.items()) if name not in parsed.rules], report)
             used = {values["template"] for values in parsed.rules.values()} | kept
+            used |= {v["template"] for values in parsed.rules.values() for v in values["variants"] if v["template"]}
             unused = [template for name, template in sorted(templates.items())
                       if name not in parsed.templates and name not in used]  # fmt: skip
             _templates_prune(unused, report)
@@ -197,7 +203,7 @@ def _canonical(value: Any) -> str:
 def _rule_differences(rule: Rule, values: dict[str, Any]) -> list[str]:
     # Model values where the file writes another form (durations, times, weekday names).
     native = ("delay", "cooldown", "cap_period", "goal_window", "window_start", "window_end", "window_days")
-    current = {**rule_entry(rule), **{key: getattr(rule, key) for key in native}}
+    current = {"variants": [], **rule_entry(rule), **{key: getattr(rule, key) for key in native}}
     wanted = {**values, "conditions": [_condition_entry(condition) for condition in values["conditions"]]}
     return [key for key in RULE_FIELDS if _canonical(current[key]) != _canonical(wanted[key])]
 
@@ -205,12 +211,13 @@ def _rule_differences(rule: Rule, values: dict[str, Any]) -> list[str]:
 def _rule_sync(
     name: str, values: dict[str, Any], rule: Rule | None, templates: dict[str, Template], report: ImportReport
 ) -> None:
-    fields = {key: value for key, value in values.items() if key not in ("template", "conditions")}
+    fields = {key: value for key, value in values.items() if key not in ("template", "conditions", "variants")}
     if rule is None:
         report.changes.append(Change("rule", name, "create"))
         if not report.dry_run:
             rule = Rule.objects.create(name=name, template=templates[values["template"]], **fields)
             _conditions_replace(rule, values["conditions"])
+            variants_replace(rule, values["variants"], templates)
         return
     changed = _rule_differences(rule, values)
     if not changed:
@@ -225,6 +232,8 @@ def _rule_sync(
     rule.save()
     if "conditions" in changed:
         _conditions_replace(rule, values["conditions"])
+    if "variants" in changed:
+        variants_replace(rule, values["variants"], templates)
 
 
 def _conditions_replace(rule: Rule, conditions: tuple[ConditionData, ...]) -> None:
@@ -244,6 +253,7 @@ def _rules_prune(rules: list[Rule], report: ImportReport) -> set[str]:
             report.changes.append(Change("rule", rule.name, "delete"))
             continue
         kept.add(rule.template.name)
+        kept.update(variant.template.name for variant in rule.variants.all() if variant.template is not None)
         why = f"it has {sends} send{'s' if sends != 1 else ''}, which keep their rule, so it cannot be deleted"
         if rule.active:
             report.changes.append(Change("rule", rule.name, "deactivate", f"instead of deleting: {why}"))

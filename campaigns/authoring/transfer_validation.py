@@ -1,8 +1,6 @@
-"""Validating a campaign file (see campaigns.authoring.transfer) before anything is written.
-
-Each field has a parser that returns the model value or raises ValueError saying what to write; entries are
-also checked by the Admin's own forms, so a file can hold nothing a marketer could not save in Admin. Errors
-name the template or rule and the field. Translations: campaigns.authoring.transfer_languages."""
+"""Checks a campaign file (campaigns.authoring.transfer) before anything is written: field parsers return the
+model value or raise ValueError saying what to write; the Admin's own forms check each entry too. Errors name the
+entry and field. Translations: campaigns.authoring.transfer_languages; variants: campaigns.authoring.variants."""
 
 from __future__ import annotations
 
@@ -12,15 +10,13 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.forms import BaseForm
-
 from campaigns.authoring.durations import duration_parse
 from campaigns.authoring.engagement_forms import engagement_file_errors
-from campaigns.authoring.form_fields import condition_value_format
+from campaigns.authoring.form_fields import condition_value_format, form_errors
 from campaigns.authoring.forms import ConditionForm, TemplateForm
 from campaigns.authoring.timing_forms import timing_errors
 from campaigns.authoring.transfer_languages import translations_parse
+from campaigns.authoring.variants import variants_file_errors, variants_parse
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.windows import WEEKDAY_NAMES
 from campaigns.models import CappedAction, Category, Condition, DedupePolicy, Template
@@ -147,7 +143,7 @@ def _conditions(value: Any) -> tuple[ConditionData, ...]:
         if parsed is not None and not problems:
             # Admin's form reads the value as typed text; condition_value_format writes that text.
             text = condition_value_format(parsed["value"])
-            problems = _form_errors(ConditionForm(data={**parsed, "value": text}))
+            problems = form_errors(ConditionForm(data={**parsed, "value": text}))
         errors.extend((f"[{index}]{path}", message) for path, message in problems)
         if parsed is not None and not problems:
             if parsed["operator"] in ("exists", "not_exists") or parsed["source"] == Condition.Source.ENGAGEMENT:
@@ -157,16 +153,6 @@ def _conditions(value: Any) -> tuple[ConditionData, ...]:
     if errors:
         raise _Invalid(errors)
     return tuple(conditions)
-
-
-def _form_errors(form: BaseForm) -> list[tuple[str, str]]:
-    """The errors Admin would show for the same values, so a file is held to the same rules."""
-    if form.is_valid():
-        return []
-    return [
-        ("" if name == NON_FIELD_ERRORS else f".{name}", " ".join(str(message) for message in messages))
-        for name, messages in form.errors.items()
-    ]
 
 
 TEMPLATE_FIELDS: dict[str, tuple[Any, Parser]] = {
@@ -198,6 +184,7 @@ RULE_FIELDS: dict[str, tuple[Any, Parser]] = {
     "goal_event": ("", _text(255)),
     "goal_window": (timedelta(days=3), _duration),
     "conditions": ((), _conditions),
+    "variants": ([], variants_parse),
 }
 
 
@@ -251,17 +238,17 @@ def _named_entries(document: dict[str, Any], section: str, kind: str, fields: Ma
             errors.append(f"{kind} {name!r}: the name must be 1 to 100 characters")
         values, problems = _entry_parse(entry, fields)
         if values is not None and not problems and kind == "template":
-            problems = _template_form_errors(name, values)
+            problems = _templateform_errors(name, values)
         errors.extend(f"{kind} {name!r}: {path.lstrip('.')}: {message}" for path, message in problems)
         if values is not None:
             entries[name] = values
     return entries
 
 
-def _template_form_errors(name: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+def _templateform_errors(name: str, values: dict[str, Any]) -> list[tuple[str, str]]:
     # The existing row is the form's instance, so Admin's "name already exists" check passes for it.
     instance = Template.objects.filter(name=name).first() or Template()
-    return _form_errors(TemplateForm(data={**values, "name": name}, instance=instance))
+    return form_errors(TemplateForm(data={**values, "name": name}, instance=instance))
 
 
 def _rule_cross_errors(rules: dict[str, dict[str, Any]], file_templates: set[str]) -> list[str]:
@@ -295,6 +282,7 @@ def document_validate(document: Any) -> Document:
     rules = _named_entries(document, "rules", "rule", RULE_FIELDS, errors)
     raw_templates = document.get("templates")
     errors.extend(_rule_cross_errors(rules, set(raw_templates) if isinstance(raw_templates, dict) else set()))
+    errors.extend(variants_file_errors(rules, templates))
     if errors:
         raise RulesFileError(errors)
     return Document(templates=templates, rules=rules)

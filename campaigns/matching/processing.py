@@ -158,6 +158,7 @@ class _Pending:
                     decision.rule_id,
                     Decision.Reason.DUPLICATE,
                     f"already scheduled or sent under key {decision.dedupe_key}",
+                    variant=decision.variant,
                 )
             rows.append(
                 Decision(
@@ -167,8 +168,10 @@ class _Pending:
                     outcome=Decision.Outcome.SCHEDULED if send_id else Decision.Outcome.SKIPPED,
                     reason=decision.reason,
                     detail=decision.detail[:500],
-                    due_at=decision.due_at if send_id else None,
+                    # A holdout keeps the time its email would have gone out: its conversions count from it.
+                    due_at=decision.due_at if send_id or decision.reason == Decision.Reason.HOLDOUT else None,
                     send_id=send_id,
+                    variant=decision.variant,
                 )
             )
         Decision.objects.bulk_create(rows)
@@ -194,6 +197,7 @@ class _Pending:
                     triggered_at=event.occurred_at,
                     dedupe_key=decision.dedupe_key,
                     due_at=decision.due_at,
+                    variant=decision.variant,
                     # Queued below, in this transaction.
                     enqueued_at=self.now if due_now else None,
                 )

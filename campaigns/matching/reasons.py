@@ -21,5 +21,10 @@ class DecisionReason(models.TextChoices):
     SUPPRESSED = "suppressed", "address suppressed"
     UNSUBSCRIBED = "unsubscribed"
     CAPPED = "capped", "frequency cap"
+    # The contact fell in the rule's A/B holdout (control group): sent nothing, counted for conversions.
+    HOLDOUT = "holdout", "holdout (control group)"
+    # A holdout whose contact did an exit event of the rule before the email's would-be due time: the
+    # email would have been cancelled, so, like a cancelled send, it leaves the control group's count.
+    HOLDOUT_EXITED = "holdout_exited", "holdout, exited before due"
     # Evaluating the rule for this event raised; the detail names the error.
     ERROR = "error", "processing error"

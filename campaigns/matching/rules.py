@@ -19,6 +19,7 @@ from campaigns.matching.engagement import SOURCE as ENGAGEMENT
 from campaigns.matching.engagement import EngagementFact, engagement_holds, engagement_of
 from campaigns.matching.locales import locale_words
 from campaigns.matching.reasons import DecisionReason
+from campaigns.matching.variants import VariantData, variant_assign, variant_describe
 from campaigns.matching.windows import SendWindow, window_next_open, zone_resolve
 from triggermail.text import text_storable
 from triggermail.times import time_text
@@ -86,6 +87,8 @@ class RuleData:
     goal_window: timedelta = timedelta(days=3)
     # The locales the template has translations for; empty: it speaks one language.
     locales: frozenset[str] = frozenset()
+    # A/B variants (campaigns.matching.variants); empty: the rule sends its own template.
+    variants: tuple[VariantData, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class MatchDecision:
     detail: str = ""
     due_at: datetime | None = None
     dedupe_key: str = ""
+    # The contact's A/B variant of the rule, when it has variants.
+    variant: str = ""
 
     @property
     def scheduled(self) -> bool:
@@ -172,7 +177,8 @@ def rule_decide(rule: RuleData, event: EventData, contact: ContactData, now: dat
     previous = _in_cooldown(rule, contact, due_at)
     if previous is not None:
         return MatchDecision(rule.id, DecisionReason.COOLDOWN, f"another email from this rule at {time_text(previous)}")
-    return MatchDecision(rule.id, DecisionReason.SCHEDULED, detail + _scheduled_notes(rule, contact), due_at, key)
+    scheduled = MatchDecision(rule.id, DecisionReason.SCHEDULED, detail + _scheduled_notes(rule, contact), due_at, key)
+    return _variant_applied(rule, contact, scheduled)
 
 
 def _condition_met(condition: ConditionData, event: EventData, contact: ContactData) -> bool:
@@ -193,6 +199,22 @@ def _scheduled_notes(rule: RuleData, contact: ContactData) -> str:
     if again:
         notes += f"; checked again when due: {' and '.join(again)}"
     return notes
+
+
+def _variant_applied(rule: RuleData, contact: ContactData, decision: MatchDecision) -> MatchDecision:
+    """The scheduled decision with the contact's variant; a holdout's becomes a skip that keeps its due time.
+
+    Assigned last, after every check, so the holdout holds exactly the contacts who would have been
+    sent the email: the control group compares like with like. The holdout keeps the due time it
+    would have been sent at, from which its conversions are counted (campaigns.matching.conversions).
+    """
+    variant = variant_assign(rule.id, contact.user_id, rule.variants)
+    if variant is None:
+        return decision
+    detail = f"{decision.detail}; {variant_describe(variant, rule.variants)}"
+    if variant.holdout:
+        return MatchDecision(rule.id, DecisionReason.HOLDOUT, detail, due_at=decision.due_at, variant=variant.name)
+    return replace(decision, detail=detail, variant=variant.name)
 
 
 def rules_matching(

@@ -11,6 +11,7 @@ from campaigns.matching.conditions import ConditionData
 from campaigns.matching.engagement import SOURCE as ENGAGEMENT
 from campaigns.matching.engagement_facts import engagement_facts_load, rule_ids_by_name
 from campaigns.matching.rules import ContactData, RuleData
+from campaigns.matching.variants import VariantData
 from campaigns.matching.windows import SendWindow
 from campaigns.models import CampaignSettings, Rule, Send
 from events.models import Contact
@@ -70,6 +71,10 @@ def rule_data(
         goal_event=rule.goal_event,
         goal_window=rule.goal_window,
         locales=frozenset(t.locale for t in rule.template.translations.all()),
+        variants=tuple(
+            VariantData(name=v.name, template_name=v.template.name if v.template else "", weight=v.weight)
+            for v in rule.variants.all()
+        ),
     )
 
 
@@ -77,7 +82,7 @@ def rules_current(defaults: CampaignSettings | None = None) -> list[RuleData]:
     """Every rule as it is now. Read per batch, so a marketer's change is live on the next event."""
     rules = list(
         Rule.objects.select_related("template")
-        .prefetch_related("conditions", "template__translations")
+        .prefetch_related("conditions", "template__translations", "variants__template")
         .order_by("delay", "id")
     )
     defaults = defaults or CampaignSettings.current()

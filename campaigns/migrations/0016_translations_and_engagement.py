@@ -62,7 +62,7 @@ def marketing_permissions_add(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0014_marketing_group_processes_events_again"),
+        ("campaigns", "0015_rule_variants"),
     ]
 
     operations = [

@@ -20,6 +20,7 @@ from campaigns.models.consent import Suppression
 from campaigns.models.history import ChangeRecord
 from campaigns.models.heartbeat import WorkerHeartbeat
 from campaigns.models.translations import TemplateTranslation
+from campaigns.models.variants import RuleVariant
 # isort: on
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "IdempotencyKey",
     "ProviderEvent",
     "Rule",
+    "RuleVariant",
     "RulesStamp",
     "Send",
     "Suppression",

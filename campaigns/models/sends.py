@@ -70,6 +70,9 @@ class Send(models.Model):
     # A resend points at the original: a person's deliberate one of an abandoned send, or the
     # automatic one of a send judged not accepted.
     resend_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
+    # The A/B variant (campaigns.models.variants) whose template this send carries; empty: the rule has
+    # none. A name, not a key, so the Dashboard still tells the variants apart once the test is over.
+    variant = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,6 +135,13 @@ class Decision(models.Model):
     detail = models.CharField(max_length=500, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     send = models.OneToOneField(Send, null=True, blank=True, on_delete=models.SET_NULL, related_name="decision")
+    # The A/B variant the contact was assigned (a holdout's decision is skipped with reason holdout).
+    variant = models.CharField(max_length=40, blank=True)
+    # A holdout decision's conversion, as a send's: the rule's goal event within its goal window after
+    # the due time its email would have had (campaigns.matching.conversions). Only holdouts have one.
+    converted_at = models.DateTimeField(null=True, blank=True)
+    conversion_event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

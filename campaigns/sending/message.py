@@ -17,7 +17,7 @@ from campaigns.authoring.localized import template_localized
 from campaigns.authoring.rendering import render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
 from campaigns.consent.tokens import consent_token
-from campaigns.models import Category, Send, Template
+from campaigns.models import Category, RuleVariant, Send, Template
 
 # The metadata keys campaigns.sending.webhooks reads back from provider events.
 METADATA_KEY = "triggermail_key"
@@ -26,10 +26,24 @@ METADATA_SEND = "triggermail_send"
 logger = logging.getLogger(__name__)
 
 
+def send_template(send: Send) -> Template:
+    """The template a send carries: its A/B variant's, else its rule's.
+
+    A variant gone by the time the send falls due (the test was ended by promoting another, or the
+    variant renamed) leaves the rule's own template, which promotion makes the winner's.
+    """
+    if send.variant:
+        variant = RuleVariant.objects.select_related("template").filter(rule_id=send.rule_id, name=send.variant).first()
+        if variant is not None and variant.template is not None:
+            return variant.template
+    return send.rule.template
+
+
 def message_build(send: Send) -> AnymailMessage:
     contact = send.contact
-    # In the contact's language as it is now: a locale changed during the delay counts.
-    template, _ = template_localized(send.rule.template, contact.locale)
+    # The send's A/B variant, in the contact's language as it is now: a locale changed during the
+    # delay counts.
+    template, _ = template_localized(send_template(send), contact.locale)
     properties = send.event.properties if send.event is not None else {}
     # One token for the footer link and the headers: made once (encryption costs time), dated now.
     token = consent_token(contact, now=timezone.now())

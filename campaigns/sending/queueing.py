@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from campaigns.matching.conversions import holdouts_exit
 from campaigns.matching.rules import RuleData
 from campaigns.models import Send
 from campaigns.sending import lifecycle
@@ -29,6 +30,10 @@ def exit_sends_cancel(*, event: Event, rules: Sequence[RuleData]) -> int:
         return 0
     # Triggered before the exit event; at the same instant, only if the trigger arrived first.
     before_exit = Q(triggered_at__lt=event.occurred_at) | Q(triggered_at=event.occurred_at, event_id__lt=event.pk)
+    # Only rules running an A/B test have holdouts to take out: other rules pay no query for it.
+    testing = [r.id for r in rules if r.variants and event.name in r.exit_events]
+    if testing:
+        holdouts_exit(event=event, rule_ids=testing)
     return lifecycle.sends_cancel_on_exit(
         sends=Send.objects.filter(before_exit, rule_id__in=exiting, contact__user_id=event.user_id),
         reason=f"exit event {event.name} at {time_text(event.occurred_at)}",

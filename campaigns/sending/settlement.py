@@ -160,6 +160,8 @@ def resend_create(original: Send, *, reason: str, now: datetime) -> Send:
             due_at=now,
             resend_of=original,
             reason=reason[:255],
+            # The same email as the original: an A/B test's variant is the contact's, whoever resends.
+            variant=original.variant,
         )
     sends_enqueue([resend.pk], now=now)
     return resend

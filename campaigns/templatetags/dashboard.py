@@ -22,3 +22,15 @@ def latency(value: timedelta | None) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A share as a percentage with one decimal: 0.1234 → 12.3 %."""
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+@register.filter
+def points(value: float | None) -> str:
+    """A difference of two rates in percentage points, signed: 0.021 → +2.1 pp."""
+    return "—" if value is None else f"{value * 100:+.1f} pp"

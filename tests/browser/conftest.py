@@ -57,6 +57,7 @@ MARKETING_MIGRATION = importlib.import_module("campaigns.migrations.0006_marketi
 MARKETING_REMOVED = importlib.import_module("campaigns.migrations.0012_marketing_group_without_idempotency_keys")
 # ... and plus what later migrations gave it.
 MARKETING_ADDED = [importlib.import_module("campaigns.migrations.0016_translations_and_engagement")]
+MARKETING_VARIANTS = importlib.import_module("campaigns.migrations.0015_rule_variants")
 
 
 @pytest.fixture(scope="package")
@@ -168,6 +169,8 @@ def marketing_group() -> Group:
                         content_type__app_label=app_label, content_type__model=model, codename__in=codenames
                     )
                 )
+        codenames = [f"{action}_rulevariant" for action in MARKETING_VARIANTS.ACTIONS]
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
     return group
 
 
