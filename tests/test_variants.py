@@ -15,7 +15,7 @@ from campaigns.authoring.transfer import document_dumps, document_loads, rules_e
 from campaigns.authoring.transfer_validation import RulesFileError
 from campaigns.authoring.variants import PromoteError, variant_promote
 from campaigns.matching.variants import VariantData, variant_assign
-from campaigns.models import ChangeRecord, Decision, Rule, RuleVariant, Send, Template
+from campaigns.models import ChangeRecord, Decision, Rule, RuleVariant, Send, Template, TemplateTranslation
 from campaigns.reporting.variants import proportions_compare, variant_tests
 from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
@@ -167,6 +167,19 @@ def test_variants_round_trip_through_a_campaign_file(db):
     assert document_dumps(rules_export()) == text
     snapshot = snapshot_load("rule", Rule.objects.get().pk) or {}
     assert snapshot["variants"][2] == {"name": "holdout", "template": None, "weight": 10}
+
+
+def test_a_variant_template_with_translations_round_trips_through_a_campaign_file(db):
+    rule = ab_rule()
+    variant_b = rule.variants.get(name="B").template
+    TemplateTranslation.objects.create(template=variant_b, locale="fr", subject="Sujet B", text_body="Corps B")
+    text = document_dumps(rules_export())
+    Rule.objects.all().delete()
+    TemplateTranslation.objects.all().delete()
+    rules_import(document_loads(text))
+    assert document_dumps(rules_export()) == text
+    translated = Rule.objects.get().variants.get(name="B").template
+    assert list(translated.translations.values_list("locale", "subject")) == [("fr", "Sujet B")]
 
 
 def test_a_file_with_bad_variants_is_refused_naming_rule_and_field(db):

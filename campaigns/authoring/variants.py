@@ -126,8 +126,15 @@ def variants_file_errors(
     wanted = {v["template"] for values in rules.values() for v in values.get("variants", ()) if v["template"]}
     wanted |= {values.get("template") for values in rules.values()}
     known = {template.name: template for template in Template.objects.filter(name__in=wanted)}
-    # The file's own templates as they will be once imported (unsaved, only compared).
-    known.update({name: Template(name=name, **values) for name, values in file_templates.items()})
+    # The file's own templates as they will be once imported (unsaved, only compared; their
+    # translations are rows of their own).
+    columns = {field.name for field in Template._meta.concrete_fields}
+    known.update(
+        {
+            name: Template(name=name, **{key: value for key, value in values.items() if key in columns})
+            for name, values in file_templates.items()
+        }
+    )
     errors = []
     for name, values in rules.items():
         variants = values.get("variants") or []
