@@ -8,6 +8,7 @@ the preview shows is what a contact would get. Nothing here writes to the databa
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,19 +110,11 @@ def sample_parse(text: str) -> Sample:
 
 
 def template_with_edits(template: Template, edits: Mapping[str, str]) -> Template:
-    """An unsaved copy of the template with the edited subject and bodies, to preview before saving."""
-    fields = {"subject", "text_body", "html_body", "sendgrid_template_id"}
-    copy = Template(
-        pk=template.pk,
-        name=template.name,
-        from_email=template.from_email,
-        category=template.category,
-        topic=template.topic,
-        **{name: getattr(template, name) for name in fields},
-    )
-    for name in fields & set(edits):
-        setattr(copy, name, source_normalize(str(edits[name])))
-    return copy
+    """A copy of the template with the edited subject and bodies, to preview before saving (never saved)."""
+    edited = copy.copy(template)
+    for name in {"subject", "text_body", "html_body", "sendgrid_template_id"} & set(edits):
+        setattr(edited, name, source_normalize(str(edits[name])))
+    return edited
 
 
 def source_normalize(text: str) -> str:

@@ -107,13 +107,7 @@ def simulation_run(event: SimulatedEvent, *, traits: Mapping[str, Any] | None, n
     contact = pair[1] if pair is not None else ContactData(user_id=event.user_id, email="")
     contact = contact_override(contact, traits)
     occurred_at = min(event.occurred_at or now, now)
-    data = EventData(
-        id=SIMULATED_EVENT_ID,
-        name=event.name,
-        user_id=event.user_id,
-        properties=event.properties,
-        occurred_at=occurred_at,
-    )
+    data = EventData(SIMULATED_EVENT_ID, event.name, event.user_id, event.properties, occurred_at)
     decisions = _decisions_isolated(data, contact, listening, now)
     outcomes = _outcomes(
         decisions,
