@@ -172,6 +172,7 @@ def test_variants_round_trip_through_a_campaign_file(db):
 def test_a_variant_template_with_translations_round_trips_through_a_campaign_file(db):
     rule = ab_rule()
     variant_b = rule.variants.get(name="B").template
+    assert variant_b is not None
     TemplateTranslation.objects.create(template=variant_b, locale="fr", subject="Sujet B", text_body="Corps B")
     text = document_dumps(rules_export())
     Rule.objects.all().delete()
@@ -179,6 +180,7 @@ def test_a_variant_template_with_translations_round_trips_through_a_campaign_fil
     rules_import(document_loads(text))
     assert document_dumps(rules_export()) == text
     translated = Rule.objects.get().variants.get(name="B").template
+    assert translated is not None
     assert list(translated.translations.values_list("locale", "subject")) == [("fr", "Sujet B")]
 
 
