@@ -60,12 +60,14 @@ def _too_large(size: int) -> RequestRefused:
 
 
 def _body_bytes(request: HttpRequest) -> bytes:
-    # Refuse on the declared length before reading: Django would otherwise buffer up to
-    # DATA_UPLOAD_MAX_MEMORY_SIZE and then answer its own 400 instead of our 413.
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
+    if not declared and _is_chunked(request):
+        return _chunked_body_bytes(request)
+    # Refuse on the declared length before reading: Django would otherwise buffer up to
+    # DATA_UPLOAD_MAX_MEMORY_SIZE and then answer its own 400 instead of our 413.
     if declared > MAX_REQUEST_BYTES:
         raise _too_large(declared)
     try:
@@ -75,6 +77,32 @@ def _body_bytes(request: HttpRequest) -> bytes:
     if len(raw) > MAX_REQUEST_BYTES:
         raise _too_large(len(raw))
     return raw
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    codings = request.META.get("HTTP_TRANSFER_ENCODING", "").lower().split(",")
+    return codings[-1].strip() == "chunked"
+
+
+def _chunked_body_bytes(request: HttpRequest) -> bytes:
+    """A body sent with Transfer-Encoding: chunked and no Content-Length, read up to the limit.
+
+    Django reads CONTENT_LENGTH bytes of a body, so none of a chunked one: request.body is empty.
+    A server that sets wsgi.input_terminated (gunicorn does, having decoded the chunks) lets the
+    application read wsgi.input to its end; without it, reading past the body could wait on the
+    client forever, so the request is refused with 411 instead.
+    """
+    if not request.META.get("wsgi.input_terminated"):
+        raise RequestRefused(411, "Content-Length", "this server cannot read a chunked body: send a Content-Length")
+    stream = request.META["wsgi.input"]
+    received = bytearray()
+    # One byte past the limit is enough to know the body is too large; nothing more is read.
+    while len(received) <= MAX_REQUEST_BYTES:
+        data = stream.read(MAX_REQUEST_BYTES + 1 - len(received))
+        if not data:
+            return bytes(received)
+        received += data
+    raise RequestRefused(413, "body", f"chunked request is over the limit of {MAX_REQUEST_BYTES} bytes")
 
 
 def _gunzip(raw: bytes) -> bytes:
