@@ -38,6 +38,13 @@ CASES = [
     _case("/v1/track", {**TRACK, "timestamp": "2999-06-01T00:00:00Z"}, True, "timestamp-year-2999"),
     _case("/v1/track", {**TRACK, "timestamp": "2026-11-28T10:00:00"}, False, "timestamp-without-offset"),
     _case("/v1/track", {**TRACK, "timestamp": None}, True, "timestamp-null"),
+    _case(
+        "/v1/track",
+        {**TRACK, "timestamp": "2026-11-28T10:00:00Z", "originalTimestamp": ""},
+        False,
+        "originalTimestamp-bad-though-timestamp-wins",
+    ),
+    _case("/v1/track", {**TRACK, "originalTimestamp": "2026-11-28T10:00:00Z"}, True, "originalTimestamp-alone"),
     _case("/v1/track", {**TRACK, "properties": {"note": "a\x00b"}}, False, "nul-in-a-property"),
     _case("/v1/track", {**TRACK, "properties": {"a\x00": 1}}, False, "nul-in-a-key"),
     _case("/v1/track", {**TRACK, "userId": "u\x00"}, False, "nul-in-userId"),
