@@ -20,7 +20,8 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "batch": {"type": "array", "minItems": 1, "items": ref("Message")},
             "context": {**ref("Context"), "description": "Applied to every message; a message's own keys win."},
-            **REQUEST_FIELDS,
+            "writeKey": {"description": "The write key, if not sent with HTTP Basic (read if a string); not stored."},
+            "sentAt": REQUEST_FIELDS["sentAt"],
         },
     },
     "Success": {

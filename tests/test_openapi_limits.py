@@ -89,6 +89,9 @@ CASES = [
     _case("/v1/batch", {"batch": [{"type": "alias", "userId": "u1", "previousId": 7}]}, True, "previousId-a-number"),
     _case("/v1/batch", {"batch": [{"type": "page", "userId": "u1", "name": LONG}]}, False, "page-name-256"),
     _case("/v1/batch", {"batch": [{**TRACK}]}, False, "batch-message-without-type"),
+    # A batch's own writeKey is read (when a string) and never stored; a single message's is stored with it.
+    _case("/v1/batch", {"batch": [{**TRACK, "type": "track"}], "writeKey": {"a\x00": 1}}, True, "batch-writeKey-nul"),
+    _case("/v1/track", {**TRACK, "writeKey": "k\x00"}, False, "message-writeKey-nul"),
     _case("/v1/batch", {"batch": [{**TRACK, "type": "track"}], "context": None}, False, "batch-context-null"),
 ]
 
