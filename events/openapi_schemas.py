@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.body import MAX_DEPTH
+from events.body import LARGEST_NUMBER, MAX_DEPTH
 from events.contact_fields import MAX_EMAIL_LENGTH, MAX_LOCALE_LENGTH, time_zone_names
 from events.parsing import MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, SUPPORTED_TYPES
 from events.timestamps import EARLIEST, LATEST
@@ -31,7 +31,6 @@ NO_NUL = "^[^\\x00]*$"
 # The years EARLIEST.year to LATEST.year - 1 as written (1970-2999); tests/test_openapi.py checks
 # the pattern against those constants.
 YEAR_RANGE = "^(19[7-9][0-9]|2[0-9]{3})-"
-_LARGEST_FLOAT = 1.7976931348623157e308  # a larger JSON number reads as infinity, which jsonb refuses
 
 _ABSENT = {"enum": ["", None]}
 _ID: dict[str, Any] = {
@@ -187,7 +186,7 @@ MESSAGE_SCHEMAS: dict[str, Any] = {
         "description": "Any JSON value the database can store. " + _STORABLE_NOTE,
         "anyOf": [
             _STORABLE_STRING,
-            {"type": "number", "minimum": -_LARGEST_FLOAT, "maximum": _LARGEST_FLOAT},
+            {"type": "number", "minimum": -LARGEST_NUMBER, "maximum": LARGEST_NUMBER},
             {"type": ["boolean", "null"]},
             {"type": "array", "items": ref("StorableValue")},
             _object_of_storable("An object of storable values."),
