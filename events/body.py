@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import zlib
 from typing import Any
 
@@ -17,6 +18,9 @@ from django.http import HttpRequest
 MAX_REQUEST_BYTES = 500 * 1024
 # JSON nested deeper than this is refused before anything recurses through it.
 MAX_DEPTH = 32
+# The largest JSON number stored: the float range, also for integers written out in full.
+LARGEST_NUMBER = sys.float_info.max
+_LARGEST_NUMBER_DIGITS = len(str(int(LARGEST_NUMBER)))
 # analytics.js posts with text/plain to avoid a CORS preflight; any +json media type is JSON too.
 _JSON_TYPE = re.compile(r"^(application/json|application/[\w.+-]+\+json|text/plain)$")
 # RudderStack's Node SDK (@rudderstack/rudder-sdk-node 3.0.13) hands axios its gzip JSON as a raw
@@ -60,12 +64,14 @@ def _too_large(size: int) -> RequestRefused:
 
 
 def _body_bytes(request: HttpRequest) -> bytes:
-    # Refuse on the declared length before reading: Django would otherwise buffer up to
-    # DATA_UPLOAD_MAX_MEMORY_SIZE and then answer its own 400 instead of our 413.
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
+    if not declared and _is_chunked(request):
+        return _chunked_body_bytes(request)
+    # Refuse on the declared length before reading: Django would otherwise buffer up to
+    # DATA_UPLOAD_MAX_MEMORY_SIZE and then answer its own 400 instead of our 413.
     if declared > MAX_REQUEST_BYTES:
         raise _too_large(declared)
     try:
@@ -75,6 +81,32 @@ def _body_bytes(request: HttpRequest) -> bytes:
     if len(raw) > MAX_REQUEST_BYTES:
         raise _too_large(len(raw))
     return raw
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    codings = request.META.get("HTTP_TRANSFER_ENCODING", "").lower().split(",")
+    return codings[-1].strip() == "chunked"
+
+
+def _chunked_body_bytes(request: HttpRequest) -> bytes:
+    """A body sent with Transfer-Encoding: chunked and no Content-Length, read up to the limit.
+
+    Django reads CONTENT_LENGTH bytes of a body, so none of a chunked one: request.body is empty.
+    A server that sets wsgi.input_terminated (gunicorn does, having decoded the chunks) lets the
+    application read wsgi.input to its end; without it, reading past the body could wait on the
+    client forever, so the request is refused with 411 instead.
+    """
+    if not request.META.get("wsgi.input_terminated"):
+        raise RequestRefused(411, "Content-Length", "this server cannot read a chunked body: send a Content-Length")
+    stream = request.META["wsgi.input"]
+    received = bytearray()
+    # One byte past the limit is enough to know the body is too large; nothing more is read.
+    while len(received) <= MAX_REQUEST_BYTES:
+        data = stream.read(MAX_REQUEST_BYTES + 1 - len(received))
+        if not data:
+            return bytes(received)
+        received += data
+    raise RequestRefused(413, "body", f"chunked request is over the limit of {MAX_REQUEST_BYTES} bytes")
 
 
 def _gunzip(raw: bytes) -> bytes:
@@ -99,20 +131,34 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _number_too_large(text: str) -> RequestRefused:
+    return RequestRefused(400, "body", f"the number {text[:40]} is too large to store")
+
+
 def _finite_float(text: str) -> float:
     # A number such as 1e400 is JSON, but Python reads it as infinity, which would be written
     # back as Infinity: PostgreSQL would refuse the whole request at INSERT, and the SDK retry it.
     value = float(text)
     if math.isinf(value):
-        raise RequestRefused(400, "body", f"the number {text[:40]} is too large to store")
+        raise _number_too_large(text)
     return value
+
+
+def _bounded_int(text: str) -> int:
+    # An integer literal is read exactly, however long, so 1 followed by 400 zeros would be stored
+    # while 1e400 is refused. Numbers are bounded by the float range whatever their spelling, as the
+    # published schema says (and JavaScript readers of the data need); the length check comes first
+    # so that a number of thousands of digits is never converted.
+    if len(text.lstrip("-")) > _LARGEST_NUMBER_DIGITS or abs(int(text)) > LARGEST_NUMBER:
+        raise _number_too_large(text)
+    return int(text)
 
 
 def _json_load(raw: bytes) -> Any:
     try:
         # NaN and Infinity are accepted by Python's json module but are not JSON, and PostgreSQL's
         # jsonb refuses them: reject them here rather than fail at INSERT.
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except RecursionError as exc:
         raise RequestRefused(400, "body", f"JSON is nested more than {MAX_DEPTH} levels deep") from exc
     except ValueError as exc:

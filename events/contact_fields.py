@@ -35,31 +35,37 @@ def contact_fields_read(
     `problems` under the field it came from.
     """
     merged = {**context_traits, **traits}
-
-    def origin(key: str) -> str:
-        return ("traits." if key in traits else "context.traits.") + key
-
-    email = merged.get("email")
-    if email not in (None, "") and not (isinstance(email, str) and _email_valid(email)):
-        problems.append((origin("email"), f"{email!r} is not a valid email address"))
-    zone, zone_field = _trait_or_context(merged, context, "timezone", origin)
-    if zone not in (None, "") and not (isinstance(zone, str) and zone in _time_zones()):
-        problems.append((zone_field, f"{zone!r} is not an IANA time zone such as Europe/Paris"))
-    locale, locale_field = _trait_or_context(merged, context, "locale", origin)
-    if locale not in (None, "") and not (isinstance(locale, str) and len(locale) <= MAX_LOCALE_LENGTH):
-        reason = f"must be a language tag such as en-US of at most {MAX_LOCALE_LENGTH} characters"
-        problems.append((locale_field, reason))
-    return merged, zone if isinstance(zone, str) else "", locale if isinstance(locale, str) else ""
+    # Every place a field may come from is checked, also when another place's value wins: a bad
+    # value is refused wherever it is (as the published schema says), not ignored by luck.
+    sources = [(traits, "traits."), (context_traits, "context.traits."), (_device_fields(context), "context.")]
+    for values, prefix in sources:
+        for key, (valid, reason) in _CHECKS.items():
+            value = values.get(key)
+            if value not in (None, "") and not (isinstance(value, str) and valid(value)):
+                problems.append((prefix + key, reason.format(value=value)))
+    # A trait is what the person (or the app on their behalf) said; the context field is only where
+    # their device was, so the trait wins.
+    return merged, _first_text(merged, context, "timezone"), _first_text(merged, context, "locale")
 
 
-def _trait_or_context(
-    merged: dict[str, Any], context: dict[str, Any], key: str, origin: Callable[[str], str]
-) -> tuple[Any, str]:
-    # A trait is what the person (or the app on their behalf) said; the context field is only
-    # where their device was, so the trait wins.
-    if merged.get(key) not in (None, ""):
-        return merged[key], origin(key)
-    return context.get(key), f"context.{key}"
+def _device_fields(context: dict[str, Any]) -> dict[str, Any]:
+    # The standard context fields SDKs fill from the device; context.email is not one.
+    return {key: context.get(key) for key in ("timezone", "locale")}
+
+
+def _first_text(merged: dict[str, Any], context: dict[str, Any], key: str) -> str:
+    for value in (merged.get(key), context.get(key)):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _zone_valid(zone: str) -> bool:
+    return zone in time_zone_names()
+
+
+def _locale_valid(locale: str) -> bool:
+    return len(locale) <= MAX_LOCALE_LENGTH
 
 
 # The same senders post again and again, and Django's validator runs several regular expressions.
@@ -74,6 +80,14 @@ def _email_valid(email: str) -> bool:
     return True
 
 
+_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "email": (_email_valid, "{value!r} is not a valid email address"),
+    "timezone": (_zone_valid, "{value!r} is not an IANA time zone such as Europe/Paris"),
+    "locale": (_locale_valid, f"must be a language tag such as en-US of at most {MAX_LOCALE_LENGTH} characters"),
+}
+
+
 @cache
-def _time_zones() -> frozenset[str]:
+def time_zone_names() -> frozenset[str]:
+    """Every IANA zone name this Python knows: the only time zones a contact may have."""
     return frozenset(available_timezones())

@@ -219,8 +219,10 @@ def _id(raw: dict[str, Any], key: str, problems: Problems, *, required: bool = F
 
 def _name(raw: dict[str, Any], kind: str, problems: Problems) -> str:
     if kind == "track":
-        name = (_text(raw.get("event")) or "").strip()
-        if not name or len(name) > MAX_NAME_LENGTH:
+        # The limit is on what was sent, as for every other field (and as the schema can say).
+        text = _text(raw.get("event")) or ""
+        name = text.strip()
+        if not name or len(text) > MAX_NAME_LENGTH:
             problems.append(("event", f"a track call needs an event name of 1 to {MAX_NAME_LENGTH} characters"))
         return name
     if kind in ("page", "screen"):

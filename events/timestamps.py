@@ -47,8 +47,12 @@ def occurred_at_parse(
     Server SDKs put the device's time of the call in `timestamp`; client SDKs and RudderStack's
     Node SDK in `originalTimestamp` (with `sentAt` on the message as well as on the batch).
     """
+    # Both are checked when both are sent (RudderStack's SDKs may), so that a bad one is refused
+    # rather than ignored because the other was present; `timestamp` wins.
+    timestamp = timestamp_parse(raw, "timestamp", problems)
+    original = timestamp_parse(raw, "originalTimestamp", problems)
     key = "timestamp" if raw.get("timestamp") is not None else "originalTimestamp"
-    timestamp = timestamp_parse(raw, key, problems)
+    timestamp = timestamp if key == "timestamp" else original
     sent_at = timestamp_parse(raw, "sentAt", problems) or batch_sent_at
     if timestamp is None:
         return received_at
