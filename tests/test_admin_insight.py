@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils.html import escape
 
-from campaigns.models import Rule, Send
+from campaigns.admin import trace
+from campaigns.models import Decision, Rule, Send
 from events.models import Contact, Event
 from tests import baker_recipes
 from tests.conftest import identify, track
@@ -130,3 +131,31 @@ def test_the_admin_is_called_triggermail(admin_client):
     page = admin_client.get("/admin/").content.decode()
 
     assert '<a href="/admin/">TriggerMail</a>' in page
+
+
+def test_a_trace_cut_to_its_latest_rows_says_how_many_and_links_to_all(db, monkeypatch):
+    monkeypatch.setattr(trace, "TRACE_LIMIT", 2)
+    contact = baker_recipes.contact.make()
+    sends = baker_recipes.scheduled_send.make(contact=contact, _quantity=3)
+    for send in sends:
+        baker_recipes.decision.make(contact=contact, rule=send.rule, send=send)
+    everything = f"contact__id__exact={contact.pk}"
+
+    sends_html = trace.send_table(Send.objects.filter(contact=contact), empty_text="none", all_query=everything)
+    decisions_html = trace.decision_trace(
+        Decision.objects.filter(contact=contact), show_event=True, empty_text="none", all_query=everything
+    )
+
+    assert "Showing the latest 2 of 3 sends." in sends_html
+    assert f'href="/admin/campaigns/send/?{escape(everything)}">See all 3</a>' in sends_html
+    assert "Showing the latest 2 of 3 decisions." in decisions_html
+
+
+def test_a_trace_that_shows_every_row_says_nothing_more(db):
+    contact = baker_recipes.contact.make()
+    baker_recipes.scheduled_send.make(contact=contact, _quantity=2)
+
+    html = trace.send_table(Send.objects.filter(contact=contact), empty_text="none", all_query="")
+
+    assert "Showing the latest" not in html
+    assert html.count("<tr>") >= 2

@@ -15,6 +15,11 @@ class Category(models.TextChoices):
     MARKETING = "marketing"
 
 
+class CappedAction(models.TextChoices):
+    SKIP = "skip", "Skip the email"
+    DELAY = "delay", "Delay it to the next free slot"
+
+
 class Template(models.Model):
     name = models.CharField(max_length=100, unique=True)
     subject = models.CharField(
@@ -44,11 +49,6 @@ class DedupePolicy(models.TextChoices):
     PER_USER_DAY = "per_user_day", "Once per user per day"
     ONCE_PER_USER = "once_per_user", "Once per user, ever"
     PER_PROPERTY = "per_property", "Once per value of a property"
-
-
-class CappedAction(models.TextChoices):
-    SKIP = "skip", "Skip the email"
-    DELAY = "delay", "Delay it to the next free slot"
 
 
 class Rule(models.Model):
