@@ -36,7 +36,9 @@ def timestamp_parse(raw: dict[str, Any], key: str, problems: Problems) -> dateti
     if not EARLIEST <= parsed < LATEST:
         problems.append((key, f"must be between {EARLIEST.year} and {LATEST.year}"))
         return None
-    return parsed
+    # In UTC: ISO 8601 (and Python) allow offsets up to ±23:59, PostgreSQL only ±15:59, and it
+    # refused the whole request over "-19:06" (found by schemathesis). The instant is what counts.
+    return parsed.astimezone(UTC)
 
 
 def occurred_at_parse(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -301,3 +302,14 @@ def test_it_refuses_a_body_larger_than_django_would_buffer_with_413(api):
     # Over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), where Django would answer its own 400.
     response = api.post("/v1/batch", b" " * 3_000_000)
     assert refusal(response) == (413, "body", f"request is 3000000 bytes; the limit is {MAX_REQUEST_BYTES}")
+
+
+def test_it_stores_a_timestamp_whose_offset_postgresql_cannot_hold_as_its_instant(api):
+    # ISO 8601 allows offsets up to ±23:59; PostgreSQL's timestamptz input only ±15:59, and it once
+    # refused the whole request with a 500 (found by schemathesis).
+    message = {**track("x", "u1"), "timestamp": "2026-08-31T01:41:06-19:06"}
+    message.pop("sentAt", None)
+    response = api.post("/v1/track", message)
+    assert response.status_code == 200, response.content
+    stored = Event.objects.get()
+    assert stored.occurred_at == datetime(2026, 8, 31, 20, 47, 6, tzinfo=UTC)
