@@ -18,9 +18,10 @@ from django.http import HttpRequest
 MAX_REQUEST_BYTES = 500 * 1024
 # JSON nested deeper than this is refused before anything recurses through it.
 MAX_DEPTH = 32
-# The largest JSON number stored: the float range, also for integers written out in full.
-LARGEST_NUMBER = sys.float_info.max
-_LARGEST_NUMBER_DIGITS = len(str(int(LARGEST_NUMBER)))
+# The largest JSON number with a fraction or exponent stored: a larger one reads as infinity.
+LARGEST_FLOAT = sys.float_info.max
+# Integers written out in full are stored exactly, up to the digits Python converts (4,300).
+MAX_INTEGER_DIGITS = sys.get_int_max_str_digits()
 # analytics.js posts with text/plain to avoid a CORS preflight; any +json media type is JSON too.
 _JSON_TYPE = re.compile(r"^(application/json|application/[\w.+-]+\+json|text/plain)$")
 # RudderStack's Node SDK (@rudderstack/rudder-sdk-node 3.0.13) hands axios its gzip JSON as a raw
@@ -145,11 +146,11 @@ def _finite_float(text: str) -> float:
 
 
 def _bounded_int(text: str) -> int:
-    # An integer literal is read exactly, however long, so 1 followed by 400 zeros would be stored
-    # while 1e400 is refused. Numbers are bounded by the float range whatever their spelling, as the
-    # published schema says (and JavaScript readers of the data need); the length check comes first
-    # so that a number of thousands of digits is never converted.
-    if len(text.lstrip("-")) > _LARGEST_NUMBER_DIGITS or abs(int(text)) > LARGEST_NUMBER:
+    # An integer written out in full is exact, and PostgreSQL's jsonb and SQLite store it exactly:
+    # a 400-digit total is data to match (it is greater than 50), not a reason to refuse the batch
+    # it came in (issue #10). Only what Python will not convert is refused, with a reason rather
+    # than "not JSON"; the length is checked first so such a number is never converted.
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
         raise _number_too_large(text)
     return int(text)
 

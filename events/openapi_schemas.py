@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.body import LARGEST_NUMBER, MAX_DEPTH
+from events.body import LARGEST_FLOAT, MAX_DEPTH, MAX_INTEGER_DIGITS
 from events.contact_fields import MAX_EMAIL_LENGTH, MAX_LOCALE_LENGTH, time_zone_names
 from events.parsing import MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, SUPPORTED_TYPES
 from events.timestamps import EARLIEST, LATEST
@@ -186,7 +186,8 @@ MESSAGE_SCHEMAS: dict[str, Any] = {
         "description": "Any JSON value the database can store. " + _STORABLE_NOTE,
         "anyOf": [
             _STORABLE_STRING,
-            {"type": "number", "minimum": -LARGEST_NUMBER, "maximum": LARGEST_NUMBER},
+            {"type": "integer", "description": f"Stored exactly, up to {MAX_INTEGER_DIGITS:,} digits."},
+            {"type": "number", "minimum": -LARGEST_FLOAT, "maximum": LARGEST_FLOAT},
             {"type": ["boolean", "null"]},
             {"type": "array", "items": ref("StorableValue")},
             _object_of_storable("An object of storable values."),

@@ -119,12 +119,12 @@ def test_the_schema_accepts_exactly_what_the_server_stores(spec, api: Api, path,
 
 @pytest.mark.parametrize(
     ("number", "accepted"),
-    [("1e400", False), ("-" + "9" * 400, False), ("9" * 5000, False), ("1.7e308", True), (str(10**308), True)],
+    [("1e400", False), ("-" + "9" * 400, True), ("9" * 5000, False), ("1.7e308", True), (str(10**308), True)],
     ids=["float-1e400", "integer-400-digits", "integer-5000-digits", "float-1.7e308", "integer-309-digits"],
 )
-def test_numbers_are_bounded_by_the_float_range_in_both(spec, api: Api, number, accepted):
+def test_numbers_the_database_stores_are_accepted_by_both(spec, api: Api, number, accepted):
     # Python reads 1e400 as infinity, which PostgreSQL's jsonb cannot store; an integer written out
-    # in full is bounded the same way, and one of 5,000 digits is not even converted.
+    # in full is stored exactly (issue #10's 400-digit total), up to the 4,300 digits Python converts.
     body = b'{"event": "x", "userId": "u1", "properties": {"n": %s}}' % number.encode()
     response = api.post("/v1/track", body)
     assert (response.status_code == 200) == accepted, response.content
