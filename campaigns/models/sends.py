@@ -72,7 +72,8 @@ class Send(models.Model):
     resend_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
     # The A/B variant (campaigns.models.variants) whose template this send carries; empty: the rule has
     # none. A name, not a key, so the Dashboard still tells the variants apart once the test is over.
-    variant = models.CharField(max_length=40, blank=True)
+    # db_default: rows written by raw SQL (bench seeds, bulk inserts) that name no variant have none.
+    variant = models.CharField(max_length=40, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,7 +137,7 @@ class Decision(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     send = models.OneToOneField(Send, null=True, blank=True, on_delete=models.SET_NULL, related_name="decision")
     # The A/B variant the contact was assigned (a holdout's decision is skipped with reason holdout).
-    variant = models.CharField(max_length=40, blank=True)
+    variant = models.CharField(max_length=40, blank=True, default="", db_default="")
     # A holdout decision's conversion, as a send's: the rule's goal event within its goal window after
     # the due time its email would have had (campaigns.matching.conversions). Only holdouts have one.
     converted_at = models.DateTimeField(null=True, blank=True)
