@@ -80,10 +80,10 @@ def rate_limit_take(key: WriteKey) -> None:
         # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
         retry_after = max(1, math.ceil(wait))
         # No request of the key can fit before then on any host (a bucket's time only moves
-        # forward), and the client was told to wait that long: until then this process refuses
-        # the key from memory, without the store or even the database. A limit raised in Admin
-        # meanwhile applies once the refusal ends (at most its Retry-After).
-        refusal_note(key.key_hash, until=now + retry_after, key_id=key.pk, limit=limit.describe())
+        # forward), and the client was told to wait that long: for (most of) that wait this
+        # process refuses the key from memory, without the store or even the database. A limit
+        # raised in Admin meanwhile applies once the refusal ends (at most its Retry-After).
+        refusal_note(key.key_hash, now=now, until=now + retry_after, key_id=key.pk, limit=limit.describe())
         raise RateLimited(key.pk, limit.describe(), retry_after)
 
 

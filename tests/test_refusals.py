@@ -12,6 +12,7 @@ import pytest
 from triggermail.refusals import (
     EarlyAnswer,
     early_refusal,
+    refusal_active,
     refusal_headers_note,
     refusal_note,
     refusals_clear,
@@ -47,7 +48,7 @@ def head(
 
 
 def refused(*, until: float = NOW + 3, headers: list[tuple[str, str]] = APP_HEADERS) -> None:
-    refusal_note(write_key_hash(KEY), until=until, key_id=7, limit="50 requests/s with bursts of 100")
+    refusal_note(write_key_hash(KEY), now=NOW, until=until, key_id=7, limit="50 requests/s with bursts of 100")
     refusal_headers_note(write_key_hash(KEY), CONTEXT, headers)
 
 
@@ -86,15 +87,30 @@ def test_the_whole_response_is_http_1_1_with_gunicorn_s_own_headers():
     assert body == early.body
 
 
-def test_retry_after_counts_down_and_the_refusal_ends_on_time():
+def test_retry_after_counts_down_and_the_refusal_ends_by_then():
     refused(until=NOW + 3)
-    assert [a.headers[-1] for a in [answer(head(), NOW + 0.5), answer(head(), NOW + 2.2)] if a] == [
+    assert [a.headers[-1] for a in [answer(head(), NOW + 0.5), answer(head(), NOW + 1.4)] if a] == [
         ("Retry-After", "3"),
-        ("Retry-After", "1"),
+        ("Retry-After", "2"),
     ]
-    # From the time the key was told, the application asks the store again.
+    # By the time the key was told, the application asks the store again.
     assert answer(head(), NOW + 3) is None
     assert answer(head(), NOW + 1) is None  # forgotten, not only expired
+
+
+def test_processes_forget_a_refusal_at_different_moments_in_the_second_half_of_its_wait():
+    # So that the web processes, which all refused a flood at about the same moment, do not all
+    # ask the store again at once (and let a second's worth of the key's requests in together).
+    hashes = [write_key_hash(f"tm_key-{n}") for n in range(20)]
+    for n, key_hash in enumerate(hashes):
+        refusal_note(key_hash, now=NOW, until=NOW + 2, key_id=n, limit="50 requests/s with bursts of 100")
+
+    def remembered(at: float) -> int:
+        return sum(refusal_active(h, at) is not None for h in hashes)
+
+    assert remembered(NOW + 0.99) == 20
+    assert 0 < remembered(NOW + 1.5) < 20  # all 20 on one side: probability 2 in a million
+    assert remembered(NOW + 2) == 0
 
 
 def test_other_keys_methods_and_paths_go_to_the_application():
@@ -108,7 +124,7 @@ def test_other_keys_methods_and_paths_go_to_the_application():
 
 
 def test_until_the_application_s_headers_are_known_the_application_answers():
-    refusal_note(write_key_hash(KEY), until=NOW + 3, key_id=7, limit="50 requests/s with bursts of 100")
+    refusal_note(write_key_hash(KEY), now=NOW, until=NOW + 3, key_id=7, limit="50 requests/s with bursts of 100")
     assert answer(head()) is None
 
 
