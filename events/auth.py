@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from functools import cache
 from typing import Any
 
@@ -11,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest
 
 from events.models import WriteKey, write_key_hash
+from triggermail.refusals import basic_user as basic_user_of
 
 
 class Unauthorized(Exception):
@@ -20,15 +19,7 @@ class Unauthorized(Exception):
 def basic_user(request: HttpRequest) -> str:
     """The write key in the HTTP Basic header, or "" when there is none."""
     # META, not request.headers: building that mapping of every header costs more than the lookup.
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return ""
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return ""
-    return decoded.partition(":")[0]
+    return basic_user_of(request.META.get("HTTP_AUTHORIZATION", ""))
 
 
 def _body_key(document: Any) -> str:

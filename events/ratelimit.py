@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from events.models import RateBucket, WriteKey
+from triggermail.refusals import refusal_active, refusal_note, refusal_reason
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ class Limit:
 
 
 class RateLimited(Exception):
-    def __init__(self, key_id: int, limit: Limit, retry_after: int) -> None:
-        super().__init__(f"this write key is over its limit of {limit.describe()}; retry after {retry_after} s")
+    def __init__(self, key_id: int, limit: str, retry_after: int) -> None:
+        super().__init__(refusal_reason(limit, retry_after))
         self.key_id = key_id
         self.limit = limit
         self.retry_after = retry_after
@@ -57,23 +58,14 @@ def write_key_limit(key: WriteKey) -> Limit | None:
     return Limit(rate=float(rate), burst=int(burst))
 
 
-# Key hash -> (the time before which no request of that key can fit, its limit), learnt from a
-# refusal. A key's TAT only ever moves forward, so until then every host would refuse it too: this
-# process answers a flooding key's 429s without asking the store or even the database for the key.
-# Keyed by hash, which no other key ever shares. A limit raised in Admin meanwhile applies once
-# the refusal ends (at most its Retry-After).
-_refused_until: dict[str, tuple[float, int, Limit]] = {}
-
-
 def rate_limit_refused(key_hash: str) -> None:
-    """Raise RateLimited if this process already knows the key cannot fit now."""
-    refusal = _refused_until.get(key_hash)
-    if refusal is None or not settings.INGEST_RATE_LIMIT_ENABLED:
+    """Raise RateLimited if this process already knows the key cannot fit now (triggermail.refusals:
+    the web worker answers most such requests before Django; these are the rest)."""
+    active = refusal_active(key_hash, time.time())
+    if active is None or not settings.INGEST_RATE_LIMIT_ENABLED:
         return
-    until, key_id, limit = refusal
-    wait = until - time.time()
-    if wait > 0:
-        raise RateLimited(key_id, limit, max(1, math.ceil(wait)))
+    refusal, retry_after = active
+    raise RateLimited(refusal.key_id, refusal.limit, retry_after)
 
 
 def rate_limit_take(key: WriteKey) -> None:
@@ -85,9 +77,14 @@ def rate_limit_take(key: WriteKey) -> None:
     # None: counted and let in. A number: refused, and the seconds until a request fits.
     wait = _store_take(key.pk, now, limit)
     if wait is not None:
-        _refused_until[key.key_hash] = (now + wait, key.pk, limit)
         # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
-        raise RateLimited(key.pk, limit, max(1, math.ceil(wait)))
+        retry_after = max(1, math.ceil(wait))
+        # No request of the key can fit before then on any host (a bucket's time only moves
+        # forward), and the client was told to wait that long: for (most of) that wait this
+        # process refuses the key from memory, without the store or even the database. A limit
+        # raised in Admin meanwhile applies once the refusal ends (at most its Retry-After).
+        refusal_note(key.key_hash, now=now, until=now + retry_after, key_id=key.pk, limit=limit.describe())
+        raise RateLimited(key.pk, limit.describe(), retry_after)
 
 
 def _store_take(key_id: int, now: float, limit: Limit) -> float | None:

@@ -190,3 +190,40 @@ def test_a_flood_of_429s_does_not_flood_the_log(clock, client, settings, caplog)
         assert [post_track(api, f"m-{n}").status_code for n in range(2, 12)] == [429] * 10
 
     assert not [r for r in caplog.records if r.name == "django.request"]
+
+
+def test_a_limit_raised_in_admin_applies_once_the_refusal_it_was_told_ends(clock, client, settings):
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    key, api = limited_key(client, rate=0.5, burst=1)
+    assert post_track(api, "m-1").status_code == 200
+    assert post_track(api, "m-2")["Retry-After"] == "2"
+
+    WriteKey.objects.filter(pk=key.pk).update(rate_limit=100, rate_burst=100)
+    clock.shift(timedelta(milliseconds=900))
+    assert post_track(api, "m-2").status_code == 429  # remembered, at most its Retry-After
+    clock.shift(timedelta(milliseconds=1100))
+    assert [post_track(api, f"m-{n}").status_code for n in range(2, 7)] == [200] * 5
+
+
+def test_a_key_revoked_while_refused_is_unauthorized_once_the_refusal_ends(clock, client, settings):
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    key, api = limited_key(client, rate=0.5, burst=1)
+    post_track(api, "m-1")
+    assert post_track(api, "m-2").status_code == 429
+
+    WriteKey.objects.filter(pk=key.pk).update(revoked_at=START)
+    assert post_track(api, "m-2").status_code == 429
+    clock.shift(timedelta(seconds=2))
+    assert post_track(api, "m-2").status_code == 401
+
+
+def test_a_refused_key_is_refused_from_memory_for_at_least_half_its_retry_after(store, clock, client):
+    # 50/s: the next request would fit 20 ms later, but the client was told "1 s", and this
+    # process answers the key from memory for at least half of it; by its end the store decides.
+    _, api = limited_key(client, rate=50, burst=1)
+    assert post_track(api, "m-1").status_code == 200
+    assert post_track(api, "m-2")["Retry-After"] == "1"
+    clock.shift(timedelta(milliseconds=450))
+    assert post_track(api, "m-2")["Retry-After"] == "1"
+    clock.shift(timedelta(milliseconds=550))
+    assert [post_track(api, f"m-{n}").status_code for n in (2, 3)] == [200, 429]

@@ -28,10 +28,13 @@ from typing import Any
 
 from gunicorn.errors import ConfigError
 from gunicorn.http.unreader import Unreader
+from gunicorn.util import http_date
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from triggermail.gunicorn_conf import BODY_TIMEOUT, HEAD_TIMEOUT
 from triggermail.http_framing import Framing, RequestTooLarge, request_end, request_head
+from triggermail.metrics import ingest_rate_limited_count
+from triggermail.refusals import early_refusal
 
 # Like gunicorn's graceful close: after the answer, read what the client still sends for at most
 # this long (and this much), so that the kernel does not reset the connection under the answer.
@@ -88,6 +91,9 @@ class BufferingWorker(ThreadWorker):
 
         # The application reads no body longer than Django's limit, so no longer one is awaited.
         self.body_max = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
+        # The proxy's scheme header as it arrives (HTTP_X_FORWARDED_PROTO → x-forwarded-proto).
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        self.proto_header = proxy[0].removeprefix("HTTP_").replace("_", "-").lower().encode() if proxy else b""
         super().run()
 
     # --- Entry points gthread calls --------------------------------------------------------------
@@ -144,28 +150,60 @@ class BufferingWorker(ThreadWorker):
 
     def _framed(self, reading: _Reading) -> bool:
         """Whether the request is settled (handed to a thread or refused); False: wait for more."""
-        framing = reading.framing
-        if framing is None:
-            try:
-                framing = request_head(reading.data, head_max=self.head_max)
-            except RequestTooLarge:
-                self._refuse(reading.conn, b"431 Request Header Fields Too Large")
-                return True
+        while True:
+            framing = reading.framing
             if framing is None:
+                try:
+                    framing = request_head(reading.data, head_max=self.head_max)
+                except RequestTooLarge:
+                    self._refuse(reading.conn, b"431 Request Header Fields Too Large")
+                    return True
+                if framing is None:
+                    return False
+                reading.framing = framing
+                reading.deadline = time.monotonic() + BODY_TIMEOUT
+                if (framing.content_length or 0) > self.body_max:
+                    self._hand_over_head(reading, framing)
+                    return True
+                if framing.expects_continue and request_end(reading.data, framing) is None:
+                    self._send(reading.conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+            end = request_end(reading.data, framing)
+            if end is None:
+                if len(reading.data) - framing.head_end > self.body_max:
+                    self._refuse(reading.conn, b"413 Content Too Large")
+                    return True
                 return False
-            reading.framing = framing
-            reading.deadline = time.monotonic() + BODY_TIMEOUT
-            if (framing.content_length or 0) > self.body_max:
-                self._hand_over_head(reading, framing)
+            answered = self._answered_early(reading, framing, end)
+            if answered is None:
+                self._hand_over(reading, bytes(reading.data))
                 return True
-            if framing.expects_continue and request_end(reading.data, framing) is None:
-                self._send(reading.conn, b"HTTP/1.1 100 Continue\r\n\r\n")
-        if request_end(reading.data, framing) is not None:
-            self._hand_over(reading, bytes(reading.data))
+            if answered:
+                return True
+            if not reading.data:
+                return False
+            # A pipelined request follows the refused one: frame it too.
+
+    def _answered_early(self, reading: _Reading, framing: Framing, end: int) -> bool | None:
+        """Answer 429 here if the request's Basic key is known to be refused (triggermail.refusals):
+        None when not; True when the connection is closed; False when it waits for the next request."""
+        answer = early_refusal(bytes(reading.data[: framing.head_end]), time.time(), proto_header=self.proto_header)
+        if answer is None:
+            return None
+        # The same counter the view keeps, so /metrics counts every 429 whoever answered it.
+        ingest_rate_limited_count(answer.key_id)
+        keep_alive = answer.keep_alive and self.alive and self.cfg.keepalive > 0
+        response = answer.http(keep_alive=keep_alive, date=http_date())
+        try:
+            sent = reading.conn.sock.send(response)
+        except OSError:
+            sent = 0
+        if not keep_alive or sent < len(response):
+            # A client that reads nothing fills its buffer and is let go rather than waited on.
+            self._linger(reading.conn)
             return True
-        if len(reading.data) - framing.head_end > self.body_max:
-            self._refuse(reading.conn, b"413 Content Too Large")
-            return True
+        del reading.data[:end]
+        reading.framing = None
+        reading.deadline = time.monotonic() + (HEAD_TIMEOUT if reading.data else self.cfg.keepalive)
         return False
 
     def _hand_over_head(self, reading: _Reading, framing: Framing) -> None:

@@ -52,16 +52,18 @@ INSTALLED_APPS = [
     "axes",
 ]
 
+# triggermail.middleware's classes are the libraries' own (django-csp, WhiteNoise, sessions, auth,
+# messages), skipped for the ingest API's POSTs, which use none of them (see that module).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every HTML answer (policy below; README, Security).
-    "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "triggermail.middleware.CSPMiddleware",
+    "triggermail.middleware.WhiteNoiseMiddleware",
+    "triggermail.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "triggermail.middleware.AuthenticationMiddleware",
+    "triggermail.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a login refused for a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
