@@ -75,6 +75,28 @@ def api(client: Client, write_key: str) -> Api:
     return Api(client, write_key)
 
 
+def staff_client(username: str, *permissions: str, marketing: bool = False) -> Client:
+    """A logged-in staff member with these permissions ("app.codename"), in the Marketing group the
+    migrations create when `marketing`."""
+    from django.contrib.auth.models import Group, Permission, User
+
+    user = User.objects.create_user(username, is_staff=True)
+    if marketing:
+        user.groups.add(Group.objects.get(name="Marketing"))
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def maria(db: None) -> Client:
+    """A marketer: staff, in the Marketing group, nothing more."""
+    return staff_client("maria", marketing=True)
+
+
 def track(event: str, user_id: str, *, message_id: str | None = None, **properties: Any) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "track", "event": event, "userId": user_id, "properties": properties}
     if message_id:
