@@ -139,6 +139,14 @@ def test_equal_rates_are_not_significant_and_no_people_means_no_comparison():
     assert nothing is not None and nothing.p_value is None and not nothing.significant
 
 
+def test_the_dashboards_rate_cells_read_as_percentages_and_a_dash_when_there_is_no_rate():
+    # The A/B table prints these filters' output as it is: a variant nobody was exposed to has no rate.
+    from campaigns.templatetags.dashboard import percent, points
+
+    assert (percent(0.1234), percent(None)) == ("12.3 %", "—")
+    assert (points(0.021), points(-0.005), points(None)) == ("+2.1 pp", "-0.5 pp", "—")
+
+
 def test_promoting_a_variant_ends_the_test_and_is_recorded(db):
     rule = ab_rule()
     variant_promote(rule, "B", user="marketer")
