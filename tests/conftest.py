@@ -8,6 +8,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,18 @@ def sendgrid(sendgrid_server: SendGridServer, settings: Any) -> SendGridServer:
         "REQUESTS_TIMEOUT": 2.0,
     }
     return sendgrid_server
+
+
+@pytest.fixture
+def web(transactional_db: None, sendgrid_server: SendGridServer, tmp_path: Path) -> Iterator[str]:
+    """The production web server (gunicorn, triggermail/gunicorn_conf.py) on the test database; its base URL.
+
+    The browser tests and the slow-client tests have their own, started differently.
+    """
+    from harness.processes import web_serving
+
+    with web_serving(sendgrid_url=sendgrid_server.url, log_dir=tmp_path) as base_url:
+        yield base_url
 
 
 @pytest.fixture

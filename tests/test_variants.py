@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from campaigns.authoring.history import snapshot_load
@@ -19,7 +18,7 @@ from campaigns.models import ChangeRecord, Decision, Rule, RuleVariant, Send, Te
 from campaigns.reporting.variants import proportions_compare, variant_tests
 from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
-from tests.world import rule_make, template_make
+from tests.world import post_at, rule_make, template_make
 
 
 def ab_rule(**fields) -> Rule:
@@ -39,11 +38,6 @@ def assigned(rule: Rule, user_id: str) -> VariantData:
 
 def users_in(rule: Rule, name: str, count: int) -> list[str]:
     return [u for u in (f"user-{n}" for n in range(2000)) if assigned(rule, u).name == name][:count]
-
-
-def post_at(api, when, messages):
-    with time_machine.travel(when, tick=False):
-        assert api.batch(messages).status_code == 200
 
 
 def test_each_contact_gets_its_variants_template_and_the_send_says_which(api, sendgrid):
