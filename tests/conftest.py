@@ -110,6 +110,13 @@ def maria(db: None) -> Client:
     return staff_client("maria", marketing=True)
 
 
+def check_ids() -> set[str]:
+    """The ids of this project's system check messages for the current settings (deploy checks aside)."""
+    from django.core.checks import run_checks
+
+    return {str(m.id) for m in run_checks(include_deployment_checks=False) if str(m.id).startswith("triggermail.")}
+
+
 def track(event: str, user_id: str, *, message_id: str | None = None, **properties: Any) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "track", "event": event, "userId": user_id, "properties": properties}
     if message_id:
