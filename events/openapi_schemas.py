@@ -5,7 +5,7 @@ events.timestamps, events.contact_fields), so the published document cannot drif
 a message valid under these schemas is one the server stores, and one the server refuses is invalid
 here, except where JSON Schema cannot say it (the message's size in bytes, its nesting depth, a
 timestamp pushed before 1970 by the sentAt correction, an unpaired surrogate), which the
-descriptions state. tests/test_openapi.py holds the two to each other, limit by limit.
+descriptions state. tests/test_openapi_limits.py holds the two to each other, limit by limit.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def ref(name: str) -> dict[str, str]:
 # message may hold one, nor may a key. Unpaired surrogates are refused too; a regular expression
 # cannot name them portably, so the descriptions do.
 NO_NUL = "^[^\\x00]*$"
-# The years EARLIEST.year to LATEST.year - 1 as written (1970-2999); tests/test_openapi.py checks
+# The years EARLIEST.year to LATEST.year - 1 as written (1970-2999); tests/test_openapi_limits.py checks
 # the pattern against those constants.
 YEAR_RANGE = "^(19[7-9][0-9]|2[0-9]{3})-"
 

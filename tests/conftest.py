@@ -8,6 +8,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,18 @@ def sendgrid(sendgrid_server: SendGridServer, settings: Any) -> SendGridServer:
         "REQUESTS_TIMEOUT": 2.0,
     }
     return sendgrid_server
+
+
+@pytest.fixture
+def web(transactional_db: None, sendgrid_server: SendGridServer, tmp_path: Path) -> Iterator[str]:
+    """The production web server (gunicorn, triggermail/gunicorn_conf.py) on the test database; its base URL.
+
+    The browser tests and the slow-client tests have their own, started differently.
+    """
+    from harness.processes import web_serving
+
+    with web_serving(sendgrid_url=sendgrid_server.url, log_dir=tmp_path) as base_url:
+        yield base_url
 
 
 @pytest.fixture
@@ -73,6 +86,35 @@ class Api:
 @pytest.fixture
 def api(client: Client, write_key: str) -> Api:
     return Api(client, write_key)
+
+
+def staff_client(username: str, *permissions: str, marketing: bool = False) -> Client:
+    """A logged-in staff member with these permissions ("app.codename"), in the Marketing group the
+    migrations create when `marketing`."""
+    from django.contrib.auth.models import Group, Permission, User
+
+    user = User.objects.create_user(username, is_staff=True)
+    if marketing:
+        user.groups.add(Group.objects.get(name="Marketing"))
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def maria(db: None) -> Client:
+    """A marketer: staff, in the Marketing group, nothing more."""
+    return staff_client("maria", marketing=True)
+
+
+def check_ids() -> set[str]:
+    """The ids of this project's system check messages for the current settings (deploy checks aside)."""
+    from django.core.checks import run_checks
+
+    return {str(m.id) for m in run_checks(include_deployment_checks=False) if str(m.id).startswith("triggermail.")}
 
 
 def track(event: str, user_id: str, *, message_id: str | None = None, **properties: Any) -> dict[str, Any]:

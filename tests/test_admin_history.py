@@ -27,16 +27,6 @@ RULES = "/admin/campaigns/rule/"
 
 
 @pytest.fixture
-def maria(db: None) -> Client:
-    """A marketer: staff, in the Marketing group the migrations create, nothing more."""
-    user = User.objects.create_user("maria", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketing"))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def recovery(db: None) -> Template:
     return baker_recipes.template.make(name="Recovery")
 

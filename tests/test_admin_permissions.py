@@ -6,33 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.utils import timezone
 
 from campaigns.admin.forbidden import permission_denied
 from campaigns.models import ChangeRecord, Rule, Send, Suppression, Template
 from events.models import Contact, Event
 from tests import baker_recipes
+from tests.conftest import staff_client
 from tests.test_admin_rules import template_form
-
-
-def staff_client(username: str, *permissions: str, marketing: bool = False) -> Client:
-    user = User.objects.create_user(username, is_staff=True)
-    if marketing:
-        user.groups.add(Group.objects.get(name="Marketing"))
-    for name in permissions:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def maria(db: None) -> Client:
-    return staff_client("maria", marketing=True)
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
-from harness.processes import BASE_DIR, VENV_BIN, web_serving
+from harness.processes import BASE_DIR, VENV_BIN
 
 # Requests per operation and generation phase. `make contract` raises it (CONTRACT_EXAMPLES).
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "150"))
@@ -37,12 +36,6 @@ CHECKS = [
 ]
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def web(transactional_db, sendgrid_server, tmp_path) -> Iterator[str]:
-    with web_serving(sendgrid_url=sendgrid_server.url, log_dir=tmp_path) as base_url:
-        yield base_url
 
 
 def schemathesis_run(base_url: str, write_key: str, report_dir: str) -> subprocess.CompletedProcess[str]:

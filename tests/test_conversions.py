@@ -13,12 +13,7 @@ from campaigns.models import Send
 from events.models import Event
 from tests.conftest import identify, run_worker, track
 from tests.steps import events_process_pending
-from tests.world import rule_make
-
-
-def post_at(api, when, messages):
-    with time_machine.travel(when, tick=False):
-        assert api.batch(messages).status_code == 200
+from tests.world import post_at, rule_make
 
 
 def converted() -> list[tuple[str, str | None, Decimal | None]]:

@@ -46,6 +46,7 @@ DEPLOY_SETTINGS = [
     "CSRF_TRUSTED_ORIGINS",
     "TRUSTED_PROXY_COUNT",
     "AXES_FAILURE_LIMIT",
+    "SECRET_KEY_FALLBACKS",
 ]
 SHOW_SETTINGS = (
     "import json; from django.conf import settings; "
@@ -107,6 +108,8 @@ def test_the_operators_values_win(tmp_path):
         "CSRF_TRUSTED_ORIGINS": "https://mail.example.com,https://admin.example.com",
         "TRUSTED_PROXY_COUNT": "2",
         "AXES_FAILURE_LIMIT": "10",
+        # The secret being rotated out: unsubscribe links in inboxes keep working under it.
+        "SECRET_KEY_FALLBACKS": "old-secret-one,old-secret-two",
     }
 
     found = deploy_settings(tmp_path, **{**PRODUCTION, **operator})
@@ -116,6 +119,7 @@ def test_the_operators_values_win(tmp_path):
     assert found["CSRF_TRUSTED_ORIGINS"] == ["https://mail.example.com", "https://admin.example.com"]
     assert found["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
     assert found["TRUSTED_PROXY_COUNT"] == 2 and found["AXES_FAILURE_LIMIT"] == 10
+    assert found["SECRET_KEY_FALLBACKS"] == ["old-secret-one", "old-secret-two"]
 
 
 @pytest.mark.parametrize(

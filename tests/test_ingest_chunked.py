@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +19,6 @@ import pytest
 
 from events.body import MAX_REQUEST_BYTES
 from events.models import Event
-from harness.processes import web_serving
 from tests.conftest import track
 
 
@@ -87,12 +85,6 @@ def test_an_anonymous_chunked_request_learns_only_401(client):
 
 
 # --- Against gunicorn as shipped --------------------------------------------------------------
-
-
-@pytest.fixture
-def web(transactional_db, sendgrid_server, tmp_path) -> Iterator[str]:
-    with web_serving(sendgrid_url=sendgrid_server.url, log_dir=tmp_path) as base_url:
-        yield base_url
 
 
 def raw_exchange(base_url: str, write_key: str, body: bytes) -> tuple[bytes, bytes]:

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from segment.analytics import Client
 
 from events.models import Contact, Event
-from harness.processes import web_serving
-
-
-@pytest.fixture
-def web(transactional_db, sendgrid_server, tmp_path) -> Iterator[str]:
-    """The production web server (gunicorn) on the test database; its base URL."""
-    with web_serving(sendgrid_url=sendgrid_server.url, log_dir=tmp_path) as base_url:
-        yield base_url
 
 
 @pytest.mark.e2e

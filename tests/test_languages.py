@@ -142,11 +142,7 @@ def test_a_marketer_adds_a_translation_and_its_locale_is_normalized(admin_client
     assert '<td class="field-languages">pt-BR</td>' in listing
 
 
-def test_a_marketer_in_the_marketing_group_may_add_translations(db):
-    from tests.test_admin_permissions import staff_client
-
-    maria = staff_client("maria", marketing=True)
-
+def test_a_marketer_in_the_marketing_group_may_add_translations(maria):
     assert maria.post("/admin/campaigns/template/add/", template_form()).status_code == 302
     assert TemplateTranslation.objects.get().locale == "pt-BR"
 

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-import time_machine
-
 from campaigns.models import Decision, Rule, Send
 from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
-from tests.world import minutes, rule_make
+from tests.world import minutes, post_at, rule_make
 
 # 03:00 in Paris (winter time) on a Monday.
 NIGHT = datetime.fromisoformat("2026-03-02T02:00:00+00:00")
 PARIS_EIGHT = datetime.fromisoformat("2026-03-02T07:00:00+00:00")
-
-
-def post_at(api, when: datetime, messages: list) -> None:
-    with time_machine.travel(when, tick=False):
-        assert api.batch(messages).status_code == 200
 
 
 def test_a_send_due_at_3am_local_is_scheduled_for_the_window_opening(api, sendgrid):

@@ -287,7 +287,11 @@ def test_a_template_admin_would_refuse_is_refused(campaign, tmp_path):
         ('{"format": 1, "rules": {', "not valid JSON: Expecting property name enclosed in double quotes at line 1"),
         ('{"format": 1, "rules": {"a": {}, "a": {}}}', "'a' appears twice in the same object"),
         ('{"format": 2, "rules": {}}', "format: must be 1, not 2"),
-        ("[]", "the file must hold a JSON object, not a list"),
+        ("[]", "the file must hold a JSON object, not an array"),
+        (
+            '{"format": 1, "templates": {"T": {"subject": 1.5}}}',
+            "subject: must be a string, not a number with a fraction",
+        ),
         ('{"format": 1, "rulez": {}}', "rulez: unknown section"),
     ],
 )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import re
 from datetime import timedelta
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -23,9 +21,8 @@ from campaigns.consent.tokens import TOKEN_SALT, consent_token
 from campaigns.models import Category
 from events.models import Contact
 from tests.conftest import identify, run_worker, track
+from tests.test_consent_unsubscribe import SITE, one_click, one_click_url
 from tests.world import rule_make, template_make
-
-SITE = "https://mail.example.com"
 
 
 @pytest.fixture
@@ -36,18 +33,11 @@ def emailed(api, sendgrid, settings) -> str:
     rule_make("offers", "promo_viewed", template=offers)
     api.batch([identify("secret-user-4711", "ann.private@example.com"), track("promo_viewed", "secret-user-4711")])
     run_worker()
-    [url] = re.findall(r"<(https?://[^>]+)>", sendgrid.accepted[0].headers["List-Unsubscribe"])
-    return urlsplit(url).path
+    return one_click_url(sendgrid.accepted[0])
 
 
 def ann() -> Contact:
     return Contact.objects.get(user_id="secret-user-4711")
-
-
-def one_click(path: str) -> Any:
-    return Client(enforce_csrf_checks=True).post(
-        path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
-    )
 
 
 def token_in(path: str) -> str:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from campaigns.authoring.history import snapshot_load
@@ -19,7 +18,7 @@ from campaigns.models import ChangeRecord, Decision, Rule, RuleVariant, Send, Te
 from campaigns.reporting.variants import proportions_compare, variant_tests
 from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
-from tests.world import rule_make, template_make
+from tests.world import post_at, rule_make, template_make
 
 
 def ab_rule(**fields) -> Rule:
@@ -39,11 +38,6 @@ def assigned(rule: Rule, user_id: str) -> VariantData:
 
 def users_in(rule: Rule, name: str, count: int) -> list[str]:
     return [u for u in (f"user-{n}" for n in range(2000)) if assigned(rule, u).name == name][:count]
-
-
-def post_at(api, when, messages):
-    with time_machine.travel(when, tick=False):
-        assert api.batch(messages).status_code == 200
 
 
 def test_each_contact_gets_its_variants_template_and_the_send_says_which(api, sendgrid):
@@ -137,6 +131,14 @@ def test_equal_rates_are_not_significant_and_no_people_means_no_comparison():
     assert proportions_compare(3, 10, 0, 0) is None
     nothing = proportions_compare(0, 10, 0, 10)
     assert nothing is not None and nothing.p_value is None and not nothing.significant
+
+
+def test_the_dashboards_rate_cells_read_as_percentages_and_a_dash_when_there_is_no_rate():
+    # The A/B table prints these filters' output as it is: a variant nobody was exposed to has no rate.
+    from campaigns.templatetags.dashboard import percent, points
+
+    assert (percent(0.1234), percent(None)) == ("12.3 %", "—")
+    assert (points(0.021), points(-0.005), points(None)) == ("+2.1 pp", "-0.5 pp", "—")
 
 
 def test_promoting_a_variant_ends_the_test_and_is_recorded(db):

@@ -5,8 +5,6 @@ test by promoting one."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 from django.utils.html import escape
 
 from campaigns.models import ChangeRecord, Rule, RuleVariant, Template
@@ -14,15 +12,6 @@ from tests import baker_recipes
 from tests.test_admin_rules import rule_form
 
 ADD_URL = "/admin/campaigns/rule/add/"
-
-
-@pytest.fixture
-def maria(db: None) -> Client:
-    user = User.objects.create_user("maria", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketing"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

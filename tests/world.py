@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import time_machine
+
 from campaigns.models import Rule, Send, Template
 from tests import baker_recipes
 from tests.conftest import track
@@ -21,6 +23,12 @@ def rule_make(name: str, trigger_event: str, *, template: Template | None = None
     return baker_recipes.rule.make(
         name=name, trigger_event=trigger_event, template=template or template_make(f"{name} template"), **fields
     )
+
+
+def post_at(api: Any, when: datetime, messages: list[dict[str, Any]]) -> None:
+    """Post a batch through the ingest API as if it were `when`."""
+    with time_machine.travel(when, tick=False):
+        assert api.batch(messages).status_code == 200
 
 
 def track_at(event: str, user_id: str, at: datetime, *, message_id: str | None = None, **properties: Any) -> dict:

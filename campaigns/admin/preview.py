@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from campaigns.admin.preview_frame import preview_frame_store
+from campaigns.authoring.form_fields import locale_clean
 from campaigns.authoring.localized import template_localized
 from campaigns.authoring.preview import (
     Sample,
@@ -26,7 +27,7 @@ from campaigns.authoring.preview import (
     template_preview,
     template_with_edits,
 )
-from campaigns.authoring.preview_forms import PreviewForm, event_chosen, locale_clean, preview_data
+from campaigns.authoring.preview_forms import PreviewForm, event_chosen, preview_data
 from campaigns.authoring.rendering import RenderError
 from campaigns.matching.locales import DEFAULT_WORDS
 from campaigns.models import Template

@@ -1,5 +1,5 @@
-"""The form fields of the authoring forms: durations as people say them, comma-separated lists and
-condition values as JSON-ish text (50 is a number, gold a string, true a boolean).
+"""The form fields of the authoring forms: durations as people say them, comma-separated lists,
+condition values as JSON-ish text (50 is a number, gold a string, true a boolean) and language tags.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms import BaseForm
 
 from campaigns.authoring.durations import duration_format, duration_parse
+from campaigns.matching.locales import LocaleError, locale_normalize
 
 
 class HumanDurationField(forms.CharField):
@@ -136,3 +137,13 @@ def form_errors(form: BaseForm) -> list[tuple[str, str]]:
         ("" if name == NON_FIELD_ERRORS else f".{name}", " ".join(str(message) for message in messages))
         for name, messages in form.errors.items()
     ]
+
+
+def locale_clean(text: str) -> str:
+    """A locale typed in a form, normalized (`pt_br` → `pt-BR`); empty stays empty."""
+    if not text.strip():
+        return ""
+    try:
+        return locale_normalize(text)
+    except LocaleError as exc:
+        raise ValidationError(str(exc)) from None

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from campaigns.authoring.form_fields import locale_clean
 from campaigns.authoring.preview import Sample, SampleError, event_label, events_recent, sample_from_event, sample_parse
 from campaigns.authoring.simulator import SimulatedEvent
-from campaigns.matching.locales import LocaleError, locale_normalize
 from events.models import Event
 
 
@@ -88,16 +88,6 @@ class PreviewForm(RecentEventForm):
 
     def edits(self) -> dict[str, str]:
         return {name: self.cleaned_data[name] for name in ("subject", "text_body", "html_body", "sendgrid_template_id")}
-
-
-def locale_clean(text: str) -> str:
-    """A locale typed in a form, normalized (`pt_br` → `pt-BR`); empty stays empty."""
-    if not text.strip():
-        return ""
-    try:
-        return locale_normalize(text)
-    except LocaleError as exc:
-        raise ValidationError(str(exc)) from None
 
 
 def preview_data(posted: Any, *, load: bool) -> Any:

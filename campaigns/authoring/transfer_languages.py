@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from campaigns.authoring.form_fields import form_errors
 from campaigns.authoring.localized import CONTENT_FIELDS
 from campaigns.authoring.translation_forms import TemplateTranslationForm
 from campaigns.models import Template, TemplateTranslation
@@ -36,10 +37,8 @@ def translations_parse(value: Any) -> dict[str, dict[str, str]]:
             errors.append(f"{tag}: must be an object of strings with the fields {', '.join(CONTENT_FIELDS)}")
             continue
         form = TemplateTranslationForm(data={**{name: "" for name in CONTENT_FIELDS}, **raw, "locale": tag})
-        if not form.is_valid():
-            errors += [
-                f"{tag}: {field}: {' '.join(str(m) for m in messages)}" for field, messages in form.errors.items()
-            ]
+        if problems := form_errors(form):
+            errors += [f"{tag}: {path.lstrip('.')}: {message}" for path, message in problems]
         elif form.cleaned_data["locale"] in parsed:
             errors.append(f"{tag}: the language {form.cleaned_data['locale']} is given twice")
         else:

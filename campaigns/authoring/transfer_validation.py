@@ -20,6 +20,7 @@ from campaigns.authoring.variants import variants_file_errors, variants_parse
 from campaigns.matching.conditions import ConditionData
 from campaigns.matching.windows import WEEKDAY_NAMES
 from campaigns.models import CappedAction, Category, Condition, DedupePolicy, Template
+from triggermail.text import json_type
 
 FORMAT_VERSION = 1
 
@@ -46,15 +47,10 @@ class _Invalid(ValueError):
 # --- Field parsers: each returns the model value or raises ValueError saying what to write -----
 
 
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
 def _text(max_length: int | None = None, *, required: bool = False) -> Parser:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"must be a string, not {_json_type(value)}")
+            raise ValueError(f"must be a string, not {json_type(value)}")
         if required and not value.strip():
             raise ValueError("must not be empty")
         if max_length is not None and len(value) > max_length:
@@ -77,13 +73,13 @@ def _choice(choices: Iterable[str], what: str) -> Parser:
 
 def _duration(value: Any) -> timedelta:
     if not isinstance(value, str):
-        raise ValueError(f'must be a string such as "30m", "1h 30m" or "0s", not {_json_type(value)}')
+        raise ValueError(f'must be a string such as "30m", "1h 30m" or "0s", not {json_type(value)}')
     return duration_parse(value)
 
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {_json_type(value)}")
+        raise ValueError(f"must be true or false, not {json_type(value)}")
     return value
 
 
@@ -112,7 +108,7 @@ def _weekdays(value: Any) -> list[int]:
 
 def _event_names(value: Any) -> list[str]:
     if not isinstance(value, list):
-        raise ValueError(f"must be a list of event names, not {_json_type(value)}")
+        raise ValueError(f"must be a list of event names, not {json_type(value)}")
     name = _text(255, required=True)
     errors: list[tuple[str, str]] = []
     for index, item in enumerate(value):
@@ -135,7 +131,7 @@ _CONDITION_FIELDS: dict[str, tuple[Any, Parser]] = {
 
 def _conditions(value: Any) -> tuple[ConditionData, ...]:
     if not isinstance(value, list):
-        raise ValueError(f"must be a list of conditions, not {_json_type(value)}")
+        raise ValueError(f"must be a list of conditions, not {json_type(value)}")
     conditions: list[ConditionData] = []
     errors: list[tuple[str, str]] = []
     for index, raw in enumerate(value):
@@ -197,7 +193,7 @@ def _entry_parse(
     names) still run and one attempt reports every problem in the file.
     """
     if not isinstance(raw, dict):
-        return None, [("", f"must be an object, not {_json_type(raw)}")]
+        return None, [("", f"must be an object, not {json_type(raw)}")]
     errors: list[tuple[str, str]] = [
         (f".{key}", f"unknown field; the fields are: {', '.join(fields)}") for key in raw if key not in fields
     ]
@@ -230,7 +226,7 @@ class Document:
 def _named_entries(document: dict[str, Any], section: str, kind: str, fields: Mapping, errors: list[str]) -> dict:
     raw = document.get(section, {})
     if not isinstance(raw, dict):
-        errors.append(f"{section}: must be an object keyed by {kind} name, not {_json_type(raw)}")
+        errors.append(f"{section}: must be an object keyed by {kind} name, not {json_type(raw)}")
         return {}
     entries = {}
     for name, entry in raw.items():
@@ -273,7 +269,7 @@ def _rule_cross_errors(rules: dict[str, dict[str, Any]], file_templates: set[str
 def document_validate(document: Any) -> Document:
     """The document's templates and rules as model values; raise RulesFileError listing every problem."""
     if not isinstance(document, dict):
-        raise RulesFileError([f"the file must hold a JSON object, not {_json_type(document)}"])
+        raise RulesFileError([f"the file must hold a JSON object, not {json_type(document)}"])
     errors = [f"{key}: unknown section; the sections are: format, templates, rules" for key in document
               if key not in ("format", "templates", "rules")]  # fmt: skip
     if document.get("format") != FORMAT_VERSION:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
+from campaigns.authoring.form_fields import locale_clean
 from campaigns.authoring.forms import sendgrid_id_clean, template_content_clean
-from campaigns.matching.locales import LocaleError, locale_normalize
 from campaigns.models import TemplateTranslation
 
 
@@ -30,10 +29,8 @@ class TemplateTranslationForm(forms.ModelForm):
         }
 
     def clean_locale(self) -> str:
-        try:
-            return locale_normalize(str(self.cleaned_data.get("locale") or ""))
-        except LocaleError as exc:
-            raise ValidationError(str(exc)) from None
+        # The field is required, so Django has refused an empty tag before this runs.
+        return locale_clean(str(self.cleaned_data.get("locale") or ""))
 
     def clean_sendgrid_template_id(self) -> str:
         return sendgrid_id_clean(self.cleaned_data.get("sendgrid_template_id"))

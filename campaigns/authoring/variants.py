@@ -15,10 +15,11 @@ from typing import Any
 from django.db import transaction
 
 from campaigns.models import Rule, RuleVariant, Template
+from campaigns.models.variants import WEIGHT_LARGEST
 
-# The sum of a rule's weights is what a contact's hash is spread over (campaigns.matching.variants).
-WEIGHT_LARGEST = 10_000
-NAME_LENGTH = 40
+# The model's limits, so the campaign file and Admin refuse the same names and weights.
+# (The sum of a rule's weights is what a contact's hash is spread over: campaigns.matching.variants.)
+NAME_LENGTH: int = RuleVariant._meta.get_field("name").max_length  # type: ignore[assignment]
 
 
 class PromoteError(ValueError):

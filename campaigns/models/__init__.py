@@ -4,7 +4,8 @@ State lives in these rows. A django-q2 task only says "look at these rows"; losi
 one late or twice does not change what a person receives, because every transition below is a
 conditional update on the row's state and every reservation a unique constraint.
 
-The models live in modules by responsibility (rules, sends, settings, consent, history, heartbeat);
+The models live in modules by responsibility (rules, sends, settings, consent, history, heartbeat,
+translations, variants);
 every one is imported here, so `from campaigns.models import X` works and Django finds them all.
 """
 

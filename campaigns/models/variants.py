@@ -14,6 +14,10 @@ from django.db.models import Q
 
 from campaigns.models.rules import Rule, Template
 
+# The largest weight, and the largest sum of a rule's weights (campaigns.authoring.variants checks the
+# sum), so a share can be as fine as 0.01 %.
+WEIGHT_LARGEST = 10_000
+
 
 class RuleVariant(models.Model):
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="variants")
@@ -27,10 +31,9 @@ class RuleVariant(models.Model):
         related_name="variants",
         help_text="Empty: a holdout — the contacts it gets are sent nothing (the control group).",
     )
-    # At most 10,000 each (and in all: campaigns.authoring.variants), so a share can be as fine as 0.01 %.
     weight = models.PositiveSmallIntegerField(
         default=50,
-        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        validators=[MinValueValidator(1), MaxValueValidator(WEIGHT_LARGEST)],
         help_text="Its share is its weight divided by the sum of the rule's weights.",
     )
 

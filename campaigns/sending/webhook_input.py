@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from triggermail.text import unstorable_text
+from triggermail.text import json_type, unstorable_text
 
 # A sane range for SendGrid's Unix-second timestamps: 2000-01-01 to 2100-01-01 (UTC). Anything
 # outside is not a time SendGrid reports, and 1e20 does not even fit a datetime.
@@ -60,10 +60,10 @@ def webhook_events_parse(body: bytes) -> list[dict[str, Any]]:
     except ValueError as exc:
         raise WebhookBodyError("body", f"is not valid JSON ({exc})") from None
     if not isinstance(data, list):
-        raise WebhookBodyError("body", f"must be a JSON array of events, not {_json_type(data)}")
+        raise WebhookBodyError("body", f"must be a JSON array of events, not {json_type(data)}")
     for index, event in enumerate(data):
         if not isinstance(event, dict):
-            raise WebhookBodyError("event", f"must be a JSON object, not {_json_type(event)}", index)
+            raise WebhookBodyError("event", f"must be a JSON object, not {json_type(event)}", index)
         _event_check(event, index)
     return data
 
@@ -74,7 +74,7 @@ def _event_check(event: dict[str, Any], index: int) -> None:
             raise WebhookBodyError(name, "is missing", index)
     for name in (*REQUIRED_TEXT, *OPTIONAL_TEXT):
         if name in event and not isinstance(event[name], str):
-            raise WebhookBodyError(name, f"must be a string, not {_json_type(event[name])}", index)
+            raise WebhookBodyError(name, f"must be a string, not {json_type(event[name])}", index)
     _timestamp_check(event, index)
     category = event.get("category", [])
     if not isinstance(category, str | list) or not all(isinstance(c, str) for c in _as_list(category)):
@@ -92,7 +92,7 @@ def _timestamp_check(event: dict[str, Any], index: int) -> None:
     value = event["timestamp"]
     # bool is an int in Python, but `true` is not a time.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise WebhookBodyError("timestamp", f"must be an integer (Unix seconds), not {_json_type(value)}", index)
+        raise WebhookBodyError("timestamp", f"must be an integer (Unix seconds), not {json_type(value)}", index)
     if not TIMESTAMP_MIN <= value <= TIMESTAMP_MAX:
         raise WebhookBodyError(
             "timestamp", f"{value} is out of range (Unix seconds from {TIMESTAMP_MIN} to {TIMESTAMP_MAX})", index
@@ -115,10 +115,3 @@ def _texts(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for position, item in enumerate(value):
             yield from _texts(item, f"{path}[{position}]")
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    if isinstance(value, float):
-        return "a number with a fraction" if not value.is_integer() else "a number written as a float"
-    return names.get(type(value), "a number" if isinstance(value, int) else type(value).__name__)
