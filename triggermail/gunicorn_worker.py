@@ -22,7 +22,7 @@ import selectors
 import socket
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -62,7 +62,8 @@ class _Reading:
 
     conn: TConn
     deadline: float
-    data: bytearray
+    # The bytes received so far: what keep-alive left over from the previous request, if anything.
+    data: bytearray = field(default_factory=bytearray)
     framing: Framing | None = None
     watched: bool = False
 
