@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connections
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 
 from campaigns.authoring.demo import DEMO_CAMPAIGN
 from campaigns.authoring.history import rules_import_recorded
@@ -197,6 +197,11 @@ def login(page: Page, user: Login) -> None:
     page.get_by_label("Password").fill(user.password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Rules, templates and what they sent")).to_be_visible()
+
+
+def rule_row(page: Page, table: str, rule: str) -> Locator:
+    """The row of `table` (a CSS selector: the simulator's results, a decision trace) that links to `rule`."""
+    return page.locator(table).get_by_role("row").filter(has=page.get_by_role("link", name=rule, exact=True))
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from campaigns.models import Decision, Rule, Send, TemplateTranslation
 from tests import baker_recipes
-from tests.browser.conftest import Login, login, screenshot
+from tests.browser.conftest import Login, login, rule_row, screenshot
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -81,11 +81,7 @@ def test_a_marketer_makes_a_follow_up_depend_on_the_welcome_email_and_simulates_
     page.get_by_label("User id").fill("ann")
     page.get_by_role("button", name="Simulate").click()
 
-    nudge = (
-        page.locator("#simulation-results")
-        .get_by_role("row")
-        .filter(has=page.get_by_role("link", name="Welcome nudge", exact=True))
-    )
+    nudge = rule_row(page, "#simulation-results", "Welcome nudge")
     expect(nudge).to_contain_text("Skipped: condition false")
     expect(nudge).to_contain_text("condition not met: the email of rule 'Welcome' was not opened")
     screenshot(page, "simulator-engagement")

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from campaigns.models import Condition, Decision, Rule, Send
 from tests import baker_recipes
-from tests.browser.conftest import Login, login, screenshot
+from tests.browser.conftest import Login, login, rule_row, screenshot
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -32,11 +32,10 @@ def test_the_simulator_shows_what_each_rule_would_do_and_why(
     page.get_by_label("Properties (JSON)").fill(json.dumps({"value": 20, "currency": "EUR"}))
     page.get_by_role("button", name="Simulate").click()
 
-    results = page.locator("#simulation-results")
-    skipped = results.get_by_role("row").filter(has=page.get_by_role("link", name="Big cart recovery", exact=True))
+    skipped = rule_row(page, "#simulation-results", "Big cart recovery")
     expect(skipped).to_contain_text("Skipped: condition false")
     expect(skipped).to_contain_text("condition not met: property value > 50")
-    scheduled = results.get_by_role("row").filter(has=page.get_by_role("link", name="Cart recovery", exact=True))
+    scheduled = rule_row(page, "#simulation-results", "Cart recovery")
     expect(scheduled).to_contain_text("Scheduled")
     expect(scheduled).to_contain_text("You left something in your cart, Ann")
     screenshot(page, "simulator")

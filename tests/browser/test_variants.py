@@ -12,7 +12,7 @@ from campaigns.matching.variants import VariantData, variant_assign
 from campaigns.models import ChangeRecord, Decision, Rule, Send
 from harness.sendgrid_server import SendGridServer
 from tests import baker_recipes
-from tests.browser.conftest import Login, events_post, login, screenshot
+from tests.browser.conftest import Login, events_post, login, rule_row, screenshot
 from tests.browser.test_layout import overflow
 from tests.conftest import run_worker
 
@@ -76,11 +76,7 @@ def test_a_marketer_runs_an_ab_test_with_a_holdout_and_promotes_the_winner(
     page.get_by_label("User id").fill(b_person)
     page.get_by_label("Properties (JSON)").fill('{"value": 20}')
     page.get_by_role("button", name="Simulate").click()
-    outcome = (
-        page.locator("#simulation-results")
-        .get_by_role("row")
-        .filter(has=page.get_by_role("link", name="Cart recovery", exact=True))
-    )
+    outcome = rule_row(page, "#simulation-results", "Cart recovery")
     expect(outcome).to_contain_text("variant B")
     expect(outcome).to_contain_text("Still yours, Bea?")
 

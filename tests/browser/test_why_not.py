@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from campaigns.models import Condition, Rule
 from tests import baker_recipes
-from tests.browser.conftest import Login, events_post, login, screenshot
+from tests.browser.conftest import Login, events_post, login, rule_row, screenshot
 from tests.steps import events_process_pending
 
 # Browser tests start the real web process too, so `-m "not e2e"` leaves them out with the others.
@@ -40,11 +40,6 @@ def contact_open(page: Page, user_id: str) -> None:
     expect(page.get_by_role("heading", name=user_id)).to_be_visible()
 
 
-def decision_row(page: Page, rule: str) -> Locator:
-    trace = page.locator(".field-decisions table")
-    return trace.get_by_role("row").filter(has=page.get_by_role("link", name=rule, exact=True))
-
-
 def test_the_contact_page_says_which_condition_kept_the_email_back(
     page: Page, web: str, marketer: Login, demo_campaign: dict[str, Rule], write_key: str
 ) -> None:
@@ -65,11 +60,11 @@ def test_the_contact_page_says_which_condition_kept_the_email_back(
     login(page, marketer)
     contact_open(page, "shopper-2")
 
-    skipped = decision_row(page, "Big cart recovery")
+    skipped = rule_row(page, ".field-decisions table", "Big cart recovery")
     expect(skipped).to_contain_text("skipped")
     expect(skipped).to_contain_text("condition false")
     expect(skipped).to_contain_text("condition not met: property value > 50")
-    scheduled = decision_row(page, "Cart recovery")
+    scheduled = rule_row(page, ".field-decisions table", "Cart recovery")
     expect(scheduled).to_contain_text("scheduled")
     expect(page.locator(".field-sends")).to_contain_text("Cart recovery")
     screenshot(page, "contact-page-decision-trace")
@@ -98,11 +93,7 @@ def test_the_event_page_says_when_a_user_has_no_email_address(
     row.get_by_role("link").first.click()
 
     expect(page.locator(".field-contact_link")).to_contain_text("anonymous-3")
-    skipped = (
-        page.locator(".field-trace table")
-        .get_by_role("row")
-        .filter(has=page.get_by_role("link", name="Cart recovery", exact=True))
-    )
+    skipped = rule_row(page, ".field-trace table", "Cart recovery")
     expect(skipped).to_contain_text("skipped")
     expect(skipped).to_contain_text("no email address")
     expect(skipped).to_contain_text("contact 'anonymous-3' has no email address")
