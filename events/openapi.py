@@ -188,6 +188,12 @@ def openapi_document(*, base_url: str) -> dict[str, Any]:
             "/v1/track": _operation("track", "Record one action", single("track"), _TRACK_EXAMPLE),
             "/v1/identify": _operation("identify", "Describe one person", single("identify"), _IDENTIFY_EXAMPLE),
             "/v1/batch": _operation("batch", "Send several messages of any type", ref("Batch"), _BATCH_EXAMPLE),
+            "/v1/import": _operation(
+                "import",
+                "The same as /v1/batch, by Segment's older name (analytics-android)",
+                ref("Batch"),
+                _BATCH_EXAMPLE,
+            ),
         },
         "components": {
             "schemas": {**_SCHEMAS, **LIMIT_SCHEMAS},

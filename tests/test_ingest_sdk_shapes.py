@@ -110,3 +110,22 @@ def test_a_retried_message_without_message_id_is_recognised_by_its_original_time
     retry = api.post("/v1/batch", {"batch": [message], "sentAt": iso(NOW + timedelta(seconds=2))})
     assert (first.status_code, retry.status_code) == (200, 200)
     assert Event.objects.count() == 1
+
+
+def test_it_takes_analytics_androids_gzip_batch_at_v1_import_as_v1_batch(api):
+    # analytics-android (Segment's classic Android SDK) posts its gzip batch to /v1/import.
+    batch = {
+        "batch": [
+            {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}, "messageId": "a-1"},
+            {"type": "track", "userId": "u1", "event": "app_opened", "messageId": "a-2"},
+        ],
+        "sentAt": iso(datetime.now(UTC)),
+    }
+    body = gzip.compress(json.dumps(batch).encode())
+
+    imported = api.post("/v1/import", body, HTTP_CONTENT_ENCODING="gzip")
+    again = api.post("/v1/batch", body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert (imported.status_code, again.status_code) == (200, 200)
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["a-1", "a-2"]
+    assert Contact.objects.get(user_id="u1").email == "u1@example.com"

@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 from events.models import WriteKey
 from tests.conftest import Api, identify, track
 
-ENDPOINTS = ["/v1/track", "/v1/identify", "/v1/batch"]
+ENDPOINTS = ["/v1/track", "/v1/identify", "/v1/batch", "/v1/import"]
 
 
 @pytest.fixture

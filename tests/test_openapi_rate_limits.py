@@ -34,7 +34,7 @@ def test_a_real_429_matches_the_document(spec, client, settings, path):
     settings.INGEST_RATE_LIMIT_STORE = "database"
     _, raw = WriteKey.issue(name="tiny", rate_limit=0.001, rate_burst=1)
     api = Api(client, raw)
-    body = {"batch": [track("viewed", "u1")]} if path == "/v1/batch" else track("viewed", "u1")
+    body = {"batch": [track("viewed", "u1")]} if path in ("/v1/batch", "/v1/import") else track("viewed", "u1")
     if path == "/v1/identify":
         body = identify("u1", "u1@example.com")
     api.post(path, body)

@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass, replace
 
 # The ingest endpoints (events.urls under /v1/): only their POSTs are refused for a key.
-INGEST_PATHS = frozenset({b"/v1/batch", b"/v1/track", b"/v1/identify"})
+INGEST_PATHS = frozenset({b"/v1/batch", b"/v1/import", b"/v1/track", b"/v1/identify"})
 # Headers the early answer sets itself; the rest of the captured 429's headers are replayed.
 _OWN_HEADERS = frozenset({"content-length", "retry-after", "date", "server", "connection"})
 
