@@ -290,15 +290,21 @@ def database_sessions_of_others() -> list[tuple[Any, ...]]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid, state, query FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid, application_name, client_port, backend_start, state, left(query, 200)"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         return cursor.fetchall()
 
 
 def database_sessions_wait() -> None:
     """PostgreSQL ends a session a moment after its client has gone; wait for the stopped processes'."""
-    wait_until(lambda: not database_sessions_of_others(), what="the processes' database sessions to end", timeout=15)
+    try:
+        wait_until(
+            lambda: not database_sessions_of_others(), what="the processes' database sessions to end", timeout=15
+        )
+    except AssertionError as exc:
+        # Say whose sessions stayed (client port, start, last query), so a flake can be traced.
+        raise AssertionError(f"{exc}: {database_sessions_of_others()}") from None
 
 
 @contextlib.contextmanager
