@@ -283,17 +283,23 @@ def _answers(url: str) -> bool:
 
 
 def database_sessions_of_others() -> list[tuple[Any, ...]]:
-    """Other sessions on the test database (PostgreSQL), which would block its flush and drop."""
+    """Sessions on the test database (PostgreSQL) of other processes: the ones a stopped process
+    leaves behind for a moment, which would block the database's flush and drop.
+
+    A session of this very process (a connection another of its threads opened) is not one of
+    them: waiting cannot end it, and idle it blocks nothing. It is told apart by its client port."""
+    import psutil
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return []
+    own_ports = {c.laddr.port for c in psutil.Process().net_connections(kind="tcp") if c.laddr}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid, application_name, client_port, backend_start, state, left(query, 200)"
             " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        return cursor.fetchall()
+        return [row for row in cursor.fetchall() if row[2] not in own_ports]
 
 
 def database_sessions_wait() -> None:
