@@ -188,6 +188,9 @@ def _events_day_drop(day: date, name: str) -> list[str]:
     decisions = _days(DECISIONS.table).get(day) if partitioned(DECISIONS.table) else None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
+        # make PostgreSQL refuse the DROP: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # Lock the day first: no event of it can be claimed or marked while we look and drop.
         cursor.execute(f"LOCK TABLE {q(name)} IN SHARE MODE")
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {q(name)} WHERE processed_at IS NULL)")
@@ -212,6 +215,9 @@ def _provider_events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
+        # make PostgreSQL refuse the DROP: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"LOCK TABLE {q(name)} IN SHARE MODE")
         cursor.execute(
             "UPDATE campaigns_suppression SET provider_event_id = NULL "
