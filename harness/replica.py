@@ -86,8 +86,10 @@ class StreamingPair:
 
 
 @contextlib.contextmanager
-def streaming_pair(*, standby_settings: dict[str, str] | None = None) -> Iterator[StreamingPair]:
-    """A running primary and a streaming standby of it; `standby_settings` are extra `-c` settings."""
+def streaming_pair(
+    *, primary_settings: dict[str, str] | None = None, standby_settings: dict[str, str] | None = None
+) -> Iterator[StreamingPair]:
+    """A running primary and a streaming standby of it; the `…_settings` are extra `-c` settings of each."""
     base = Path(tempfile.mkdtemp(prefix="triggermail-replica-"))
     clusters: list[Cluster] = []
     try:
@@ -95,7 +97,7 @@ def streaming_pair(*, standby_settings: dict[str, str] | None = None) -> Iterato
         primary = Cluster("primary", base / "primary", _free_port(), base / "primary.log")
         _initdb(primary.data_dir)
         clusters.append(primary)
-        _start(primary, base)
+        _start(primary, base, settings=primary_settings)
         primary.query(f"CREATE ROLE {REPLICATION_ROLE} REPLICATION LOGIN")
         standby = Cluster("standby", base / "standby", _free_port(), base / "standby.log")
         _basebackup(primary, standby.data_dir)
