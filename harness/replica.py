@@ -36,7 +36,18 @@ from typing import Any
 
 import psycopg
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """Where initdb, pg_ctl and pg_basebackup are: $PG_BIN, else pg_config's answer, else Debian's 15."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        answer = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+        return Path(answer.stdout.strip())
+    return Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 CLUSTER_OWNER = "postgres"
 SUPERUSER = "root"
 REPLICATION_ROLE = "replicator"

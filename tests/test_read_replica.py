@@ -165,6 +165,8 @@ def test_the_dashboard_is_read_from_the_replica_while_the_primary_sends(
     assert DASHBOARD_MARKER not in pair.primary.log()[primary_log_before:]
     assert "read-only transaction" not in processes.logs()
     assert "System check identified no issues" in manage(env, "check", "--database", "default", "--database", "replica")
+    export = manage(env, "export_rules")
+    assert FROM_REPLICA.search(export) and '"Welcome"' in export, export
 
     # The standby stops: the page still renders, from the primary, and says so; the web process logs why.
     cluster_stop(pair.standby)

@@ -8,6 +8,7 @@ tests/test_read_replica.py.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 
@@ -171,6 +173,23 @@ class TestWithAReplicaThatDoesNotAnswer:
 
     def test_the_check_warns(self):
         assert [m.id for m in replica_is_a_standby(None, databases=[REPLICA])] == ["triggermail.W020"]
+
+    def test_the_rules_export_reads_from_the_primary_and_says_so(self):
+        rule_make("welcome", "user_signup")
+        out, err = io.StringIO(), io.StringIO()
+
+        call_command("export_rules", stdout=out, stderr=err)
+
+        assert '"welcome"' in out.getvalue()
+        assert err.getvalue() == "Read from the primary (replica unreachable).\n"
+
+    def test_the_rules_export_reads_the_primary_without_a_word_when_told_to(self):
+        out, err = io.StringIO(), io.StringIO()
+
+        call_command("export_rules", "--primary", stdout=out, stderr=err)
+
+        assert '"rules"' in out.getvalue()
+        assert err.getvalue() == ""
 
     def test_the_check_runs_only_when_asked_for_the_replica_database(self):
         assert replica_is_a_standby(None, databases=None) == []
