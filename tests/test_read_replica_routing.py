@@ -9,8 +9,12 @@ tests/test_read_replica.py.
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +27,7 @@ from django.test import Client
 
 from campaigns.models import Decision, IdempotencyKey, Rule, Send
 from events.models import Contact, Event
+from harness.processes import BASE_DIR
 from tests.conftest import Api, identify, run_worker, track
 from tests.world import rule_make
 from triggermail import replica
@@ -82,6 +87,48 @@ def routed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
     monkeypatch.setattr(ReplicaRouter, "db_for_read", recording)
     return answers
+
+
+def settings_start(tmp_path: Any, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py shell` printing DATABASES["replica"], in a process with only these variables."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "SECRET_KEY": "replica-settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        **environment,
+    }
+    show = "import json; from django.conf import settings; print(json.dumps(settings.DATABASES.get('replica')))"
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", show],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_replica_setting_makes_an_alias_that_tests_mirror_and_that_gives_up_quickly(tmp_path):
+    process = settings_start(
+        tmp_path,
+        DATABASE_URL="postgres://root@127.0.0.1:5432/app",
+        DATABASE_REPLICA_URL="postgres://reader@10.0.0.2:5433/app",
+    )
+
+    assert process.returncode == 0, process.stderr
+    alias = json.loads(process.stdout.strip().splitlines()[-1])
+    assert (alias["HOST"], alias["PORT"], alias["USER"], alias["NAME"]) == ("10.0.0.2", 5433, "reader", "app")
+    assert alias["OPTIONS"]["connect_timeout"] == 2
+    assert alias["TEST"]["MIRROR"] == "default"
+
+
+def test_a_replica_of_sqlite_stops_start_up_naming_the_setting(tmp_path):
+    process = settings_start(
+        tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", DATABASE_REPLICA_URL="postgres://h/app"
+    )
+
+    assert process.returncode != 0
+    assert "DATABASE_REPLICA_URL must be a postgres:// URL" in process.stderr
 
 
 def test_the_scope_is_the_primary_when_no_replica_is_configured():
