@@ -52,6 +52,7 @@ CLUSTER_OWNER = "postgres"
 SUPERUSER = "root"
 REPLICATION_ROLE = "replicator"
 TIMEOUT = 60.0
+PORT_ATTEMPTS = 3
 
 
 class ReplicaSetupError(RuntimeError):
@@ -171,15 +172,23 @@ def _start(cluster: Cluster, base: Path, *, settings: dict[str, str] | None = No
         "fsync": "off",
         **(settings or {}),
     }
-    server_options = " ".join([f"-p {cluster.port}", *(f"-c {key}={value}" for key, value in options.items())])
     _running.add(cluster.data_dir)
-    _run(
-        [
-            *(str(PG_BIN / "pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_path)),
-            *("-w", "-t", str(int(TIMEOUT)), "-o", server_options, "start"),
-        ],
-        logs_of=[cluster],
-    )
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        server_options = " ".join([f"-p {cluster.port}", *(f"-c {key}={value}" for key, value in options.items())])
+        try:
+            _run(
+                [
+                    *(str(PG_BIN / "pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_path)),
+                    *("-w", "-t", str(int(TIMEOUT)), "-o", server_options, "start"),
+                ],
+                logs_of=[cluster],
+            )
+            return
+        except ReplicaSetupError:
+            # Another process took the free port between our look and the server's bind: take another.
+            if attempt == PORT_ATTEMPTS or f"port {cluster.port}" not in cluster.log():
+                raise
+            cluster.port = _free_port()
 
 
 def _wait_streaming(pair: StreamingPair) -> None:
@@ -226,6 +235,11 @@ def _give_to_owner(base: Path) -> None:
             "(Debian's postgresql package creates it)"
         ) from None
     os.chown(base, owner.pw_uid, owner.pw_gid)
+    if subprocess.run(_as_owner(["test", "-w", str(base)]), check=False).returncode != 0:
+        raise ReplicaSetupError(
+            f"the user {CLUSTER_OWNER!r} cannot write to {base}: a directory above it is closed to it; "
+            "set TMPDIR to a directory every user can reach (such as /tmp)"
+        )
 
 
 def _free_port() -> int:
