@@ -9,7 +9,7 @@ Why a primary of its own rather than a replica of the machine's cluster on port 
 connection needs a `replication` line in that cluster's pg_hba.conf, which this project's machines
 do not have (and a test must not edit system files); and `pg_basebackup` copies every database of a
 cluster, which on a shared machine holds other runs' multi-gigabyte benchmark databases. A cluster
-of its own starts in about a second, allows replication from 127.0.0.1 (initdb's default pg_hba),
+of its own starts in a few seconds, allows replication from 127.0.0.1 (initdb's default pg_hba),
 and copies only what the test puts in it.
 
 PostgreSQL refuses to run as root, so when the tests run as root (CI does) the server binaries run as
