@@ -5,12 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import InterfaceError, OperationalError
+
+from triggermail.db_router import REPLICA, replica_configured
+from triggermail.replica import replica_status
 
 
 @register()
@@ -190,3 +195,31 @@ def email_security_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessag
             )
         )
     return messages
+
+
+# Tagged "database", as Django asks of checks that connect: `manage.py check --database replica`.
+@register(Tags.database)
+def replica_is_a_standby(app_configs: Any, databases: Sequence[str] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """DATABASE_REPLICA_URL names a PostgreSQL standby (README, Read replica)."""
+    if not databases or REPLICA not in databases or not replica_configured():
+        return []
+    try:
+        in_recovery, _ = replica_status()
+    except (OperationalError, InterfaceError) as exc:
+        return [
+            Warning(
+                f"DATABASE_REPLICA_URL does not answer: {exc}".strip(),
+                hint="The Dashboard reads from the primary until it does (and logs each failure).",
+                id="triggermail.W020",
+            )
+        ]
+    if not in_recovery:
+        return [
+            Warning(
+                "DATABASE_REPLICA_URL is not a standby: pg_is_in_recovery() is false there.",
+                hint="Point it at a streaming replica of DATABASE_URL's server; a second primary's figures "
+                "are not this deployment's, and the Dashboard would show them.",
+                id="triggermail.W021",
+            )
+        ]
+    return []

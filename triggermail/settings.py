@@ -118,6 +118,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 
+# An optional streaming replica of the PostgreSQL primary (README, Read replica). Only the pages
+# that show figures read from it, inside triggermail.db_router's scope; nothing that decides a send
+# ever does, and nothing writes to it. Tests mirror it to "default" so that no second test database
+# is made; the real replica is tested with a standby of its own (tests/test_read_replica.py).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if "postgresql" not in DATABASES["replica"]["ENGINE"] or "postgresql" not in DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL must be a postgres:// URL, and DATABASE_URL too: a replica is a PostgreSQL standby."
+        )
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # A replica that does not answer costs a page this long before it reads from the primary instead.
+    DATABASES["replica"]["OPTIONS"] = {
+        "connect_timeout": env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2),
+        **DATABASES["replica"].get("OPTIONS", {}),
+    }
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["triggermail.db_router.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The lockout check comes first and refuses a locked-out username and address before any password

@@ -25,7 +25,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Q, Sum
 
 from campaigns.models import Decision, Rule, Send
@@ -82,8 +83,10 @@ class Dashboard:
 
 
 def dashboard_compute(*, start: datetime, end: datetime) -> Dashboard:
-    with transaction.atomic():
-        _postgres_tune_for_reporting()
+    # One snapshot for all the figures, on the database the reads go to (the replica in its scope).
+    alias = router.db_for_read(Send)
+    with transaction.atomic(using=alias):
+        _postgres_tune_for_reporting(connections[alias])
         decided = _decisions_by_rule(start=start, end=end)
         sent_in_period = Send.objects.filter(state=Send.State.SENT, sent_at__gte=start, sent_at__lt=end)
         sends, distribution = _sends_by_rule(sent_in_period)
@@ -109,7 +112,7 @@ def dashboard_compute(*, start: datetime, end: datetime) -> Dashboard:
     )
 
 
-def _postgres_tune_for_reporting() -> None:
+def _postgres_tune_for_reporting(connection: BaseDatabaseWrapper) -> None:
     """Settings for this transaction's few large aggregates, on PostgreSQL.
 
     JIT compilation is for long analytic queries: the planner's cost estimates for these (hundreds
