@@ -1,10 +1,23 @@
-"""One view at the ingest API's paths: read the body, answer what /v1/track answers."""
+"""P2's baselines, at their own paths under the same gunicorn and settings as the real app.
+
+- /v1/track (and /v1/batch): the minimal Django JSON view, no database.
+- /v1/insert: the same view doing one durable INSERT of the posted JSON (autocommit, so one round
+  trip that ends in a WAL flush; ON CONFLICT DO NOTHING on its messageId) into a table of its own,
+  `bench_insert` (BASELINE_TABLE_SQL, created by the bench before this server starts).
+"""
 
 from __future__ import annotations
 
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+
+BASELINE_TABLE_SQL = "CREATE TABLE bench_insert (message_id text PRIMARY KEY, document jsonb NOT NULL)"
+_INSERT = (
+    "INSERT INTO bench_insert (message_id, document) SELECT d->>'messageId', d FROM (SELECT %s::jsonb AS d) AS posted"
+    " ON CONFLICT DO NOTHING"
+)
 
 
 @csrf_exempt
@@ -14,4 +27,12 @@ def minimal(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"success": True})
 
 
-urlpatterns = [path("v1/track", minimal), path("v1/batch", minimal)]
+@csrf_exempt
+def insert(request: HttpRequest) -> JsonResponse:
+    # PostgreSQL parses the JSON; Django runs in autocommit, so the INSERT is its own transaction.
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, [request.body.decode()])
+    return JsonResponse({"success": True})
+
+
+urlpatterns = [path("v1/track", minimal), path("v1/batch", minimal), path("v1/insert", insert)]
