@@ -136,7 +136,9 @@ def p2_track(run: Run, deployment: Deployment, url: str) -> None:
         connection.execute(BASELINE_TABLE_SQL)
     baseline_url = deployment.web_start(settings_module="bench.baseline.settings", ready_path="/v1/track")
     bare = _wrk(run, baseline_url, "/v1/track", "p2b", "P2 baseline view")
-    insert = _wrk(run, baseline_url, "/v1/insert", "p2i", "P2 baseline INSERT view")
+    deployment.webs_stop()
+    baseline_url = deployment.web_start(settings_module="bench.baseline.insert_settings", ready_path="/ready")
+    insert = _wrk(run, baseline_url, "/v1/track", "p2i", "P2 baseline INSERT view")
     noise = run.noise("P2 /v1/track", "P2 baseline view", "P2 baseline INSERT view")
     for id, base, what, target in (
         ("P2", insert, "Django view doing one durable INSERT", 0.8),

@@ -1,9 +1,11 @@
-"""P2's baselines, at their own paths under the same gunicorn and settings as the real app.
+"""P2's baselines, each served at the ingest API's paths by the same gunicorn and settings as the
+real app (so the same middleware, which the ingest paths skip in part, triggermail/middleware.py).
 
-- /v1/track (and /v1/batch): the minimal Django JSON view, no database.
-- /v1/insert: the same view doing one durable INSERT of the posted JSON (autocommit, so one round
-  trip that ends in a WAL flush; ON CONFLICT DO NOTHING on its messageId) into a table of its own,
-  `bench_insert` (BASELINE_TABLE_SQL, created by the bench before this server starts).
+- `minimal` (this URLconf, bench.baseline.settings): the minimal Django JSON view, no database.
+- `insert` (bench.baseline.insert_urls, bench.baseline.insert_settings): the same view doing one
+  durable INSERT of the posted JSON (autocommit, so one round trip that ends in a WAL flush; ON
+  CONFLICT DO NOTHING on its messageId) into a table of its own, `bench_insert` (BASELINE_TABLE_SQL,
+  created by the bench before that server starts).
 """
 
 from __future__ import annotations
@@ -35,4 +37,4 @@ def insert(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"success": True})
 
 
-urlpatterns = [path("v1/track", minimal), path("v1/batch", minimal), path("v1/insert", insert)]
+urlpatterns = [path("v1/track", minimal), path("v1/batch", minimal)]
