@@ -13,6 +13,7 @@ import requests
 from django.db import connection
 
 from events.models import Event, WriteKey
+from events.openapi import openapi_document
 from harness.processes import (
     database_sessions_of_others,
     database_sessions_wait,
@@ -22,6 +23,7 @@ from harness.processes import (
     wait_until,
 )
 from harness.sendgrid_server import API_KEY, SendGridServer
+from tests.test_openapi import assert_documented
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -70,6 +72,7 @@ def test_a_connection_lost_between_requests(
             assert answer.status_code == 503, answer.text
             assert answer.headers["Retry-After"] == "1"
             assert [e["field"] for e in answer.json()["errors"]] == ["database"]
+            assert_documented(openapi_document(base_url=base_url), "/v1/track", answer)
             assert not Event.objects.filter(message_id="m-2").exists()
             # What an SDK does with a 503: post it again.
             assert _post(base_url, raw, "m-2").status_code == 200
