@@ -276,7 +276,7 @@ def test_a_call_is_one_statement_in_autocommit_once_its_key_was_read(client, set
     assert api.post("/v1/track", track("viewed", "u0")).status_code == 200
     seen: list[tuple[str, bool]] = []
 
-    def spy(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def spy(execute, sql, params, many, context):
         seen.append((sql, connection.get_autocommit() and not connection.in_atomic_block))
         return execute(sql, params, many, context)
 

@@ -80,12 +80,14 @@ def test_a_key_revoked_while_a_web_server_runs_stops_working_within_the_bound(
         _revoke(raw)
         revoked = time.monotonic()
         answers: list[tuple[float, int]] = []  # (seconds after the revocation the request started, status)
+
+        def twenty_past_the_bound() -> bool:
+            answers.append((time.monotonic() - revoked, _post(base_url, raw, 100 + len(answers))))
+            return sum(after > bound for after, _ in answers) >= 20
+
         # Post until 20 requests started past the bound have been answered (a deadline: the wait).
         wait_until(
-            lambda: (
-                answers.append((time.monotonic() - revoked, _post(base_url, raw, 100 + len(answers))))
-                or sum(after > bound for after, _ in answers) >= 20
-            ),
+            twenty_past_the_bound,
             what=f"20 answers to requests started {bound} s after the revocation",
             timeout=bound + 30,
             interval=0.01,
