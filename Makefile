@@ -109,7 +109,7 @@ chaos: $(STAMP) ## Chaos run: 5,000 events under faults, fails on any duplicate 
 chaos-quick: $(STAMP) ## The small chaos run CI does: 600 events, about a minute
 	$(BIN)/python -m chaos.run --events 600 --duration 20 --kill-every 2,5 --pg-drops 1 $(CHAOS_ARGS)
 
-deps-system: ## apt-install what browser tests need (chromium, chromium-driver, fonts-liberation) if missing
+deps-system: ## apt-install what browser tests and make bench need (chromium, chromium-driver, fonts-liberation, wrk) if missing
 	@scripts/deps-system.sh
 
 clean: ## Remove var/ (database, captured mail), collected static files, caches and the install stamp

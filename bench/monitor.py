@@ -44,6 +44,13 @@ def _tree(pids: list[int]) -> list[psutil.Process]:
     return processes
 
 
+def _named(process: psutil.Process, name: str) -> bool:
+    try:
+        return bool(process.name() == name)
+    except psutil.Error:  # it ended meanwhile
+        return False
+
+
 def query_shape(text: str) -> str:
     """A statement with its literals, value lists and column lists elided, short enough for a report line."""
     shape = _LITERALS.sub("?", " ".join(text.split()))
@@ -112,8 +119,9 @@ class Monitor:
         if name == "postgres":
             return _tree(self._backends())
         if name == "generator":
-            # Only this process: the others are its children, and belong to their own components.
-            return [psutil.Process()]
+            # This process and its wrk (P2's load); its other children belong to their own components.
+            me = psutil.Process()
+            return [me, *(child for child in me.children() if _named(child, "wrk"))]
         return _tree(self.roots[name]()) if name in self.roots else []
 
     def sample(self) -> None:

@@ -16,7 +16,7 @@ from bench.plot import latency_png, timeline_png
 from harness.processes import BASE_DIR
 
 CORES_SHARED = (
-    "Every process — load generator (this process, one thread of asyncio on uvloop), gunicorn, qcluster, "
+    "Every process — load generator (this process, one thread of asyncio on uvloop; wrk for P2), gunicorn, qcluster, "
     "PostgreSQL, the SendGrid-compatible server — runs on the same {cores} cores with no pinning or "
     "priorities, as on a single production host. The CPU table says how the cores were actually shared "
     "in each phase; 'other' is busy time no component accounts for (other databases' sessions, anything "

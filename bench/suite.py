@@ -5,7 +5,7 @@ run's own on loopback and bench.sendgrid_fast (a SendGrid-compatible server answ
 then measures:
 
     P1  /v1/batch events/s                  vs raw psycopg COPY of the same rows
-    P2  /v1/track requests/s                vs a minimal Django view under the same gunicorn
+    P2  /v1/track requests/s (wrk)          vs a Django view doing one INSERT, and one doing none
     P3  event accepted -> provider received, no-delay rule, steady 200 events/s
     P4  provider received - due time, with 1,000,000 pending sends in the table
     P5  sustained ingest -> match -> send, 1,000 events/s for 5 minutes; backlog slope, drain

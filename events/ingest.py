@@ -1,10 +1,12 @@
-"""Storing accepted messages: one transaction per request, deduplicated by (source, messageId).
+"""Storing accepted messages: all or none per request, deduplicated by (source, messageId).
 
-The statements are few and their number does not grow with the batch: one INSERT per 500 events,
-one for the contacts. On PostgreSQL the rows of each travel as a single JSON parameter, read by
-`json_populate_recordset`: one json.dumps in C replaces adapting each value of each row, and the
-statement's text stays the same size whatever the batch. Other databases (SQLite, the embedded
-default) take a multi-row VALUES insert and the ORM.
+On PostgreSQL a request is ONE statement in autocommit, whatever its size: a data-modifying CTE
+inserts the events (ON CONFLICT DO NOTHING, RETURNING the new ones) and merges what the new ones
+say about their senders into their contacts. A statement is atomic by itself, so there is no
+BEGIN and no COMMIT to wait for: one round trip (issue #15). The rows travel as JSON parameters,
+read by `json_populate_recordset`/`json_to_recordset`: one json.dumps in C replaces adapting each
+value of each row, and the statement's text stays the same whatever the batch. Other databases
+(SQLite, the embedded default) take a transaction, a multi-row VALUES insert and the ORM.
 """
 
 from __future__ import annotations
@@ -49,12 +51,16 @@ def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at:
     """
     if not messages:
         return IngestResult(accepted=0, duplicates=0)
-    with transaction.atomic():
-        new_ids = _events_insert(source, messages, received_at)
-        # A retried message must not re-apply old traits over newer ones: only new messages count.
+    if _postgresql():
+        new_ids = _ingest_postgresql(source, messages, received_at)
         fresh = [m for m in messages if m.message_id in new_ids]
-        # The insert itself wakes the matching: a trigger sends a NOTIFY delivered at commit (events/0004).
-        contacts_upsert(fresh)
+    else:
+        with transaction.atomic():
+            new_ids = _events_insert_values(_first_of_each_id(messages), source, received_at)
+            # A retried message must not re-apply old traits over newer ones: only new messages count.
+            fresh = [m for m in messages if m.message_id in new_ids]
+            # The insert itself wakes the matching: a trigger sends a NOTIFY delivered at commit (events/0004).
+            _contacts_upsert_orm(_contact_updates(fresh))
     # A messageId repeated within the request was stored once, as its first message.
     stored = Counter(m.type for m in {m.message_id: m for m in reversed(fresh)}.values())
     return IngestResult(
@@ -82,55 +88,69 @@ def _column(field: models.Field[Any, Any]) -> str:
 # --- Events ---------------------------------------------------------------------------------
 
 
-def _events_insert(source: WriteKey, messages: Sequence[Message], received_at: datetime) -> set[str]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING: the ids that were new.
-    Segment deduplicates per source: another write key's message with the same id is stored.
-    On PostgreSQL events are partitioned and no unique index spans them: a trigger skips a taken
-    (source, messageId) (events_messagekey, campaigns migration 0018), so the INSERT names no
-    conflict target, and RETURNING still lists only the rows stored."""
+def _first_of_each_id(messages: Sequence[Message]) -> list[Message]:
     # Within one request a repeated messageId would conflict with itself; keep the first.
     unique: dict[str, Message] = {}
     for m in messages:
         unique.setdefault(m.message_id, m)
-    rows = list(unique.values())
-    if not _postgresql():
-        return _events_insert_values(rows, source, received_at)
-    new_ids: set[str] = set()
+    return list(unique.values())
+
+
+def event_conflict_clause() -> str:
+    """What makes a repeated (source, messageId) a no-op on PostgreSQL: the one place that says how.
+    Segment deduplicates per source: another write key's message with the same id is stored.
+    Events are partitioned and no unique index spans the partitions: a trigger skips a taken
+    (source, messageId) (events_messagekey, campaigns migration 0018), so the INSERT names no
+    conflict target, and RETURNING still lists only the rows stored."""
+    return "ON CONFLICT DO NOTHING"
+
+
+def _ingest_postgresql(source: WriteKey, messages: Sequence[Message], received_at: datetime) -> set[str]:
+    """Insert the events and merge the new ones' contact facts, in one statement: the ids that were new."""
+    rows = _first_of_each_id(messages)
+    facts = _contact_facts(messages)
+    sql = _ingest_sql_postgresql(with_contacts=bool(facts))
+    params: list[Any] = [received_at, source.pk, _json(_event_rows(rows))]
+    if facts:
+        params += [_json(facts), *_contact_defaults()]
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            cursor.execute(*_events_insert_postgresql(rows[start : start + _INSERT_CHUNK], source, received_at))
-            new_ids.update(r[0] for r in cursor.fetchall())
-    return new_ids
+        cursor.execute(sql, params)
+        return {r[0] for r in cursor.fetchall()}
 
 
-@cache
-def _events_sql_postgresql() -> str:
-    # Rows are inserted in the order they were posted (WITH ORDINALITY), so event ids, the order
-    # in which events are matched, follow the batch.
-    table, columns = _name(Event._meta.db_table), [_name(c) for c in _EVENT_COLUMNS]
-    selected = ", ".join(f"r.{c}" for c in columns[:-2])
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selected}, %s, %s "
-        f"FROM json_populate_recordset(NULL::{table}, %s::json) WITH ORDINALITY AS r ORDER BY r.ordinality "
-        f"ON CONFLICT DO NOTHING RETURNING {columns[0]}"
-    )
-
-
-def _events_insert_postgresql(
-    chunk: Sequence[Message], source: WriteKey, received_at: datetime
-) -> tuple[str, list[Any]]:
+def _json(rows: list[dict[str, Any]]) -> str:
     # Parsing refused anything PostgreSQL cannot store (NUL, lone surrogates, NaN), so the
     # document converts as it is; the column types come from the table itself.
-    rows = [
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event_rows(rows: Sequence[Message]) -> list[dict[str, Any]]:
+    return [
         {
             "message_id": m.message_id, "type": m.type, "name": m.name, "user_id": m.user_id,
             "anonymous_id": m.anonymous_id, "properties": m.properties, "traits": m.traits,
             "context": m.context, "occurred_at": m.occurred_at.isoformat(),
         }
-        for m in chunk
+        for m in rows
     ]  # fmt: skip
-    document = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-    return _events_sql_postgresql(), [received_at, source.pk, document]
+
+
+@cache
+def _ingest_sql_postgresql(*, with_contacts: bool) -> str:
+    # Rows are inserted in the order they were posted (WITH ORDINALITY), so event ids, the order
+    # in which events are matched, follow the batch. The insert wakes the matching: a trigger
+    # sends a NOTIFY, delivered when the statement commits (events/0004).
+    table, columns = _name(Event._meta.db_table), [_name(c) for c in _EVENT_COLUMNS]
+    selected = ", ".join(f"r.{c}" for c in columns[:-2])
+    message_id = columns[0]
+    insert = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selected}, %s, %s "
+        f"FROM json_populate_recordset(NULL::{table}, %s::json) WITH ORDINALITY AS r ORDER BY r.ordinality "
+        f"{event_conflict_clause()} RETURNING {message_id}"
+    )
+    if not with_contacts:
+        return insert
+    return f"WITH new AS ({insert}), {_contacts_ctes_postgresql()} SELECT {message_id} FROM new"
 
 
 def _events_insert_values(rows: Sequence[Message], source: WriteKey, received_at: datetime) -> set[str]:
@@ -178,61 +198,84 @@ def _contact_updates(messages: Sequence[Message]) -> dict[str, _ContactUpdate]:
     return updates
 
 
-def contacts_upsert(messages: Sequence[Message]) -> None:
-    """Merge identify traits (and other calls' context.traits) into contacts, in time order.
+def _contact_facts(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """What each message says about its sender, numbered in the order the messages happened
+    (`seq`; posted order among equal times): the rows that the statement merges, as
+    _contact_updates does for the other databases."""
+    facts = []
+    for seq, m in enumerate(sorted(messages, key=lambda m: m.occurred_at)):
+        if not (m.contact_traits or m.timezone or m.locale):
+            continue
+        email = m.contact_traits.get("email")
+        facts.append(
+            {
+                "message_id": m.message_id, "seq": seq, "user_id": m.user_id, "traits": m.contact_traits,
+                "email": str(email) if email else None, "timezone": m.timezone or None, "locale": m.locale or None,
+            }
+        )  # fmt: skip
+    return facts
 
-    A fixed number of queries whatever the number of messages, and none when no message says
-    anything about its sender. Contacts are locked in user_id order, so two requests touching
-    the same contacts cannot deadlock. A contact the messages would not change is not written.
-    """
-    updates = _contact_updates(messages)
-    if not updates:
-        return
-    if _postgresql():
-        _contacts_upsert_postgresql(updates)
-    else:
-        _contacts_upsert_orm(updates)
+
+def _contact_defaults() -> list[Any]:
+    """The values of the Contact columns a message does not set (the model's defaults), in the
+    order of _contacts_defaulted()."""
+    template = Contact()
+    return [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in _contacts_defaulted()]
 
 
 @cache
-def _contacts_sql_postgresql() -> tuple[str, tuple[models.Field[Any, Any], ...]]:
-    """The upsert, and the fields whose values are the model's defaults (its parameters)."""
+def _contacts_defaulted() -> tuple[models.Field[Any, Any], ...]:
+    return tuple(f for f in Contact._meta.concrete_fields if not f.primary_key and f.name not in _CONTACT_COLUMNS)
+
+
+@cache
+def _contacts_ctes_postgresql() -> str:
+    """`facts`, `merged` and `contacts`: the CTEs that follow `new` (the ids just inserted).
+
+    Only the facts of new messages count, so a retried message never re-applies old traits over
+    newer ones. Per sender, traits merge key by key in `seq` order (jsonb_object_agg keeps a
+    repeated key's last value, as dict.update does); email, timezone and locale take the last
+    value given. Contacts are inserted or merged in user_id order, so two requests touching the
+    same contacts lock them in the same order and cannot deadlock; a contact the merge would not
+    change is locked but not rewritten.
+    """
     table = _name(Contact._meta.db_table)
-    defaulted = tuple(f for f in Contact._meta.concrete_fields if not f.primary_key and f.name not in _CONTACT_COLUMNS)
+    defaulted = _contacts_defaulted()
     user_id, email, zone, locale, traits = (_name(c) for c in _CONTACT_COLUMNS)
+    message_id = _name("message_id")
+    facts = (
+        f"facts AS (SELECT f.* FROM json_to_recordset(%s::json) AS f({message_id} text, seq int, {user_id} text, "
+        f"{traits} jsonb, {email} text, {zone} text, {locale} text) "
+        f"WHERE f.{message_id} IN (SELECT {message_id} FROM new))"
+    )
+    last = {
+        c: f"(array_agg(f.{c} ORDER BY f.seq DESC) FILTER (WHERE f.{c} IS NOT NULL))[1]" for c in (email, zone, locale)
+    }
+    merged = (
+        f"merged AS (SELECT f.{user_id}, "
+        "COALESCE(jsonb_object_agg(t.key, t.value ORDER BY f.seq) FILTER (WHERE t.key IS NOT NULL), '{}')"
+        f" AS {traits}, "
+        + ", ".join(f"{value} AS {c}" for c, value in last.items())
+        + f" FROM facts AS f LEFT JOIN LATERAL jsonb_each(f.{traits}) AS t ON true GROUP BY f.{user_id})"
+    )
     inserted = [f"r.{user_id}", *(f"COALESCE(r.{c}, '')" for c in (email, zone, locale)), f"r.{traits}"]
     columns = [_name(c) for c in _CONTACT_COLUMNS] + [_column(f) for f in defaulted]
-    # Traits merge key by key, the newer value winning, as dict.update does; the other fields
-    # change only when the messages carry a value (EXCLUDED holds '' when they carry none).
-    merged = {
+    # Traits merge key by key, the newer value winning; the other fields change only when the
+    # messages carry a value (EXCLUDED holds '' when they carry none).
+    update = {
         traits: f"(CASE jsonb_typeof(c.{traits}) WHEN 'object' THEN c.{traits} ELSE '{{}}' END) || EXCLUDED.{traits}",
         **{c: f"COALESCE(NULLIF(EXCLUDED.{c}, ''), c.{c})" for c in (email, zone, locale)},
     }
     updated_at = _column(next(f for f in defaulted if f.name == "updated_at"))
-    sql = (
-        f"INSERT INTO {table} AS c ({', '.join(columns)}) "
-        f"SELECT {', '.join(inserted + ['%s'] * len(defaulted))} "
-        f"FROM json_populate_recordset(NULL::{table}, %s::json) AS r ORDER BY r.{user_id} "
+    contacts = (
+        f"contacts AS (INSERT INTO {table} AS c ({', '.join(columns)}) "
+        f"SELECT {', '.join(inserted + ['%s'] * len(defaulted))} FROM merged AS r ORDER BY r.{user_id} "
         f"ON CONFLICT ({user_id}) DO UPDATE SET "
-        + ", ".join(f"{c} = {value}" for c, value in merged.items())
+        + ", ".join(f"{c} = {value}" for c, value in update.items())
         + f", {updated_at} = EXCLUDED.{updated_at} "
-        f"WHERE ({', '.join(merged.values())}) IS DISTINCT FROM ({', '.join(f'c.{c}' for c in merged)})"
+        f"WHERE ({', '.join(update.values())}) IS DISTINCT FROM ({', '.join(f'c.{c}' for c in update)}))"
     )
-    return sql, defaulted
-
-
-def _contacts_upsert_postgresql(updates: dict[str, _ContactUpdate]) -> None:
-    # One statement inserts the new contacts and merges into the others; ORDER BY takes the row
-    # locks in user_id order. A contact the update would not change is locked but not rewritten.
-    sql, defaulted = _contacts_sql_postgresql()
-    template = Contact()
-    defaults = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in defaulted]
-    rows = [
-        {"user_id": user_id, "email": u.email, "timezone": u.timezone, "locale": u.locale, "traits": u.traits}
-        for user_id, u in updates.items()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*defaults, json.dumps(rows, ensure_ascii=False, separators=(",", ":"))])
+    return f"{facts}, {merged}, {contacts}"
 
 
 def _contacts_lock(user_ids: Sequence[str]) -> dict[str, Contact]:

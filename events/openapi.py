@@ -126,6 +126,12 @@ _RESPONSES: dict[str, Any] = {
     ),
     "415": _json(ref("RequestRefused"), "The body or its Content-Type is not JSON, or the encoding is not gzip."),
     "429": TOO_MANY_REQUESTS,
+    "503": _json(
+        ref("RequestRefused"),
+        "The database could not take the request (a connection lost in a database restart, say). Nothing stored: "
+        "send it again after Retry-After.",
+        Retry_After=_header("Seconds to wait before retrying.", {"type": "string", "pattern": "^[0-9]+$"}),
+    ),
 }
 
 

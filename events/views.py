@@ -4,7 +4,9 @@ Every answer is JSON, and its shape is the one published in events.openapi:
 200 `{"success": true}` once every message is committed (with `warnings` when a browser key's
 traits were set aside, events.key_kinds); a refused request (401, 429 over the key's rate limit,
 413, 415, or 400 for a body that is not a batch) stores nothing and names the problem; a request with some bad
-messages stores the good ones and answers 400 (413 if one was too large) naming each bad one.
+messages stores the good ones and answers 400 (413 if one was too large) naming each bad one; a
+request the database could not take (its connection lost) stores nothing and answers 503 with
+Retry-After.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from datetime import datetime
 from functools import partial, wraps
 from typing import Any
 
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -123,7 +127,27 @@ def _declared_type(document: Any, index: int, kind: str | None) -> str:
     return declared if declared in SUPPORTED_TYPES else "invalid"
 
 
+def _database_unavailable(exc: Exception) -> JsonResponse:
+    # A lost connection (a database restart, when the health check is skipped), a restart in
+    # progress, a statement timeout: nothing was stored (the ingest is one statement, or one
+    # transaction), so the same request may simply come again. Django closes the broken connection
+    # once this answer is sent, and the next request connects anew.
+    response = _refusal(503, "database", f"the database could not be reached ({type(exc).__name__}); retry")
+    response["Retry-After"] = "1"
+    return response
+
+
 def _ingest(request: HttpRequest, parse: Parser, kind: str | None = None) -> JsonResponse:
+    if not settings.INGEST_DATABASE_HEALTH_CHECKS:
+        # Skip Django's `SELECT 1` before this request's first query (settings: what it trades).
+        connection.health_check_done = True  # type: ignore[attr-defined]  # Django has it, its stubs not
+    try:
+        return _ingest_stored(request, parse, kind)
+    except (OperationalError, InterfaceError) as exc:
+        return _database_unavailable(exc)
+
+
+def _ingest_stored(request: HttpRequest, parse: Parser, kind: str | None) -> JsonResponse:
     received_at: datetime = timezone.now()
     try:
         document, source = _document_authenticated(request)

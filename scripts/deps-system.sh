@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the browser tests drive (headless Chromium and its driver).
+# Installs the Debian packages that the browser tests drive (headless Chromium and its driver) and
+# wrk, the HTTP load generator of make bench's P2.
 # Idempotent: does nothing when all of them are already installed. Needs root (or sudo) only
 # when something is missing, so `make test` never needs it.
 set -euo pipefail
 
 # fonts-liberation is only a recommendation of chromium's, but without it screenshots lack text.
-packages=(chromium chromium-driver fonts-liberation)
+packages=(chromium chromium-driver fonts-liberation wrk)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for package in "${packages[@]}"; do

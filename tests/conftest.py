@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,29 @@ from django.test import Client
 from django.utils import timezone
 
 from harness.sendgrid_server import API_KEY, SendGridServer
+
+
+@pytest.fixture(autouse=True)
+def _write_key_cache_cleared() -> None:
+    """Each test's keys are its own rows (the database is emptied between tests), so no test may
+    see a key another test's requests left in the process's write-key cache (events/auth.py)."""
+    from events.auth import write_key_cache_clear
+
+    write_key_cache_clear()
+
+
+@pytest.fixture
+def key_cache_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """A function that moves the write-key cache's clock (events.auth) forward by that many seconds."""
+    from events import auth
+
+    offset = [0.0]
+    monkeypatch.setattr(auth, "_clock", lambda: time.monotonic() + offset[0])
+
+    def shift(seconds: float) -> None:
+        offset[0] += seconds
+
+    return shift
 
 
 @pytest.fixture(scope="session")

@@ -249,18 +249,48 @@ def _event_inserts(queries: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"INSERT INTO {table}")]
 
 
-def test_it_inserts_events_with_one_statement_per_500_messages(api):
+def test_it_inserts_events_with_one_statement_per_request_on_postgresql_per_500_elsewhere(api):
     messages = [track("viewed", f"u{i % 50}", message_id=f"m-{i}") for i in range(1200)]
     with CaptureQueriesContext(connection) as queries:
         response = api.batch(messages)
     assert response.status_code == 200, response.content
     inserts = _event_inserts(queries)
-    assert len(inserts) == 3
+    assert len(inserts) == (1 if connection.vendor == "postgresql" else 3)
     # No conflict target on PostgreSQL: events are partitioned, and a trigger skips a taken messageId.
     assert all("ON CONFLICT" in sql and "DO NOTHING RETURNING" in sql for sql in inserts)
     assert Event.objects.count() == 1200
     # Tracks without traits touch no contact: the whole request is a handful of statements.
     assert len(queries.captured_queries) <= 8, [q["sql"][:80] for q in queries.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement ingest is PostgreSQL's")
+@pytest.mark.parametrize("with_traits", [False, True], ids=["track", "identify"])
+def test_a_call_is_one_statement_in_autocommit_once_its_key_was_read(client, settings, with_traits):
+    # Issue #15: no health check, no key lookup (cached), no BEGIN or COMMIT: one round trip.
+    from events.models import WriteKey
+    from tests.conftest import Api
+
+    settings.INGEST_RATE_LIMIT_ENABLED = False
+    _, raw = WriteKey.issue(name="one statement")
+    api = Api(client, raw)
+    assert api.post("/v1/track", track("viewed", "u0")).status_code == 200
+    seen: list[tuple[str, bool]] = []
+
+    def spy(execute, sql, params, many, context):
+        seen.append((sql, connection.get_autocommit() and not connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    message = identify("u1", "u1@example.com", first_name="Ada") if with_traits else track("viewed", "u1")
+    with connection.execute_wrapper(spy):
+        response = api.post("/v1/identify" if with_traits else "/v1/track", message)
+    assert response.status_code == 200, response.content
+    assert len(seen) == 1, [sql[:80] for sql, _ in seen]
+    assert seen[0][1], "the statement ran inside a transaction"
+    assert Event.objects.filter(user_id="u1").count() == 1
+    if with_traits:
+        contact = Contact.objects.get(user_id="u1")
+        assert (contact.email, contact.traits["first_name"]) == ("u1@example.com", "Ada")
 
 
 def test_it_upserts_contacts_without_a_query_per_message(api):

@@ -98,6 +98,12 @@ SILENCED_SYSTEM_CHECKS: list[str] = []
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django's health check costs a `SELECT 1` round trip before the first query of every request on a
+# reused connection. The ingest API skips it unless this is true (issue #15): a connection that
+# died meanwhile (a database restart) then fails that request's first query, which answers 503
+# with Retry-After (the SDKs retry) and is closed; the next request connects anew. Admin, pages and
+# the worker keep the check.
+INGEST_DATABASE_HEALTH_CHECKS = env.bool("INGEST_DATABASE_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # IMMEDIATE transactions take the write lock up front, so two processes never both read
@@ -306,6 +312,13 @@ else:
 # Requests per second per write key on average, and at once (a key's own values in Admin win);
 # past that 429 with Retry-After, which the SDKs honour. SDKs send batches of up to 100 messages
 # from one upload thread, so 50/s is thousands of events; 100 at once absorbs backlog flushes.
+# Seconds a web process keeps a write key's row after reading it (events/auth.py): the bound within
+# which a key revoked (or re-limited) in Admin stops working. 0 reads it on every ingest request.
+WRITE_KEY_CACHE_SECONDS = env.float("WRITE_KEY_CACHE_SECONDS", default=5.0)
+if not 0 <= WRITE_KEY_CACHE_SECONDS <= 3600:
+    raise ImproperlyConfigured(
+        f"WRITE_KEY_CACHE_SECONDS must be a number of seconds from 0 to 3600, not {WRITE_KEY_CACHE_SECONDS!r}."
+    )
 INGEST_RATE_LIMIT_ENABLED = env.bool("INGEST_RATE_LIMIT_ENABLED", default=True)
 INGEST_RATE_LIMIT = env.float("INGEST_RATE_LIMIT", default=50.0)
 INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=100)
