@@ -239,8 +239,9 @@ def peer_phase(run: Run) -> None:
     run.rows.append(
         Row(
             id="S peer",
-            measure="TriggerMail (1 qcluster host, from events: match, render, send) vs django-post_office tuned "
-            f"(2 processes x 50 threads, batch 1,000, pre-rendered emails), emails/s draining {peer.delivered:,}",
+            measure="TriggerMail (1 qcluster host, from events: match, render, send) vs django-post_office "
+            "tuned (2 processes x 50 threads, batch 1,000, pre-rendered emails), emails/s draining "
+            f"{peer.delivered:,} emails",
             baseline=f"peer (django-post_office tuned): {peer.rate:,.0f} emails/s" + run.noise(CPU_PHASE),
             value=f"TriggerMail 1 host: {ours:,.0f} emails/s" if ours else "S not run",
             ratio=f"{ratio:.2f}" if ratio else "-",
@@ -252,4 +253,18 @@ def peer_phase(run: Run) -> None:
         f"S peer: {peer.emails:,} emails in the 10-90% window ({peer.seconds:.1f} s); CPU per 1,000 emails: "
         f"sender {peer.per_thousand('worker'):.2f} s (exact), PostgreSQL {peer.per_thousand('postgres'):.2f} s "
         f"(a lower bound: post_office reconnects every batch), whole machine {peer.per_thousand(MACHINE):.2f} s"
+    )
+    cpu_compare(run, peer)
+
+
+def cpu_compare(run: Run, peer: Window) -> None:
+    """CPU per email, which other workloads on the machine disturb less than emails/s do."""
+    ours = run.rates.get("S 1 host worker s/1000", 0.0)
+    theirs = peer.per_thousand("worker")
+    if not ours or not theirs:
+        return
+    run.detail(
+        f"S peer: CPU per 1,000 emails, TriggerMail's 1 host worker {ours:.2f} s + PostgreSQL "
+        f"{run.rates.get('S 1 host postgres s/1000', 0.0):.2f} s vs the peer's sender {theirs:.2f} s: "
+        f"TriggerMail's workers spend {ours / theirs:.2f} times the peer's CPU per email"
     )
