@@ -52,7 +52,7 @@ CPU_PHASE = "S peer (django-post_office), start-up included"
 
 
 def venv_python(log_dir: Path) -> Path:
-    """The peer virtualenv's python, built (about 15 s) when missing or when its requirements changed."""
+    """The peer virtualenv's python, built (13-70 s here, by load) when missing or its requirements changed."""
     python, stamp = VENV / "bin" / "python", VENV / "peer-requirements.txt"
     wanted = REQUIREMENTS.read_text()
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
@@ -226,7 +226,7 @@ def peer_run(run: Run) -> Window:
 def peer_phase(run: Run) -> None:
     if run.profile.name == "quick" and "PEER" not in run.only:
         run.detail(
-            "S peer: skipped in the quick run (its virtualenv takes a fresh CI machine about 15 s to build); "
+            "S peer: skipped in the quick run (its virtualenv takes a fresh machine 13 s to over a minute to build); "
             "`make bench` runs it, or `python -m bench --quick --only PEER`"
         )
         return
