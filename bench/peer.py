@@ -2,10 +2,11 @@
 
 Issue #15 asks how TriggerMail's delivery compares with the obvious alternative a Django shop would
 install. The peer is django-post_office with Anymail's SendGrid backend (bench/peer_project), tuned
-as its documentation suggests for volume: `send_queued_mail --processes 2`, 50 threads per process,
-batches of 1,000. It runs from a virtualenv of its own (var/bench-peer-venv, from
-bench/peer-requirements.txt, built on first use and kept while that file is unchanged), so that
-TriggerMail's requirements do not grow for a benchmark.
+with the three knobs its documentation offers, to the values of the issue's earlier measurement:
+`send_queued_mail --processes 2`, 50 threads per process, batches of 1,000. It runs from a
+virtualenv of its own (var/bench-peer-venv, from bench/peer-requirements.txt, built on first use
+and kept while that file is unchanged), so that TriggerMail's requirements do not grow for a
+benchmark.
 
 On a PostgreSQL database of the run's own, `scaling_events` pre-rendered emails (S's emails: same
 sender, subject and body, one address each) are queued with post_office's bulk path, then one
@@ -13,7 +14,7 @@ sender drains them. Emails/s is measured as S measures it: between the 10% and 9
 deliveries in the provider's ledger. The peer starts from rendered emails while TriggerMail's S
 starts from events (match, render, send), so the comparison leans towards the peer.
 
-CPU: post_office forks a new pool of processes for every batch, each living about a second, so the
+CPU: post_office forks a new pool of processes for every batch, each living a few seconds, so the
 monitor's half-second sampling would miss part of their time. The sender's CPU is instead read
 exactly: its own times, those of its live descendants, and those of the descendants it has reaped.
 """
