@@ -54,6 +54,8 @@ class Run:
     unexpected: int = 0
     # P5's samples (bench.sustained.Sample), for the report's timeline plot.
     timeline: list[Any] = field(default_factory=list)
+    # Rates a later phase compares against (the peer phase reads S's "S 1 host" emails/s).
+    rates: dict[str, float] = field(default_factory=dict)
     # The phases asked for (empty: all) and those done.
     only: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)

@@ -131,6 +131,8 @@ def scaling_phase(run: Run) -> None:
         return
     run.say("S: 1 vs 2 qcluster hosts, Redis broker")
     one, two = scaling_run(run, 1), scaling_run(run, 2)
+    run.rates.update({"S 1 host": one.rate, "S 2 hosts": two.rate})
+    run.rates.update({f"S 1 host {c} s/1000": one.per_thousand(c) for c in ("worker", "postgres")})
     ratio = two.rate / one.rate if one.rate else 0.0
     run.rows.append(
         Row(

@@ -10,7 +10,8 @@ then measures:
     P4  provider received - due time, with 1,000,000 pending sends in the table
     P5  sustained ingest -> match -> send, 1,000 events/s for 5 minutes; backlog slope, drain
     P6  peak memory of web and worker during P5
-    S   2 qcluster hosts vs 1 on one PostgreSQL with the Redis broker
+    S   2 qcluster hosts vs 1 on one PostgreSQL with the Redis broker; its peer, django-post_office
+        tuned, draining as many emails (bench/peer.py; full run only, or --only PEER)
     R1  a quiet write key's p99 while another key floods (rate limits), vs the quiet key alone
     R2  /v1/track requests/s with rate limits on vs off (full run only)
 
@@ -41,6 +42,7 @@ from bench.database import Databases, database_url, template_prepare
 from bench.ingest import ingest_phases
 from bench.latency import latency_phases
 from bench.monitor import Monitor
+from bench.peer import peer_phase
 from bench.profile import PROFILES
 from bench.provider import ProviderServer
 from bench.ratelimit import ratelimit_phases
@@ -55,6 +57,7 @@ PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
     (frozenset({"P3", "P4"}), latency_phases),
     (frozenset({"P5", "P6"}), sustained_phase),
     (frozenset({"S"}), scaling_phase),
+    (frozenset({"S", "PEER"}), peer_phase),
     (frozenset({"R1", "R2"}), ratelimit_phases),
 ]
 
@@ -62,7 +65,7 @@ PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
 def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small CI run (under 2 minutes)")
-    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P4,P5,P6,S,R1,R2")
+    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P4,P5,P6,S,PEER,R1,R2")
     parser.add_argument("--p5-rate", type=float, help="P5's offered events/s")
     parser.add_argument("--p5-seconds", type=float, help="P5's duration")
     parser.add_argument("--p5-triggering", type=float, help="share of P5's events that cause an email (0..1)")
