@@ -6,7 +6,7 @@ then measures:
 
     P1  /v1/batch events/s                  vs raw psycopg COPY of the same rows
     P2  /v1/track requests/s                vs a minimal Django view under the same gunicorn
-    P3  event accepted -> provider received, no-delay rule, steady 200 events/s
+    P3  event accepted -> provider received, no-delay rule, steady 200 events/s (P3R: Redis broker)
     P4  provider received - due time, with 1,000,000 pending sends in the table
     P5  sustained ingest -> match -> send, 1,000 events/s for 5 minutes; backlog slope, drain
     P6  peak memory of web and worker during P5
@@ -52,7 +52,7 @@ from harness.processes import BASE_DIR
 
 PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
     (frozenset({"P1", "P2"}), ingest_phases),
-    (frozenset({"P3", "P4"}), latency_phases),
+    (frozenset({"P3", "P4", "P3R"}), latency_phases),
     (frozenset({"P5", "P6"}), sustained_phase),
     (frozenset({"S"}), scaling_phase),
     (frozenset({"R1", "R2"}), ratelimit_phases),
@@ -62,7 +62,7 @@ PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
 def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small CI run (under 2 minutes)")
-    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P4,P5,P6,S,R1,R2")
+    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P3R,P4,P5,P6,S,R1,R2")
     parser.add_argument("--p5-rate", type=float, help="P5's offered events/s")
     parser.add_argument("--p5-seconds", type=float, help="P5's duration")
     parser.add_argument("--p5-triggering", type=float, help="share of P5's events that cause an email (0..1)")
