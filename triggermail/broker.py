@@ -6,7 +6,9 @@ On PostgreSQL a trigger on the task table (migration campaigns/0018) sends a NOT
 row's transaction commits, and this broker waits for that instead of sleeping, so the consumer looks
 again the moment a task exists. It still looks every NOTIFIED_POLL seconds regardless, for what no
 notification announces: a task whose lease ran out (a worker died with it), a notification lost
-while the listening connection was down. Elsewhere (SQLite) it sleeps Q_POLL, as the stock broker.
+while the listening connection was down; and the consumer notices a stop request only between
+looks, so this also bounds how long a graceful stop waits for it. Elsewhere (SQLite) it sleeps
+Q_POLL, as the stock broker does.
 
 Claiming is the stock broker's, unchanged: a compare-and-set on the row's `lock`, so several
 consumers (hosts) woken by one notification share the tasks without running one twice at once.
@@ -24,7 +26,7 @@ from django_q.conf import Conf
 from triggermail.wakeup import TASKS_CHANNEL, Listener
 
 # The look for tasks no notification announced; on PostgreSQL Q_POLL no longer paces the hand-off.
-NOTIFIED_POLL = 1.0
+NOTIFIED_POLL = 0.5
 
 
 class NotifiedORM(ORM):
