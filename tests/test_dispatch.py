@@ -130,15 +130,12 @@ def test_a_late_refusal_of_an_unknown_send_marks_it_failed_not_scheduled(signup,
 
 
 def test_an_event_after_a_quiet_spell_is_matched_without_waiting_for_company():
-    assert gather_seconds(quiet_for=0.2, last_pass=0.03, limit=0.05) == 0.0
+    assert gather_seconds(since_last_batch=0.2, limit=0.05) == 0.0
 
 
-def test_in_a_stream_the_dispatcher_waits_as_long_as_its_previous_pass_took():
-    assert gather_seconds(quiet_for=0.001, last_pass=0.012, limit=0.05) == 0.012
-
-
-def test_the_wait_for_company_is_bounded_however_slow_the_previous_pass():
-    assert gather_seconds(quiet_for=0.001, last_pass=0.4, limit=0.05) == 0.05
+def test_in_a_stream_batches_start_at_most_once_per_limit_the_last_pass_counting_towards_it():
+    assert gather_seconds(since_last_batch=0.012, limit=0.05) == pytest.approx(0.038)
+    assert gather_seconds(since_last_batch=0.0, limit=0.05) == 0.05
 
 
 def test_with_no_send_scheduled_the_dispatcher_looks_again_after_its_interval():
