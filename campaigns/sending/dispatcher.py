@@ -139,6 +139,7 @@ def _due_sends_dispatch(interval: float) -> float:
     """Queue the due sends; return the seconds until the next look (dispatch_pause)."""
     now = timezone.now()
     queued = due_sends_queue(now=now)
+    # With no interval (tests) the next look is at once anyway: no need to ask when.
     upcoming = next_due_at(after=now) if interval > 0 else None
     # A millisecond past the due time: a wait may end a little early, and a send is due at due_at <= now.
     until_due = None if upcoming is None else (upcoming - timezone.now()).total_seconds() + 0.001
