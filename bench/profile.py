@@ -23,6 +23,8 @@ class Profile:
     p3_rate: float = 200.0
     p3_seconds: float = 45.0
     p3_drain: float = 20.0
+    # P3R: P3 again with the Redis broker (issue #15 reports it beside the ORM broker's figure).
+    p3_redis: bool = True
     p4_pending: int = 1_000_000
     p4_contacts: int = 100_000
     p4_sends: int = 3000
@@ -64,6 +66,7 @@ QUICK = Profile(
     p2_seconds=3.0,
     p3_seconds=8.0,
     p3_drain=30.0,
+    p3_redis=False,
     p4_pending=20_000,
     p4_contacts=5_000,
     p4_sends=300,

@@ -6,7 +6,7 @@ then measures:
 
     P1  /v1/batch events/s                  vs raw psycopg COPY of the same rows
     P2  /v1/track requests/s (wrk)          vs a Django view doing one INSERT, and one doing none
-    P3  event accepted -> provider received, no-delay rule, steady 200 events/s
+    P3  event accepted -> provider received, no-delay rule, steady 200 events/s (P3R: Redis broker)
     P4  provider received - due time, with 1,000,000 pending sends in the table
     P5  sustained ingest -> match -> send, 1,000 events/s for 5 minutes; backlog slope, drain
     P6  peak memory of web and worker during P5
@@ -18,7 +18,8 @@ then measures:
 and checks that every acknowledged event's email reached the provider exactly once. Prints the
 table, writes it to var/bench-<stamp>.md with a latency PNG beside it.
 
-    python -m bench [--quick] [--only P1,P3,...] [--p5-rate 1000] [--p5-seconds 300] [--p5-triggering 1.0]
+    python -m bench [--quick] [--only P1,P3,...] [--p3-rate 200] [--p3-seconds 45]
+                    [--p5-rate 1000] [--p5-seconds 300] [--p5-triggering 1.0]
 
 Exit status: 1 when an email was lost, sent twice or never asked for (with --quick also when one
 was still undelivered when the wait ended), 2 on a benchmark error. Timings never fail the run.
@@ -54,7 +55,7 @@ from harness.processes import BASE_DIR
 
 PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
     (frozenset({"P1", "P2"}), ingest_phases),
-    (frozenset({"P3", "P4"}), latency_phases),
+    (frozenset({"P3", "P4", "P3R"}), latency_phases),
     (frozenset({"P5", "P6"}), sustained_phase),
     (frozenset({"S"}), scaling_phase),
     (frozenset({"S", "PEER"}), peer_phase),
@@ -65,7 +66,9 @@ PHASES: list[tuple[frozenset[str], Callable[[Run], None]]] = [
 def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small CI run (under 2 minutes)")
-    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P4,P5,P6,S,PEER,R1,R2")
+    parser.add_argument("--only", default="", help="comma-separated phases: P1,P2,P3,P3R,P4,P5,P6,S,PEER,R1,R2")
+    parser.add_argument("--p3-rate", type=float, help="P3's offered events/s (default 200)")
+    parser.add_argument("--p3-seconds", type=float, help="P3's duration")
     parser.add_argument("--p5-rate", type=float, help="P5's offered events/s")
     parser.add_argument("--p5-seconds", type=float, help="P5's duration")
     parser.add_argument("--p5-triggering", type=float, help="share of P5's events that cause an email (0..1)")
@@ -93,6 +96,8 @@ def _phase_run(run: Run, phase: Callable[[Run], None]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = arguments(sys.argv[1:] if argv is None else argv)
     profile = PROFILES["quick" if args.quick else "full"].with_options(
+        p3_rate=args.p3_rate,
+        p3_seconds=args.p3_seconds,
         p5_rate=args.p5_rate,
         p5_seconds=args.p5_seconds,
         p5_triggering=args.p5_triggering,

@@ -11,9 +11,9 @@ from django_q.models import OrmQ
 
 from campaigns.models import Send
 from campaigns.sending.delivery import send_record
-from campaigns.sending.dispatcher import dispatcher_run
+from campaigns.sending.dispatcher import dispatch_pause, dispatcher_run, gather_seconds
 from campaigns.sending.provider import provider_send
-from campaigns.sending.queueing import due_sends_queue, stale_sending_settle
+from campaigns.sending.queueing import due_sends_queue, next_due_at, stale_sending_settle
 from harness.sendgrid_server import Fault
 from tests.conftest import identify, run_worker, track
 from tests.steps import dispatch_once, events_process_pending, send_claim
@@ -127,3 +127,31 @@ def test_a_late_refusal_of_an_unknown_send_marks_it_failed_not_scheduled(signup,
     assert welcome.state == "failed"
     run_worker(at=now + timedelta(days=1))
     assert sendgrid.keys()[welcome.dedupe_key] == 0
+
+
+def test_an_event_after_a_quiet_spell_is_matched_without_waiting_for_company():
+    assert gather_seconds(since_last_batch=0.2, limit=0.05) == 0.0
+
+
+def test_in_a_stream_batches_start_at_most_once_per_limit_the_last_pass_counting_towards_it():
+    assert gather_seconds(since_last_batch=0.012, limit=0.05) == pytest.approx(0.038)
+    assert gather_seconds(since_last_batch=0.0, limit=0.05) == 0.05
+
+
+def test_with_no_send_scheduled_the_dispatcher_looks_again_after_its_interval():
+    assert dispatch_pause(until_due=None, queued=0, interval=0.2, limit=0.05) == 0.2
+
+
+def test_a_quiet_dispatcher_looks_again_when_the_next_send_falls_due():
+    assert dispatch_pause(until_due=0.012, queued=0, interval=0.2, limit=0.05) == 0.012
+    assert dispatch_pause(until_due=30.0, queued=0, interval=0.2, limit=0.05) == 0.2
+
+
+def test_while_sends_keep_falling_due_they_are_queued_in_batches():
+    assert dispatch_pause(until_due=0.003, queued=7, interval=0.2, limit=0.05) == 0.05
+
+
+def test_next_due_at_names_the_next_scheduled_send_after_the_moment(signup):
+    now, _, nudge = signup
+    assert next_due_at(after=now) == nudge.due_at
+    assert next_due_at(after=nudge.due_at) is None

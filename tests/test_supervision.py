@@ -74,7 +74,7 @@ def test_the_dispatcher_comes_back_after_an_error_and_matches_events_again(
     broken.set()
     real_slice = dispatcher.events_process_slice
 
-    def slice_until_repaired(**kwargs: Any) -> bool:
+    def slice_until_repaired(**kwargs: Any) -> tuple[int, bool]:
         if broken.is_set():
             raise RuntimeError("injected: matching blew up")
         return real_slice(**kwargs)

@@ -248,6 +248,9 @@ PARTITION_AHEAD_DAYS = env.int("PARTITION_AHEAD_DAYS", default=7)
 MESSAGE_DEDUPE_DAYS = env.int("MESSAGE_DEDUPE_DAYS", default=EVENT_RETENTION_DAYS)
 # How often the dispatcher inside every qcluster looks for due sends and unprocessed events.
 DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
+# The longest the dispatcher waits after a wake-up for more events to join a batch; it waits less
+# when the stream is light (campaigns.sending.dispatcher.gather_seconds). README, Speed.
+DISPATCH_GATHER_MAX = env.float("DISPATCH_GATHER_MAX", default=0.05)
 # Every qcluster writes a heartbeat row this often; one older than HEARTBEAT_STALE_AFTER is a host
 # that stopped: /readyz says so and the other hosts re-queue the sends it had queued.
 HEARTBEAT_INTERVAL = env.float("HEARTBEAT_INTERVAL", default=1.0)
@@ -305,6 +308,9 @@ Q_CLUSTER: dict[str, Any] = {
 REDIS_URL = env.str("REDIS_URL", default="")
 if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker, woken on PostgreSQL by a queued task's commit (NOTIFY) instead of sleeping
+    # Q_POLL between looks; on SQLite it sleeps Q_POLL as django-q2's own (triggermail/broker.py).
+    Q_CLUSTER["broker_class"] = "triggermail.broker.NotifiedORM"
 else:
     Q_CLUSTER["redis"] = REDIS_URL or "redis://127.0.0.1:6379/0"
 

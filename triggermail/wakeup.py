@@ -1,10 +1,11 @@
-"""Waking the event processor the moment events are committed, without polling for them.
+"""Waking a waiting loop the moment its work is committed, without polling for it.
 
 On PostgreSQL a trigger on the events table (migration events/0004) sends a NOTIFY from every
 statement that inserted events, which the database delivers only if and when that transaction
 commits; each qcluster's dispatcher LISTENs on a connection of its own and starts matching at
-once. Elsewhere (SQLite), and whenever a notification is missed (the listening connection
-dropped), the dispatcher's regular look for unprocessed events finds them a moment later.
+once. A trigger on django-q2's task table (campaigns/0018) does the same for queued tasks, which
+wakes the queue's consumer (triggermail.broker). Elsewhere (SQLite), and whenever a notification is
+missed (the listening connection dropped), the loops' regular looks find the work a moment later.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from django.db import connection
 logger = logging.getLogger(__name__)
 
 CHANNEL = "triggermail_events"
+TASKS_CHANNEL = "triggermail_tasks"
 
 
 class Listener:
-    """Waits for the ingest's notifications; on a database without them, simply waits."""
+    """Waits for a channel's notifications; on a database without them, simply waits."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str = CHANNEL) -> None:
+        self.channel = channel
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
 
     def wait(self, timeout: float) -> bool:
@@ -42,7 +45,7 @@ class Listener:
                     pass
             return notified
         except psycopg.Error:
-            logger.warning("the event listener lost its database connection; reconnecting", exc_info=True)
+            logger.warning("the listener on %s lost its database connection; reconnecting", self.channel, exc_info=True)
             self.close()
             time.sleep(min(timeout, 1.0))
             return True  # something may have arrived while we were not listening
@@ -53,7 +56,7 @@ class Listener:
             params.pop("cursor_factory", None)
             params.pop("context", None)
             self._connection = psycopg.connect(**params, autocommit=True)
-            self._connection.execute(f"LISTEN {CHANNEL}")
+            self._connection.execute(f"LISTEN {self.channel}")
         return self._connection
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from campaigns.matching.processing import BATCH_SIZE, events_process_batch
 from campaigns.operations.heartbeats import dead_hosts_recover, heartbeats_prune
 from campaigns.sending.ambiguous import unknown_sends_resolve
-from campaigns.sending.queueing import due_sends_queue, stale_sending_settle
+from campaigns.sending.queueing import due_sends_queue, next_due_at, stale_sending_settle
 from campaigns.sending.retention import records_prune
 from triggermail.partitions import partitions_ensure_ahead
 from triggermail.wakeup import Listener
@@ -42,13 +42,10 @@ PARTITIONS_EVERY = 3600.0
 STOP_CHECK = 0.2
 # Matching a burst of events yields to the due-send dispatch after this long, then goes on.
 PROCESS_SLICE = 0.5
-# After a wake-up, wait this long for the events committed just after it. Under a steady stream of
-# single track calls each wake-up would otherwise match one or two events, paying a batch's fixed
-# cost (a dozen statements, a commit, a delivery task) per event; waiting turns that into one batch
-# per 50 ms of events. At 200 single track calls/s (make bench --only P3, ORM broker) p99 went from
-# 927 ms (no wait) to 555 ms (20 ms) to 382 ms (50 ms): less work per event leaves the cores idle
-# sooner than the wait costs.
-GATHER = 0.05
+# After a wake-up, wait for the events committed just after it: under a steady stream of single
+# track calls each wake-up would otherwise match one or two events, paying a batch's fixed cost (a
+# dozen statements, a commit, a delivery task) per event. The wait adapts (gather_seconds): a batch
+# starts at most once per DISPATCH_GATHER_MAX, and at once when the previous one started longer ago.
 
 
 def stuck_sends_settle(*, now: datetime) -> None:
@@ -66,13 +63,43 @@ def _prune(*, now: datetime) -> None:
     logger.info("pruned %s and %d worker heartbeats", records_prune(now=now), heartbeats_prune(now=now))
 
 
-def events_process_slice(*, seconds: float = PROCESS_SLICE) -> bool:
-    """Match unprocessed events for up to `seconds`; True when more may be waiting."""
+def gather_seconds(*, since_last_batch: float, limit: float) -> float:
+    """How long to wait after a wake-up before matching, for more events to join the batch.
+
+    Batches start at most once every `limit` seconds: that bounds their fixed cost, as a fixed wait
+    of `limit` after every wake-up did (at 200 events/s, make bench --only P3: p99 927 ms without a
+    wait, 382 ms with 50 ms, when the wait was introduced). But only the rest of that spacing is
+    waited: an event after a quiet spell, or in a light stream, is matched at once, and in a heavy
+    stream the previous pass's own time counts towards it.
+    """
+    return min(limit, max(0.0, limit - since_last_batch))
+
+
+def dispatch_pause(*, until_due: float | None, queued: int, interval: float, limit: float) -> float:
+    """Seconds until the next look for due sends.
+
+    Every `interval` at the latest (a send stored meanwhile may be due sooner than any known now);
+    sooner when the next known send falls due sooner, so that a delayed send leaves on time instead
+    of up to `interval` late. While sends keep falling due (this look queued some), no sooner than
+    `limit`, so that a stream of due sends is queued in batches, not one task per send.
+    """
+    if until_due is None:
+        return interval
+    floor = limit if queued else 0.0
+    return min(interval, max(floor, until_due))
+
+
+def events_process_slice(*, seconds: float = PROCESS_SLICE) -> tuple[int, bool]:
+    """Match unprocessed events for up to `seconds`; how many, and whether more may be waiting."""
     deadline = time.monotonic() + seconds
-    while events_process_batch() == BATCH_SIZE:
+    processed = 0
+    while (batch := events_process_batch()) > 0:
+        processed += batch
+        if batch < BATCH_SIZE:
+            break
         if time.monotonic() >= deadline:
-            return True
-    return False
+            return processed, True
+    return processed, False
 
 
 def dispatcher_run(
@@ -89,23 +116,38 @@ def dispatcher_run(
     """
     interval = settings.DISPATCH_INTERVAL if interval is None else interval
     listener = Listener()
-    next_dispatch = next_recovery = 0.0
+    next_dispatch = next_recovery = last_batch = 0.0
     try:
         while not should_stop():
             close_old_connections()
-            more = events_process_slice()
+            began = time.monotonic()
+            processed, more = events_process_slice()
+            last_batch = began if processed else last_batch
             started = time.monotonic()
             if started >= next_dispatch:
-                due_sends_queue(now=timezone.now())
-                next_dispatch = started + interval
+                next_dispatch = started + _due_sends_dispatch(interval)
             if started >= next_recovery:
                 dead_hosts_recover(own_name=heartbeat_name, now=timezone.now())
                 next_recovery = started + settings.HEARTBEAT_INTERVAL
             on_pass()
-            if not more and listener.wait(max(0.0, next_dispatch - time.monotonic())):
-                time.sleep(GATHER)
+            if more:
+                continue
+            if listener.wait(max(0.0, next_dispatch - time.monotonic())):
+                since = time.monotonic() - last_batch
+                time.sleep(gather_seconds(since_last_batch=since, limit=settings.DISPATCH_GATHER_MAX))
     finally:
         listener.close()
+
+
+def _due_sends_dispatch(interval: float) -> float:
+    """Queue the due sends; return the seconds until the next look (dispatch_pause)."""
+    now = timezone.now()
+    queued = due_sends_queue(now=now)
+    # With no interval (tests) the next look is at once anyway: no need to ask when.
+    upcoming = next_due_at(after=now) if interval > 0 else None
+    # A millisecond past the due time: a wait may end a little early, and a send is due at due_at <= now.
+    until_due = None if upcoming is None else (upcoming - timezone.now()).total_seconds() + 0.001
+    return dispatch_pause(until_due=until_due, queued=queued, interval=interval, limit=settings.DISPATCH_GATHER_MAX)
 
 
 def sweeps_run(*, should_stop: Callable[[], bool], on_pass: Callable[[], None] = lambda: None) -> None:

@@ -72,6 +72,16 @@ def due_sends_queue(*, now: datetime) -> int:
     return len(ids)
 
 
+def next_due_at(*, after: datetime) -> datetime | None:
+    """When the next scheduled send falls due after `after` (one step down the partial index send_due)."""
+    return (
+        Send.objects.filter(state=Send.State.SCHEDULED, due_at__gt=after)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+
+
 def held_sends_requeue(*, held_before: datetime, now: datetime) -> int:
     """Queue again every due send still scheduled that was queued before `held_before`; return how many.
 
