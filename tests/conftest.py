@@ -19,6 +19,36 @@ from django.utils import timezone
 from harness.sendgrid_server import API_KEY, SendGridServer
 
 
+def pooled_test_database_release(name: str) -> None:
+    """Behind PgBouncer, close its idle server sessions on the test database `name`, which would
+    stop Django from dropping it (before the run, a database left by an earlier one; after it, ours)."""
+    from django.conf import settings
+    from django.db import connection
+
+    from harness.pgbouncer import server_connections_close
+
+    if settings.DATABASE_POOLING == "transaction":
+        server_connections_close(port=int(connection.settings_dict["PORT"]), database=name)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    from django.db import connection
+    from django.db.backends.base.creation import TEST_DATABASE_PREFIX
+
+    settings_dict = connection.settings_dict
+    pooled_test_database_release(settings_dict["TEST"]["NAME"] or TEST_DATABASE_PREFIX + settings_dict["NAME"])
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    from django.db import connection
+
+    yield
+    # Before pytest-django's own teardown, which drops the database.
+    pooled_test_database_release(connection.settings_dict["NAME"])
+
+
 @pytest.fixture(scope="session")
 def sendgrid_server() -> Iterator[SendGridServer]:
     server = SendGridServer().start()

@@ -10,7 +10,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Warning, register
 
 
 @register()
@@ -190,3 +190,28 @@ def email_security_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessag
             )
         )
     return messages
+
+
+@register()
+def event_wakeup(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Behind PgBouncer (DATABASE_POOLING=transaction): how the dispatcher learns of new events."""
+    if settings.DATABASE_POOLING != "transaction":
+        return []
+    if "direct" in settings.DATABASES:
+        return [
+            Info(
+                "DATABASE_POOLING=transaction: the event wake-up LISTENs through DATABASE_DIRECT_URL.",
+                hint="Everything else goes through the pooler; only each dispatcher holds a session of its own.",
+                id="triggermail.I014",
+            )
+        ]
+    return [
+        Warning(
+            f"DATABASE_POOLING=transaction without DATABASE_DIRECT_URL: new events are found by polling "
+            f"every DISPATCH_INTERVAL ({settings.DISPATCH_INTERVAL}s), not woken by NOTIFY.",
+            hint="LISTEN needs a session of its own, which transaction pooling does not give. Set "
+            "DATABASE_DIRECT_URL to the same database without PgBouncer (postgres://user@db-host:5432/name) "
+            "for the wake-up, or accept polling's latency and load.",
+            id="triggermail.W014",
+        )
+    ]
