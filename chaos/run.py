@@ -121,7 +121,8 @@ def main(argv: list[str]) -> int:
     log_dir = BASE_DIR / "var" / f"chaos-{stamp}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     through = f" through PgBouncer at {config.pooler_url.rsplit('/', 1)[0]}" if config.pooler_url else ""
-    print(f"chaos: {config.events} events over {config.duration:.0f}s, seed {config.seed}, db {config.database}{through}")
+    run = f"{config.events} events over {config.duration:.0f}s, seed {config.seed}, db {config.database}"
+    print(f"chaos: {run}{through}")
     database_create(config)
     try:
         return _run(config, log_dir=log_dir, stamp=stamp, started=started)
