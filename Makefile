@@ -102,14 +102,20 @@ contract: $(STAMP) ## schemathesis against real gunicorn, 1,000 examples per ope
 # Real processes (two gunicorn, two qcluster hosts, Redis broker, a PostgreSQL database of the run's
 # own) under kill -9, provider faults, webhook redeliveries, duplicate posts and a dropped database.
 # Both fail on any duplicate or lost email; the table is also written to var/chaos-<date>.txt.
-.PHONY: chaos chaos-quick
+.PHONY: chaos chaos-quick pgbouncer
 chaos: $(STAMP) ## Chaos run: 5,000 events under faults, fails on any duplicate or loss (CHAOS_ARGS="--seed 1")
 	$(BIN)/python -m chaos.run --events 5000 --duration 60 $(CHAOS_ARGS)
 
-chaos-quick: $(STAMP) ## The small chaos run CI does: 600 events, about a minute
+# CHAOS_POOLER_URL=postgres://root@127.0.0.1:6432/postgres (after `make pgbouncer`) runs the web and
+# worker processes through PgBouncer in transaction mode; the run's database is still made directly.
+chaos-quick: $(STAMP) ## The small chaos run CI does: 600 events, about a minute (CHAOS_POOLER_URL: via PgBouncer)
 	$(BIN)/python -m chaos.run --events 600 --duration 20 --kill-every 2,5 --pg-drops 1 $(CHAOS_ARGS)
 
-deps-system: ## apt-install what browser tests and make bench need (chromium, chromium-driver, fonts-liberation, wrk) if missing
+# README, PgBouncer: every database of 127.0.0.1:5432 on port 6432, transaction pooling, run as postgres.
+pgbouncer: $(STAMP) ## Start PgBouncer on 127.0.0.1:6432 in transaction mode (idempotent; make deps-system installs it)
+	$(BIN)/python -m harness.pgbouncer start
+
+deps-system: ## apt-install what tests and make bench need (chromium, chromium-driver, fonts-liberation, wrk, pgbouncer) if missing
 	@scripts/deps-system.sh
 
 clean: ## Remove var/ (database, captured mail), collected static files, caches and the install stamp

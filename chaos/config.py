@@ -27,6 +27,9 @@ class Config:
     resend_after: float
     policy: str
     admin_url: str
+    # Where the processes reach the database through PgBouncer (CHAOS_POOLER_URL, any database name;
+    # `make pgbouncer` starts one on 6432), or "" for directly, as admin_url does.
+    pooler_url: str
     database: str
     keep_db: bool
 
@@ -64,6 +67,7 @@ def config_parse(argv: list[str]) -> Config:
         resend_after=args.resend_after,
         policy=args.policy,
         admin_url=os.environ.get("CHAOS_ADMIN_URL", "postgres://root@127.0.0.1:5432/postgres"),
+        pooler_url=os.environ.get("CHAOS_POOLER_URL", ""),
         database=os.environ.get("CHAOS_DATABASE_NAME", f"triggermail_chaos_{os.getpid()}"),
         keep_db=args.keep_db,
     )

@@ -65,6 +65,19 @@ def database_url(config: Config, name: str) -> str:
     return config.admin_url.rsplit("/", 1)[0] + "/" + name
 
 
+def processes_database(config: Config) -> dict[str, str]:
+    """How the web and worker processes reach the run's database: directly, or through PgBouncer in
+    transaction mode with the direct URL for the dispatchers' LISTEN (README, PgBouncer)."""
+    direct = database_url(config, config.database)
+    if not config.pooler_url:
+        return {"DATABASE_URL": direct}
+    return {
+        "DATABASE_URL": config.pooler_url.rsplit("/", 1)[0] + "/" + config.database,
+        "DATABASE_POOLING": "transaction",
+        "DATABASE_DIRECT_URL": direct,
+    }
+
+
 def database_create(config: Config) -> None:
     with psycopg.connect(config.admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
@@ -107,7 +120,9 @@ def main(argv: list[str]) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     log_dir = BASE_DIR / "var" / f"chaos-{stamp}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"chaos: {config.events} events over {config.duration:.0f}s, seed {config.seed}, db {config.database}")
+    through = f" through PgBouncer at {config.pooler_url.rsplit('/', 1)[0]}" if config.pooler_url else ""
+    run = f"{config.events} events over {config.duration:.0f}s, seed {config.seed}, db {config.database}"
+    print(f"chaos: {run}{through}")
     database_create(config)
     try:
         return _run(config, log_dir=log_dir, stamp=stamp, started=started)
@@ -131,6 +146,9 @@ def _run(config: Config, *, log_dir: Path, stamp: str, started: float) -> int:
         api_key=API_KEY,
     )
     env.update(KNOBS, UNKNOWN_GRACE_SECONDS=str(config.grace), SENDGRID_WEBHOOK_VERIFICATION_KEY=keypair.public_key)
+    env.pop("DATABASE_POOLING", None)
+    env.pop("DATABASE_DIRECT_URL", None)
+    env.update(processes_database(config))
     # Seconds instead of minutes, like the other knobs: callbacks come 0.3-3 s after acceptance here.
     env.update(AMBIGUOUS_RESEND_AFTER=str(config.resend_after), AMBIGUOUS_SEND_POLICY=config.policy)
     # A queue of its own, so that no other run (or test) shares the Redis list.

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = BASE_DIR / ".venv" / "bin"
@@ -171,7 +171,15 @@ def process_env(*, database_url: str, secret_key: str, sendgrid_url: str, api_ke
     )
     # The subprocesses must not believe they run under pytest (pytest-env's defaults, test names).
     env.pop("TEST_DATABASE_NAME", None)
+    # Behind PgBouncer (README, PgBouncer) the direct URL reaches the same database as DATABASE_URL.
+    if env.get("DATABASE_DIRECT_URL"):
+        env["DATABASE_DIRECT_URL"] = same_database(env["DATABASE_DIRECT_URL"], as_url=database_url)
     return env
+
+
+def same_database(url: str, *, as_url: str) -> str:
+    """`url` (its server and credentials) naming the database that `as_url` names."""
+    return urlsplit(url)._replace(path=urlsplit(as_url).path).geturl()
 
 
 def gunicorn_start(
@@ -287,17 +295,24 @@ def database_sessions_of_others() -> list[tuple[Any, ...]]:
     leaves behind for a moment, which would block the database's flush and drop.
 
     A session of this very process (a connection another of its threads opened) is not one of
-    them: waiting cannot end it, and idle it blocks nothing. It is told apart by its client port."""
+    them: waiting cannot end it, and idle it blocks nothing. It is told apart by its client port.
+
+    Behind PgBouncer in transaction mode the sessions are PgBouncer's, and it keeps them open when
+    its clients go: only one in a transaction (or running a statement) may block anything, and
+    PgBouncer closes a session whose client left in the middle of a transaction."""
     import psutil
+    from django.conf import settings
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return []
     own_ports = {c.laddr.port for c in psutil.Process().net_connections(kind="tcp") if c.laddr}
+    pooled = settings.DATABASE_POOLING == "transaction"
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid, application_name, client_port, backend_start, state, left(query, 200)"
             " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            + (" AND state <> 'idle'" if pooled else "")
         )
         return [row for row in cursor.fetchall() if row[2] not in own_ports]
 

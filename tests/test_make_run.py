@@ -42,7 +42,7 @@ def run_env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
     """The environment of a person's shell: the test's own settings left out, the given ones set."""
     if re.search(r"^SITE_URL=", (BASE_DIR / ".env").read_text() if (BASE_DIR / ".env").exists() else "", re.M):
         pytest.skip("this checkout's .env sets SITE_URL, which rightly wins over the port")
-    ours = ("PYTEST_", "TEST_DATABASE_NAME", "DATABASE_URL", "SENDGRID_", "SITE_URL", "DJANGO_SETTINGS_MODULE")
+    ours = ("PYTEST_", "TEST_DATABASE_NAME", "DATABASE_", "SENDGRID_", "SITE_URL", "DJANGO_SETTINGS_MODULE")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update(
         PORT=str(port),

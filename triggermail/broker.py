@@ -8,7 +8,8 @@ again the moment a task exists. It still looks every NOTIFIED_POLL seconds regar
 notification announces: a task whose lease ran out (a worker died with it), a notification lost
 while the listening connection was down; and the consumer notices a stop request only between
 looks, so this also bounds how long a graceful stop waits for it. Elsewhere (SQLite) it sleeps
-Q_POLL, as the stock broker does.
+Q_POLL, as the stock broker does, and so it does behind PgBouncer without DATABASE_DIRECT_URL
+(transaction pooling gives LISTEN no session of its own; triggermail.wakeup.listening_alias).
 
 Claiming is the stock broker's, unchanged: a compare-and-set on the row's `lock`, so several
 consumers (hosts) woken by one notification share the tasks without running one twice at once.
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
-from triggermail.wakeup import TASKS_CHANNEL, Listener
+from triggermail.wakeup import TASKS_CHANNEL, Listener, listening_alias
 
 # The look for tasks no notification announced; on PostgreSQL Q_POLL no longer paces the hand-off.
 NOTIFIED_POLL = 0.5
@@ -39,7 +39,7 @@ class NotifiedORM(ORM):
         tasks = self._claim()
         if tasks:
             return tasks
-        if connection.vendor == "postgresql":
+        if listening_alias() is not None:
             self._listener.wait(max(Conf.POLL, NOTIFIED_POLL))
         else:
             self._listener.wait(Conf.POLL)

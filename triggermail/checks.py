@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import InterfaceError, OperationalError
 
 from triggermail.db_router import REPLICA, replica_configured
@@ -223,3 +223,30 @@ def replica_is_a_standby(app_configs: Any, databases: Sequence[str] | None = Non
             )
         ]
     return []
+
+
+@register()
+def event_wakeup(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Behind PgBouncer (DATABASE_POOLING=transaction): how the dispatcher learns of new events."""
+    if settings.DATABASE_POOLING != "transaction":
+        return []
+    if "direct" in settings.DATABASES:
+        return [
+            Info(
+                "DATABASE_POOLING=transaction: the wake-ups (new events; with the ORM broker, queued tasks) LISTEN "
+                "through DATABASE_DIRECT_URL.",
+                hint="Everything else goes through the pooler; only each dispatcher holds a session of its own.",
+                id="triggermail.I014",
+            )
+        ]
+    return [
+        Warning(
+            f"DATABASE_POOLING=transaction without DATABASE_DIRECT_URL: new events are found by polling "
+            f"every DISPATCH_INTERVAL ({settings.DISPATCH_INTERVAL}s) and, with the ORM broker, queued tasks every "
+            f"Q_POLL ({settings.Q_CLUSTER['poll']}s), not woken by NOTIFY.",
+            hint="LISTEN needs a session of its own, which transaction pooling does not give. Set "
+            "DATABASE_DIRECT_URL to the same database without PgBouncer (postgres://user@db-host:5432/name) "
+            "for the wake-up, or accept polling's latency and load.",
+            id="triggermail.W014",
+        )
+    ]

@@ -144,6 +144,27 @@ if DATABASE_REPLICA_URL:
     }
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["triggermail.db_router.ReplicaRouter"]
+# PgBouncer (README, PgBouncer): DATABASE_POOLING=transaction says that DATABASE_URL reaches
+# PostgreSQL through a pooler in transaction mode, where a server session is ours only for one
+# transaction. Django then must not use WITH HOLD server-side cursors (QuerySet.iterator() outside a
+# transaction); Django's psycopg 3 binding is client-side and prepares nothing, so statements are
+# safe. What needs a session of its own (the event wake-up's LISTEN, triggermail.wakeup) uses the
+# `direct` connection, DATABASE_DIRECT_URL, or without one waits DISPATCH_INTERVAL between looks;
+# triggermail.checks says which (triggermail.I014 / W014).
+DATABASE_POOLINGS = ("none", "transaction")
+DATABASE_POOLING = one_of("DATABASE_POOLING", env.str("DATABASE_POOLING", default="none"), DATABASE_POOLINGS)
+if DATABASE_POOLING == "transaction":
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_POOLING=transaction is for PostgreSQL behind PgBouncer, not this DATABASE_URL."
+        )
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+if env.str("DATABASE_DIRECT_URL", default=""):
+    # The same database as `default`, reached without the pooler; only its parameters are used (it
+    # is never queried through Django). As a test mirror it follows `default` to the test database.
+    DATABASES["direct"] = {**env.db("DATABASE_DIRECT_URL"), "TEST": {"MIRROR": "default"}}
+    if DATABASES["direct"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_DIRECT_URL must be a postgres:// URL (the database, without PgBouncer).")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -6,6 +6,11 @@ commits; each qcluster's dispatcher LISTENs on a connection of its own and start
 once. A trigger on django-q2's task table (campaigns/0018) does the same for queued tasks, which
 wakes the queue's consumer (triggermail.broker). Elsewhere (SQLite), and whenever a notification is
 missed (the listening connection dropped), the loops' regular looks find the work a moment later.
+
+LISTEN needs a session that stays ours, which PgBouncer in transaction mode does not give: behind
+it (DATABASE_POOLING=transaction) the listener connects through DATABASE_DIRECT_URL (the `direct`
+connection), and without one it does not listen at all, so the dispatcher simply looks every
+DISPATCH_INTERVAL (triggermail.checks reports which, I014 or W014).
 """
 
 from __future__ import annotations
@@ -14,12 +19,26 @@ import logging
 import time
 
 import psycopg
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "triggermail_events"
 TASKS_CHANNEL = "triggermail_tasks"
+# The connection alias that reaches PostgreSQL without the pooler (settings: DATABASE_DIRECT_URL).
+DIRECT = "direct"
+
+
+def listening_alias() -> str | None:
+    """The connection whose parameters the listener uses, or None when it must not listen."""
+    if connection.vendor != "postgresql":
+        return None
+    if DIRECT in settings.DATABASES:
+        return DIRECT
+    # Through a transaction pooler a LISTEN lands on whichever server session runs that statement,
+    # and the notifications go to a session that is no longer ours.
+    return None if settings.DATABASE_POOLING == "transaction" else "default"
 
 
 class Listener:
@@ -31,11 +50,12 @@ class Listener:
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when events arrived meanwhile (as far as we know)."""
-        if connection.vendor != "postgresql":
+        alias = listening_alias()
+        if alias is None:
             time.sleep(timeout)
             return False
         try:
-            listening = self._listening()
+            listening = self._listening(alias)
             notified = False
             for _ in listening.notifies(timeout=timeout, stop_after=1):
                 notified = True
@@ -50,9 +70,9 @@ class Listener:
             time.sleep(min(timeout, 1.0))
             return True  # something may have arrived while we were not listening
 
-    def _listening(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _listening(self, alias: str) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            params = connection.get_connection_params()
+            params = connections[alias].get_connection_params()
             params.pop("cursor_factory", None)
             params.pop("context", None)
             self._connection = psycopg.connect(**params, autocommit=True)
