@@ -50,7 +50,7 @@ def test_behind_pgbouncer_with_a_direct_url_the_check_says_the_wakeup_listens_th
     pooled = report(DATABASE_URL=POOLED, DATABASE_POOLING="transaction", DATABASE_DIRECT_URL=DIRECT)
 
     assert set(pooled["checks"]) == {"triggermail.I014"}
-    assert "LISTENs through DATABASE_DIRECT_URL" in pooled["checks"]["triggermail.I014"]
+    assert "LISTEN through DATABASE_DIRECT_URL" in pooled["checks"]["triggermail.I014"]
     assert pooled["server_side_cursors_disabled"] is True
     # As a test mirror, the direct connection follows DATABASE_URL's database to the test database.
     assert pooled["direct"] == {"HOST": "127.0.0.1", "PORT": 5432, "NAME": "triggermail", "MIRROR": "default"}

@@ -43,16 +43,16 @@ def bouncer() -> Iterator[PgBouncer]:
         yield running
 
 
-def listen_sessions(bouncer: PgBouncer, *, since: float) -> list[tuple[int, bool]]:
-    """(client port, through PgBouncer?) of the sessions on the test database that LISTENed, begun since."""
+def listen_sessions(bouncer: PgBouncer, *, since: float) -> list[tuple[str, bool]]:
+    """(LISTEN statement, through PgBouncer?) of the sessions on the test database that LISTENed, begun since."""
     pooled_ports = {int(str(row[7])) for row in admin_command(bouncer.port, "SHOW SERVERS")}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT client_port FROM pg_stat_activity WHERE datname = current_database()"
-            " AND query LIKE 'LISTEN %%' AND backend_start >= to_timestamp(%s)",
+            "SELECT query, client_port FROM pg_stat_activity WHERE datname = current_database()"
+            " AND query LIKE 'LISTEN %%' AND backend_start >= to_timestamp(%s) ORDER BY query",
             [since],
         )
-        return [(port, port in pooled_ports) for (port,) in cursor.fetchall()]
+        return [(query, port in pooled_ports) for query, port in cursor.fetchall()]
 
 
 def deployment_behind(bouncer: PgBouncer, provider: SendGridServer, log_dir: Path, **extra: str) -> Deployment:
@@ -115,8 +115,14 @@ def test_behind_pgbouncer_a_notify_on_the_direct_url_wakes_the_dispatcher(deploy
     since = time.time()
     deployment = deploy(DATABASE_DIRECT_URL=f"postgres://root@127.0.0.1:5432/{name}", DISPATCH_INTERVAL=str(NO_POLLING))
     # The dispatcher's first look happens at start-up; from then on it waits for the NOTIFY.
-    sessions = wait_until(lambda: listen_sessions(bouncer, since=since), what="the dispatcher to LISTEN")
-    assert sessions == [(sessions[0][0], False)], "the dispatcher must LISTEN on a direct session"
+    # The dispatcher listens for events and, with the ORM broker, the queue's consumer for tasks.
+    sessions = wait_until(
+        lambda: (found := listen_sessions(bouncer, since=since)) and len(found) == 2 and found,
+        what="the dispatcher and the task consumer to LISTEN",
+    )
+    assert sessions == [("LISTEN triggermail_events", False), ("LISTEN triggermail_tasks", False)], (
+        "both wake-ups must LISTEN on a direct session"
+    )
 
     signup_post(deployment, "pgb-ann", "ann@example.com")
 
