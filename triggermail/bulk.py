@@ -42,7 +42,7 @@ def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: Se
     columns = [_column(model, f.name) for f in fields]
     returned = [_column(model, name) for name in returning]
     target = f"({', '.join(quote(_column(model, name)) for name in conflict)}) " if conflict else ""
-    rows = [[f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields] for obj in objs]
+    rows = [[_prepared(f, f.pre_save(obj, add=True)) for f in fields] for obj in objs]
     source, params = _rows_source(fields, rows)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "
@@ -52,6 +52,12 @@ def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: Se
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [tuple(r) for r in cursor.fetchall()]
+
+
+def _prepared(field: models.Field[Any, Any], value: Any) -> Any:
+    # Django's own fields store None as NULL: the preparation a cell costs is skipped for the many
+    # empty columns of a new row (this project defines no model field of its own that could differ).
+    return None if value is None else field.get_db_prep_save(value, connection)
 
 
 def _rows_source(fields: Sequence[models.Field[Any, Any]], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
