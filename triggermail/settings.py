@@ -184,7 +184,7 @@ if ANYMAIL_WEBHOOK_SECRET:
 # webhook request too, which is mounted whatever the backend) adds nothing.
 warnings.filterwarnings("ignore", category=AnymailNotSupportedWarning)
 if SENDGRID_API_KEY:
-    EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
+    EMAIL_BACKEND = "campaigns.sending.sendgrid_backend.EmailBackend"
     SILENCED_SYSTEM_CHECKS.append("anymail.W003")
 else:
     # No provider key: every email is written to a file a person can open (make run says where).
