@@ -40,13 +40,13 @@ def _parsed(values: tuple[str, ...], field: str) -> tuple[EmailAddress, ...]:
     return tuple(parse_address_list(list(values), field=field))
 
 
-class CachedAddressPayload(SendGridPayload):  # type: ignore[misc]
+class CachedAddressPayload(SendGridPayload):
     base_message_attrs = tuple(
         (attr, combiner, partial(address_list_parse, field=attr) if converter is parse_address_list else converter)
         for attr, combiner, converter in SendGridPayload.base_message_attrs
     )
 
 
-class EmailBackend(AnymailSendGridBackend):  # type: ignore[misc]
+class EmailBackend(AnymailSendGridBackend):
     def build_message_payload(self, message: Any, defaults: dict[str, Any]) -> CachedAddressPayload:
         return CachedAddressPayload(message, defaults, self)
