@@ -138,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verify(provider: ProviderServer, expected: int) -> bool:
-    deliveries = provider.ledger.read()
+    # The server flushes its ledger every few tens of ms: a busy machine can delay the last lines.
+    deadline = time.monotonic() + 10.0
+    provider.ledger.read()
+    while len(provider.ledger.entries) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        provider.ledger.read()
+    deliveries = provider.ledger.entries
     keys = [d.key for d in deliveries]
     print(f"provider: {len(deliveries)} deliveries, {len(set(keys))} distinct keys, {expected} expected")
     return len(deliveries) != expected or len(set(keys)) != expected
