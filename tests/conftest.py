@@ -28,7 +28,7 @@ def sendgrid_server() -> Iterator[SendGridServer]:
 
 @pytest.fixture
 def sendgrid(sendgrid_server: SendGridServer, settings: Any) -> SendGridServer:
-    """Route email through Anymail's real SendGrid backend to the local server."""
+    """Route email through the project's SendGrid backend (Anymail's, thinly subclassed) to the local server."""
     sendgrid_server.reset()
     settings.EMAIL_BACKEND = "campaigns.sending.sendgrid_backend.EmailBackend"
     settings.ANYMAIL = {
