@@ -2,8 +2,9 @@
 
 A background thread samples every `interval` seconds, with psutil, the process trees of each
 component: web (gunicorn masters and workers), worker (qcluster hosts and every process they
-fork), postgres (the backends serving the benchmark's database, found in pg_stat_activity),
-provider (bench.sendgrid_fast) and generator (this process: the load generator and the harness).
+fork), postgres (the backends serving the benchmark's database, found in pg_stat_activity), redis
+(the loopback redis-server), provider (bench.sendgrid_fast) and generator (this process: the load
+generator and the harness).
 The machine's total busy time is sampled too; what no component accounts for is "other" (other
 PostgreSQL databases, anything else running on the box).
 
@@ -28,7 +29,7 @@ import psycopg
 
 from bench.database import ADMIN_URL
 
-COMPONENTS = ("web", "worker", "postgres", "provider", "generator")
+COMPONENTS = ("web", "worker", "postgres", "redis", "provider", "generator")
 _VALUE_LIST = re.compile(r"\((?:\?(?:::\w+)?, )+\?(?:::\w+)?\)")
 _COLUMN_LIST = re.compile(r'(?:"\w+"\.)?"\w+"(?:, (?:"\w+"\.)?"\w+")+')
 _LITERALS = re.compile(r"'[^']*'|\$\d+|\b\d+(\.\d+)?\b|%s")
@@ -49,6 +50,10 @@ def _named(process: psutil.Process, name: str) -> bool:
         return bool(process.name() == name)
     except psutil.Error:  # it ended meanwhile
         return False
+
+
+def _redis_servers() -> list[int]:
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"]
 
 
 def query_shape(text: str) -> str:
@@ -86,6 +91,9 @@ class Monitor:
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
         self._admin: psycopg.Connection[tuple[Any, ...]] | None = None
         self.roots["generator"] = lambda: [os.getpid()]
+        # The loopback Redis (the broker of S and chaos) is shared by everything on the machine: its
+        # CPU is the broker's cost only while the benchmark is alone on the box.
+        self.roots["redis"] = _redis_servers
 
     def start(self) -> Monitor:
         self._admin = psycopg.connect(ADMIN_URL, autocommit=True)

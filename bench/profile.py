@@ -45,6 +45,8 @@ class Profile:
     shared_deployment: bool = False
     scaling_events: int = 10_000
     scaling_timeout: float = 40.0
+    # The host counts S compares; `--s-hosts 1` measures one host alone (its CPU per email) while profiling.
+    scaling_hosts: tuple[int, ...] = (1, 2)
     provider_latency: float = 0.05
     # R1: the quiet key's steady rate and how long it is measured alone and flooded; R2 runs or not.
     r_quiet_rate: float = 50.0

@@ -129,29 +129,34 @@ def scaling_run(run: Run, hosts: int) -> Window:
 def scaling_phase(run: Run) -> None:
     if not run.wants("S"):
         return
-    run.say("S: 1 vs 2 qcluster hosts, Redis broker")
-    one, two = scaling_run(run, 1), scaling_run(run, 2)
-    run.rates.update({"S 1 host": one.rate, "S 2 hosts": two.rate})
-    run.rates.update({f"S 1 host {c} s/1000": one.per_thousand(c) for c in ("worker", "postgres")})
-    ratio = two.rate / one.rate if one.rate else 0.0
+    counts = run.profile.scaling_hosts
+    run.say(f"S: {' vs '.join(map(str, counts))} qcluster host(s), Redis broker")
+    windows = [scaling_run(run, hosts) for hosts in counts]
+    first, last = windows[0], windows[-1]
+    ratio = last.rate / first.rate if first.rate and len(windows) > 1 else 0.0
+    # The peer phase (bench/peer.py) compares its drain with one host's.
+    for one in (w for w in windows if w.hosts == 1):
+        run.rates["S 1 host"] = one.rate
+        run.rates.update({f"S 1 host {c} s/1000": one.per_thousand(c) for c in ("worker", "postgres")})
     run.rows.append(
         Row(
             id="S",
-            measure="2 qcluster hosts vs 1 (Redis broker, one PostgreSQL, same 2 cores), emails/s draining "
-            f"a {run.profile.scaling_events:,}-event backlog",
-            baseline=f"1 host: {one.rate:,.0f} emails/s",
-            value=f"2 hosts: {two.rate:,.0f} emails/s" + run.noise(*(_cpu_phase(n) for n in (1, 2))),
-            ratio=f"{ratio:.2f}",
+            measure=f"{' vs '.join(map(str, counts))} qcluster host(s) (Redis broker, one PostgreSQL, same 2 cores), "
+            f"emails/s draining a {run.profile.scaling_events:,}-event backlog",
+            baseline=f"{first.hosts} host(s): {first.rate:,.0f} emails/s",
+            value=f"{last.hosts} host(s): {last.rate:,.0f} emails/s" + run.noise(*(_cpu_phase(n) for n in counts)),
+            ratio=f"{ratio:.2f}" if ratio else "-",
             target="reported",
         )
     )
-    for window in (one, two):
+    for window in windows:
         run.detail(
             f"S: {window.hosts} host(s): {window.delivered:,} emails delivered; {window.emails:,} in the 10-90% "
-            f"window ({window.seconds:.1f} s); CPU per 1,000 emails: worker {window.per_thousand('worker'):.2f} s, "
-            f"PostgreSQL {window.per_thousand('postgres'):.2f} s, whole machine {window.per_thousand(MACHINE):.2f} s"
+            f"window ({window.seconds:.1f} s); CPU per 1,000 emails: "
+            + ", ".join(f"{name} {window.per_thousand(name):.2f} s" for name in _components(window))
+            + f", whole machine {window.per_thousand(MACHINE):.2f} s"
         )
-    worker, database = two.per_thousand("worker") / 1000, two.per_thousand("postgres") / 1000
+    worker, database = last.per_thousand("worker") / 1000, last.per_thousand("postgres") / 1000
     if worker > 0 and database > 0:
         run.detail(
             f"S: extrapolation (not measured here): a worker core delivers ~{1 / worker:,.0f} emails/s and a "
@@ -159,3 +164,9 @@ def scaling_phase(run: Run) -> None:
             f"own cores, so N hosts scale roughly linearly until the one database's cores are busy, at about "
             f"{worker / database:.1f} worker cores per PostgreSQL core"
         )
+
+
+def _components(window: Window) -> list[str]:
+    """The worker and PostgreSQL first (what carries to other machines), then the rest measured."""
+    first = ["worker", "postgres"]
+    return first + sorted(c for c in window.cpu if c not in first and c != MACHINE)

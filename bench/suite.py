@@ -19,7 +19,7 @@ and checks that every acknowledged event's email reached the provider exactly on
 table, writes it to var/bench-<stamp>.md with a latency PNG beside it.
 
     python -m bench [--quick] [--only P1,P3,...] [--p3-rate 200] [--p3-seconds 45]
-                    [--p5-rate 1000] [--p5-seconds 300] [--p5-triggering 1.0]
+                    [--p5-rate 1000] [--p5-seconds 300] [--p5-triggering 1.0] [--s-hosts 1]
 
 Exit status: 1 when an email was lost, sent twice or never asked for (with --quick also when one
 was still undelivered when the wait ended), 2 on a benchmark error. Timings never fail the run.
@@ -73,6 +73,7 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--p5-seconds", type=float, help="P5's duration")
     parser.add_argument("--p5-triggering", type=float, help="share of P5's events that cause an email (0..1)")
     parser.add_argument("--provider-latency", type=float, help="the SendGrid server's answer time, seconds")
+    parser.add_argument("--s-hosts", help="S's host counts, comma-separated (default 1,2; 1 to profile one host)")
     return parser.parse_args(argv)
 
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         p5_seconds=args.p5_seconds,
         p5_triggering=args.p5_triggering,
         provider_latency=args.provider_latency,
+        scaling_hosts=tuple(int(n) for n in args.s_hosts.split(",")) if args.s_hosts else None,
     )
     only = {p.strip().upper() for p in args.only.split(",") if p.strip()}
     signal.signal(signal.SIGTERM, _terminate)

@@ -82,9 +82,9 @@ def sendgrid_server() -> Iterator[SendGridServer]:
 
 @pytest.fixture
 def sendgrid(sendgrid_server: SendGridServer, settings: Any) -> SendGridServer:
-    """Route email through Anymail's real SendGrid backend to the local server."""
+    """Route email through the project's SendGrid backend (Anymail's, thinly subclassed) to the local server."""
     sendgrid_server.reset()
-    settings.EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
+    settings.EMAIL_BACKEND = "campaigns.sending.sendgrid_backend.EmailBackend"
     settings.ANYMAIL = {
         "SENDGRID_API_KEY": API_KEY,
         "SENDGRID_API_URL": sendgrid_server.url,

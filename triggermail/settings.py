@@ -202,8 +202,10 @@ SENDGRID_API_URL = env.str("SENDGRID_API_URL", default="https://api.sendgrid.com
 # Seconds one provider call may take before it is treated as ambiguous (see Guarantees).
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)
 # Provider calls a worker process makes at once for one batch of sends: each mostly waits for the
-# provider's answer, so a few threads keep a worker busy without more processes.
-DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=16)
+# provider's answer, so a few threads keep a worker busy without more processes. It is also the most
+# sends one claim takes: a whole delivery task (DELIVERY_CHUNK, 50) in one claim and one record
+# halved the worker's CPU for claiming and PostgreSQL's per email against 16 (python -m bench.worker_cpu).
+DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=50)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TriggerMail <hello@example.com>")
 MAIL_CAPTURE_DIR = Path(env.str("MAIL_CAPTURE_DIR", default=str(VAR_DIR / "mail")))
 
@@ -230,7 +232,7 @@ if ANYMAIL_WEBHOOK_SECRET:
 # webhook request too, which is mounted whatever the backend) adds nothing.
 warnings.filterwarnings("ignore", category=AnymailNotSupportedWarning)
 if SENDGRID_API_KEY:
-    EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
+    EMAIL_BACKEND = "campaigns.sending.sendgrid_backend.EmailBackend"
     SILENCED_SYSTEM_CHECKS.append("anymail.W003")
 else:
     # No provider key: every email is written to a file a person can open (make run says where).

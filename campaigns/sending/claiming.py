@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from campaigns.authoring.rendering import RenderError
-from campaigns.models import DedupePolicy, IdempotencyKey, Send
+from campaigns.models import DedupePolicy, IdempotencyKey, Rule, Send
 from campaigns.sending import lifecycle
 from campaigns.sending.checks import send_checks_run
 from campaigns.sending.claim_facts import ClaimFacts, claim_facts_load, consent_read
@@ -50,9 +50,7 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
     with transaction.atomic():
         sends = list(
             Send.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("rule__template", "contact", "event")
-            # The message is built in the contact's language (campaigns.authoring.localized).
-            .prefetch_related("rule__template__translations")
+            .select_related("contact", "event")
             # Rendering reads the event's properties only; its context and traits can be large.
             .defer("event__context", "event__traits")
             .filter(pk__in=list(send_ids), state=Send.State.SCHEDULED, due_at__lte=now)
@@ -60,6 +58,9 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
         )
         if not sends:
             return []
+        rules = _rules_load({send.rule_id for send in sends})
+        for send in sends:
+            send.rule = rules[send.rule_id]
         # Address and consent are read under the contacts' row locks: an unsubscribe or a new
         # address that committed after the send rows were read still counts.
         consent = consent_read({s.contact_id for s in sends}, lock=True)
@@ -76,6 +77,17 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
                 _finish(send, Send.State.CANCELLED, f"duplicate: key {send.dedupe_key} was already used")
         lifecycle.sends_start(send_ids=[c.send_id for c in claims], now=now)
     return claims
+
+
+def _rules_load(rule_ids: set[int]) -> dict[int, Rule]:
+    """The batch's rules with their templates and translations, one instance per rule.
+
+    A batch's sends share a few rules: joined to every send row they would be built (and their
+    translations fetched) once per send, which cost more CPU than the rest of the claim.
+    """
+    # The message is built in the contact's language (campaigns.authoring.localized).
+    rules = Rule.objects.select_related("template").prefetch_related("template__translations")
+    return rules.in_bulk(rule_ids)
 
 
 def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
