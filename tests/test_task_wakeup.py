@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django_q.models import OrmQ
@@ -23,6 +24,11 @@ def broker(transactional_db):
     # transactional_db: a notification is delivered only when the enqueuing transaction commits.
     consumer = NotifiedORM(list_key="tests-wakeup")
     assert consumer._listener.wait(0) is False  # connects and LISTENs; nothing has arrived yet
+    if "direct" in settings.DATABASES:  # behind PgBouncer: LISTEN on the server itself, never the pooler
+        listening = consumer._listener._connection
+        assert listening is not None
+        assert listening.info.port == int(settings.DATABASES["direct"]["PORT"])
+        assert listening.info.dbname == connection.settings_dict["NAME"]
     yield consumer
     consumer._listener.close()
 
