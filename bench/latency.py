@@ -59,15 +59,16 @@ def _open_loop_line(result: OpenLoopResult) -> str:
     )
 
 
-def p3_immediate(run: Run, deployment: Deployment) -> None:
+def p3_immediate(run: Run, deployment: Deployment, *, prefix: str = "p3") -> None:
+    """`prefix` names the users (and so the messageIds): runs on one database need one each (bench.scale)."""
     profile, url = run.profile, deployment.env["DATABASE_URL"]
     target = Target.from_url(deployment.base_url, run.write_key)
     # Warm-up: worker processes, templates and connections, before anything is timed.
-    warm = _post(run, target, "/v1/track", payloads.singles("p3w", event=payloads.NOW_EVENT), rate=50, count=50)
+    warm = _post(run, target, "/v1/track", payloads.singles(f"{prefix}w", event=payloads.NOW_EVENT), rate=50, count=50)
     drain_wait(run.provider.ledger, [s.tag for s in warm.accepted], timeout=30)
     start = run.monitor.mark()
     count = int(profile.p3_rate * profile.p3_seconds)
-    bodies = payloads.singles("p3", event=payloads.NOW_EVENT)
+    bodies = payloads.singles(prefix, event=payloads.NOW_EVENT)
     result = _post(run, target, "/v1/track", bodies, rate=profile.p3_rate, count=count)
     acked = {s.tag: s.answered for s in result.accepted}
     waited = drain_wait(run.provider.ledger, acked, timeout=profile.p3_drain, label="P3 drain")
