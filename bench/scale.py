@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import secrets
 import signal
@@ -38,7 +37,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 import psycopg
@@ -56,22 +55,22 @@ from bench.scale_load import History, history_load
 from bench.scale_report import Measure, report_write
 from bench.stats import percentile
 from harness.processes import BASE_DIR
+from triggermail import partitions
 
 P3_KEY = "P3 accepted → provider received (no delay)"
-# Where each partitioned table's rows of a day are found: (table, column of its partition key).
-DAY_COLUMNS = (
-    ("campaigns_providerevent", "received_at"),
-    ("campaigns_decision", "created_at"),
-    ("events_event", "received_at"),
-)
 
 
-def partitions_module() -> ModuleType | None:
-    """triggermail.partitions once the partitioning work is merged; None before (plain tables)."""
-    try:
-        return importlib.import_module("triggermail.partitions")
-    except ImportError:
-        return None
+def day_columns(connection: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """(table, column) where each day's rows of the partitioned tables are found: the partition keys,
+    or before the migration that adds it, the decision's own time in place of its event's."""
+    columns = [(t.table, t.key) for t in partitions.TABLES]
+    row = connection.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+        (partitions.DECISIONS.table, partitions.DECISIONS.key),
+    ).fetchone()
+    if row is None:
+        columns = [(t, "created_at" if t == partitions.DECISIONS.table else c) for t, c in columns]
+    return columns
 
 
 @dataclass
@@ -82,7 +81,6 @@ class Scale:
     name: str
     url: str
     history: History
-    partitions: ModuleType | None
     results: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -165,6 +163,7 @@ def p3(scale: Scale, state: str) -> None:
         wal = wal_lsn(scale.url) - wal
     _phase, used, wall = run.cpu[-1]
     run.cpu[-1] = (f"P3 {state}", used, wall)
+    run.checks[-1].phase = f"P3 {state}"
     values = run.latencies.pop(P3_KEY)
     run.rows.clear()
     scale.record(state, "P3 p50", percentile(values, 50))
@@ -193,14 +192,15 @@ def dashboard(scale: Scale, state: str, runs: int = 5) -> None:
 
 def day_rows(connection: psycopg.Connection[Any], lo: datetime, hi: datetime) -> int:
     total = 0
-    for table, column in DAY_COLUMNS:
+    for table, column in day_columns(connection):
         row = connection.execute(f"SELECT count(*) FROM {table} WHERE {column} >= %s AND {column} < %s", (lo, hi))
         total += int(row.fetchone()[0])  # type: ignore[index]
     return total
 
 
 def retention(scale: Scale, state: str) -> None:
-    """Drop day 0's partitions; DELETE day 1's rows as records_prune would, in one timed transaction."""
+    """Drop day 0's partitions; DELETE day 1's rows, in one timed transaction, with what
+    partitions_drop_before does around a drop (the rows pointing at them set NULL)."""
     history = scale.history
     (drop_lo, drop_hi), (del_lo, del_hi) = history.day(0), history.day(1)
     with psycopg.connect(scale.url, autocommit=True) as connection:
@@ -213,12 +213,19 @@ def retention(scale: Scale, state: str) -> None:
                 " (SELECT id FROM events_event WHERE received_at >= %s AND received_at < %s)",
                 (del_lo, del_hi),
             )
+            events = "(SELECT id FROM events_event WHERE received_at >= %s AND received_at < %s)"
+            for table, column in (
+                ("campaigns_send", "event_id"),
+                ("campaigns_send", "conversion_event_id"),
+                ("campaigns_decision", "conversion_event_id"),
+            ):
+                connection.execute(f"UPDATE {table} SET {column} = NULL WHERE {column} IN {events}", (del_lo, del_hi))
             connection.execute(
-                "UPDATE campaigns_send SET event_id = NULL WHERE event_id IN"
-                " (SELECT id FROM events_event WHERE received_at >= %s AND received_at < %s)",
+                "UPDATE campaigns_suppression SET provider_event_id = NULL WHERE provider_event_id IN"
+                " (SELECT id FROM campaigns_providerevent WHERE received_at >= %s AND received_at < %s)",
                 (del_lo, del_hi),
             )
-            for table, column in DAY_COLUMNS:
+            for table, column in day_columns(connection):
                 connection.execute(f"DELETE FROM {table} WHERE {column} >= %s AND {column} < %s", (del_lo, del_hi))
         deleted_in = time.perf_counter() - started
         started = time.perf_counter()
@@ -232,13 +239,13 @@ def retention(scale: Scale, state: str) -> None:
         f"retention {state}: DELETE of {del_lo:%Y-%m-%d} ({deleted_rows:,} rows of events, decisions and provider "
         f"events) took {deleted_in:.2f} s, then VACUUM {vacuumed_in:.2f} s; {load_average()}"
     )
-    if scale.partitions is None:
-        scale.note(f"retention {state}: triggermail.partitions is not in this checkout: no partition to drop")
+    if not partitioned(connection_url=scale.url):
+        scale.note(f"retention {state}: the tables are not partitioned in this checkout: no partition to drop")
         return
     from django.db import connections
 
     started = time.perf_counter()
-    names = scale.partitions.partitions_drop_before(before=drop_hi)
+    names = partitions.partitions_drop_before(before=drop_hi)
     dropped_in = time.perf_counter() - started
     connections.close_all()
     scale.record(state, "drop a day", dropped_in)
@@ -249,12 +256,16 @@ def retention(scale: Scale, state: str) -> None:
     )
 
 
+def partitioned(*, connection_url: str) -> bool:
+    with psycopg.connect(connection_url, autocommit=True) as connection:
+        row = connection.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('events_event')").fetchone()
+    return row is not None and row[0] == "p"
+
+
 def partitions_ensure(scale: Scale) -> None:
-    if scale.partitions is None:
-        return
     from django.db import connections
 
-    names = scale.partitions.partitions_ensure(since=scale.history.start, until=scale.history.now + timedelta(days=2))
+    names = partitions.partitions_ensure(since=scale.history.start, until=scale.history.now + timedelta(days=2))
     connections.close_all()
     scale.run.say(f"partitions ensured: {len(names)} created")
 
@@ -269,21 +280,28 @@ def measure(scale: Scale, state: str) -> None:
 def sizes(url: str) -> list[tuple[str, str, int, int]]:
     """(table, index or '', bytes, rows) of the tables that grow with events; a partitioned one's
     size is the sum of its partitions'."""
+    # pg_partition_tree lists a partitioned relation and its partitions, and nothing for a plain one.
     sql = """
-    SELECT c.relname, '', (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(c.oid)),
-           (SELECT coalesce(sum(cc.reltuples), 0)::bigint FROM pg_partition_tree(c.oid) t JOIN pg_class cc
-              ON cc.oid = t.relid WHERE cc.relkind = 'r')
-    FROM pg_class c WHERE c.relname = ANY(%(tables)s) AND c.relkind IN ('r', 'p')
+    SELECT c.relname, '',
+           CASE WHEN c.relkind = 'p' THEN (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(c.oid))
+                ELSE pg_total_relation_size(c.oid) END,
+           CASE WHEN c.relkind = 'p' THEN (SELECT sum(cc.reltuples) FROM pg_partition_tree(c.oid) AS t
+                                           JOIN pg_class AS cc ON cc.oid = t.relid WHERE cc.relkind = 'r')
+                ELSE c.reltuples END
+    FROM pg_class AS c WHERE c.relname = ANY(%(tables)s) AND c.relkind IN ('r', 'p')
     UNION ALL
     SELECT c.relname, i.relname,
-           (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(i.oid)), 0
-    FROM pg_class c JOIN pg_index x ON x.indrelid = c.oid JOIN pg_class i ON i.oid = x.indexrelid
+           CASE WHEN i.relkind = 'I' THEN (SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree(i.oid))
+                ELSE pg_relation_size(i.oid) END,
+           0
+    FROM pg_class AS c JOIN pg_index AS x ON x.indrelid = c.oid JOIN pg_class AS i ON i.oid = x.indexrelid
     WHERE c.relname = ANY(%(tables)s) AND c.relkind IN ('r', 'p')
     ORDER BY 1, 2
     """
     tables = ["events_event", "campaigns_decision", "campaigns_send", "campaigns_providerevent", "events_contact"]
     with psycopg.connect(url, autocommit=True) as connection:
-        return [(str(a), str(b), int(c), int(d)) for a, b, c, d in connection.execute(sql, {"tables": tables})]
+        rows = connection.execute(sql, {"tables": tables}).fetchall()
+    return [(str(a), str(b), int(c or 0), int(d or 0)) for a, b, c, d in rows]
 
 
 def arguments(argv: list[str]) -> argparse.Namespace:
@@ -352,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         provider = ProviderServer.start(env=dict(os.environ), log_dir=log_dir, latency=profile.provider_latency)
         monitor.roots["provider"] = lambda: [provider.process.popen.pid] if provider else []
         run = Run(profile, databases, name, write_key, secret_key, provider, monitor, log_dir)
-        scale = Scale(run, name, url, History(events=args.events, days=args.days), partitions_module())
+        scale = Scale(run, name, url, History(events=args.events, days=args.days))
         run.say(f"database {name}, logs in {log_dir.relative_to(BASE_DIR)}; {load_average()}")
         partitions_ensure(scale)
         scale_run(scale)

@@ -85,12 +85,12 @@ s AS (
 ),
 d AS (
   INSERT INTO campaigns_decision (event_id, rule_id, contact_id, outcome, reason, detail, due_at, send_id,
-                                  created_at)
+                                  created_at /*KEY*/)
   SELECT x.id, CASE WHEN s.id IS NULL THEN %(skip_rule)s ELSE %(send_rule)s END, x.contact_id,
          CASE WHEN s.id IS NULL THEN 'skipped' ELSE 'scheduled' END,
          CASE WHEN s.id IS NOT NULL THEN 'scheduled'
               ELSE (ARRAY['cooldown', 'condition_false', 'duplicate', 'capped', 'no_email'])[x.id %% 5 + 1] END,
-         '', CASE WHEN s.id IS NOT NULL THEN x.received_at END, s.id, x.received_at + interval '40 milliseconds'
+         '', CASE WHEN s.id IS NOT NULL THEN x.received_at END, s.id, x.received_at + interval '40 milliseconds' /*KEY*/
   FROM x LEFT JOIN s ON s.event_id = x.id
 )
 INSERT INTO campaigns_providerevent (event_id, event_type, send_id, key, provider_message_id, recipient,
@@ -140,6 +140,20 @@ class History:
         return at(lo), at(hi)
 
 
+def _day_sql(connection: psycopg.Connection[Any]) -> str:
+    """DAY_SQL, with the decision's copy of its event's received_at where the schema has one (the
+    partition key of campaigns_decision, triggermail.partitions)."""
+    row = connection.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'campaigns_decision'"
+        " AND column_name = 'event_received_at'"
+    ).fetchone()
+    if row is None:
+        return DAY_SQL.replace("/*KEY*/", "")
+    return DAY_SQL.replace("created_at /*KEY*/", "created_at, event_received_at").replace(
+        "'40 milliseconds' /*KEY*/", "'40 milliseconds', x.received_at"
+    )
+
+
 def _one(connection: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
     row = connection.execute(sql, params).fetchone()
     assert row is not None
@@ -181,11 +195,12 @@ def history_load(
             "send_rule": rules[payloads.NOW_EVENT],
             "skip_rule": rules[payloads.LATER_EVENT],
         }
+        day_sql = _day_sql(connection)
         for number, k in enumerate(range(history.days, -1, -1), start=1):
             lo, hi = history.indices(k)
             if hi > lo:
                 day_started = time.perf_counter()
-                connection.execute(DAY_SQL, {**params, "lo": lo, "hi": hi})
+                connection.execute(day_sql, {**params, "lo": lo, "hi": hi})
                 loaded += hi - lo
                 elapsed = time.perf_counter() - started - paused
                 progress(
