@@ -54,6 +54,7 @@ from bench.provider import ProviderServer
 from bench.scale_load import History, history_load
 from bench.scale_report import Measure, report_write
 from bench.stats import percentile
+from bench.walsize import WalPoint, wal_bytes, wal_point
 from harness.processes import BASE_DIR
 from triggermail import partitions
 
@@ -96,12 +97,12 @@ def load_average() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def wal_lsn(url: str) -> int:
-    """The cluster's WAL position in bytes (every database's writes: an upper bound for this one's)."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        row = connection.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
-    assert row is not None
-    return int(row[0])
+def wal_per(url: str, start: WalPoint, units: int) -> tuple[float, str]:
+    """WAL bytes per unit of work since `start`: this database's (pg_waldump), else the cluster's."""
+    cluster, ours = wal_bytes(url, start)
+    if ours is None:
+        return cluster / max(1, units), "cluster-wide: an upper bound"
+    return ours / max(1, units), "this database's records, pg_waldump"
 
 
 @contextlib.contextmanager
@@ -136,19 +137,20 @@ def p1(scale: Scale, state: str) -> None:
         target = Target.from_url(deployed.base_url, run.write_key)
         connections = run.profile.connections
         run_async(closed_loop(target, _batches(target, f"s1w{state}"), connections=connections, duration=2.0))
-        start, wal = run.monitor.mark(), wal_lsn(scale.url)
+        start, wal = run.monitor.mark(), wal_point(scale.url)
         result = run_async(
             closed_loop(
                 target, _batches(target, f"s1{state}"), connections=connections, duration=run.profile.p1_seconds
             )
         )
-        wal, end = wal_lsn(scale.url) - wal, run.monitor.mark()
+        end = run.monitor.mark()
     run.cpu_record(f"P1 {state}", start, end)
+    per_event, source = wal_per(scale.url, wal, result.items_ok)
     scale.record(state, "P1", result.items_per_second)
-    scale.record(state, "P1 WAL", wal / max(1, result.items_ok))
+    scale.record(state, "P1 WAL", per_event)
     scale.note(
         f"P1 {state}: {result.items_ok:,} events in {result.elapsed:.1f} s = {result.items_per_second:,.0f} events/s, "
-        f"{result.failed} requests failed; WAL {wal / max(1, result.items_ok):,.0f} B/event; {load_average()}"
+        f"{result.failed} requests failed; WAL {per_event:,.0f} B/event ({source}); {load_average()}"
     )
     # No worker ran: mark P1's events processed, or P3's workers would spend its time on them.
     with psycopg.connect(scale.url, autocommit=True) as connection:
@@ -158,9 +160,8 @@ def p1(scale: Scale, state: str) -> None:
 def p3(scale: Scale, state: str) -> None:
     run = scale.run
     with deployment(scale, f"p3-{state}", hosts=1) as deployed:
-        wal = wal_lsn(scale.url)
+        wal = wal_point(scale.url)
         p3_immediate(run, deployed, prefix=f"s3{state}")
-        wal = wal_lsn(scale.url) - wal
     _phase, used, wall = run.cpu[-1]
     run.cpu[-1] = (f"P3 {state}", used, wall)
     run.checks[-1].phase = f"P3 {state}"
@@ -169,10 +170,12 @@ def p3(scale: Scale, state: str) -> None:
     scale.record(state, "P3 p50", percentile(values, 50))
     scale.record(state, "P3 p99", percentile(values, 99))
     emails = len(values) + 50  # the measured events and the 50 of the warm-up, each an email
-    scale.record(state, "P3 WAL", wal / emails)
+    per_email, source = wal_per(scale.url, wal, emails)
+    scale.record(state, "P3 WAL", per_email)
     scale.note(
         f"P3 {state}: n={len(values):,}, p50 {percentile(values, 50) * 1000:.0f} ms, "
-        f"p99 {percentile(values, 99) * 1000:.0f} ms; WAL {wal / emails:,.0f} B per event+email; {load_average()}"
+        f"p99 {percentile(values, 99) * 1000:.0f} ms; WAL {per_email:,.0f} B per event+email ({source}); "
+        f"{load_average()}"
     )
 
 
