@@ -46,14 +46,16 @@ SELECT %(prefix)s || k, %(prefix)s || k || '@bench.example', '', '', '{}', '[]',
 FROM generate_series(0, %(contacts)s - 1) AS k
 """
 
-# Event i of n is received at start + span * i / n. One in ten (id % 10 = 0) caused a send by the no-delay
-# rule (about 95% sent, as bench.dashboard's mix); every event has one decision. Provider events: delivered
-# for ~95% of the sent emails, opened for ~30%. Columns the Dashboard reads are set as the product sets them.
+# Event i of n is received at start + span * i / n; its messageId is a UUID, as analytics SDKs make them
+# (random, so the dedup index is written all over, as in production). One in ten (id % 10 = 0) caused a
+# send by the no-delay rule (about 95% sent, as bench.dashboard's mix); every event has one decision.
+# Provider events: delivered for ~95% of the sent emails, opened for ~30%. Columns the Dashboard reads
+# are set as the product sets them.
 DAY_SQL = """
 WITH ev AS (
   INSERT INTO events_event (message_id, type, name, user_id, anonymous_id, properties, traits, context,
                             occurred_at, received_at, processed_at, source_id)
-  SELECT 'ld-' || i, 'track', (%(names)s::text[])[i %% 10 + 1], %(prefix)s || (i %% %(contacts)s), '',
+  SELECT md5('ld-' || i)::uuid::text, 'track', (%(names)s::text[])[i %% 10 + 1], %(prefix)s || (i %% %(contacts)s), '',
          %(properties)s::jsonb, '{}', %(context)s::jsonb, t - interval '1 second', t,
          t + interval '40 milliseconds', %(source)s
   FROM (SELECT i, %(start)s::timestamptz + %(span)s::interval * (i::float8 / %(total)s) AS t
