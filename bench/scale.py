@@ -97,6 +97,16 @@ def load_average() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
+def backends(scale: Scale) -> int:
+    """Connections the deployment holds open to the run's database (this process's own excluded)."""
+    with psycopg.connect(scale.url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def wal_per(url: str, start: WalPoint, units: int) -> tuple[float, str]:
     """WAL bytes per unit of work since `start`: this database's (pg_waldump), else the cluster's."""
     cluster, ours = wal_bytes(url, start)
@@ -144,13 +154,15 @@ def p1(scale: Scale, state: str) -> None:
             )
         )
         end = run.monitor.mark()
+        held = backends(scale)
     run.cpu_record(f"P1 {state}", start, end)
     per_event, source = wal_per(scale.url, wal, result.items_ok)
     scale.record(state, "P1", result.items_per_second)
     scale.record(state, "P1 WAL", per_event)
     scale.note(
         f"P1 {state}: {result.items_ok:,} events in {result.elapsed:.1f} s = {result.items_per_second:,.0f} events/s, "
-        f"{result.failed} requests failed; WAL {per_event:,.0f} B/event ({source}); {load_average()}"
+        f"{result.failed} requests failed; WAL {per_event:,.0f} B/event ({source}); {held} connections held by the "
+        f"web host; {load_average()}"
     )
     # No worker ran: mark P1's events processed, or P3's workers would spend its time on them.
     with psycopg.connect(scale.url, autocommit=True) as connection:
@@ -162,6 +174,7 @@ def p3(scale: Scale, state: str) -> None:
     with deployment(scale, f"p3-{state}", hosts=1) as deployed:
         wal = wal_point(scale.url)
         p3_immediate(run, deployed, prefix=f"s3{state}")
+        held = backends(scale)
     _phase, used, wall = run.cpu[-1]
     run.cpu[-1] = (f"P3 {state}", used, wall)
     run.checks[-1].phase = f"P3 {state}"
@@ -175,7 +188,7 @@ def p3(scale: Scale, state: str) -> None:
     scale.note(
         f"P3 {state}: n={len(values):,}, p50 {percentile(values, 50) * 1000:.0f} ms, "
         f"p99 {percentile(values, 99) * 1000:.0f} ms; WAL {per_email:,.0f} B per event+email ({source}); "
-        f"{load_average()}"
+        f"{held} connections held by web + worker host; {load_average()}"
     )
 
 
