@@ -10,12 +10,22 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from anymail.signals import tracking
+        from django.db.models.signals import post_migrate
 
         from campaigns.sending.webhooks import tracking_event_receive
         from triggermail import checks  # noqa: F401  (registers the system checks)
 
         # A dispatch_uid, so that importing this twice (tests, autoreload) never records an event twice.
         tracking.connect(tracking_event_receive, dispatch_uid="campaigns.sending.webhooks.tracking_event_receive")
+        # `migrate` creates the days ahead too, so a fresh database takes events in partitions at once.
+        post_migrate.connect(partitions_ahead, sender=self, dispatch_uid="campaigns.apps.partitions_ahead")
+
+
+def partitions_ahead(using: str = "default", **kwargs: object) -> None:
+    from triggermail.partitions import partitions_ensure_ahead
+
+    if using == "default":
+        partitions_ensure_ahead()
 
 
 class TriggerMailAdminConfig(admin_apps.AdminConfig):

@@ -83,8 +83,11 @@ def _column(field: models.Field[Any, Any]) -> str:
 
 
 def _events_insert(source: WriteKey, messages: Sequence[Message], received_at: datetime) -> set[str]:
-    """INSERT ... ON CONFLICT (source_id, message_id) DO NOTHING RETURNING: the ids that were new.
-    Segment deduplicates per source: another write key's message with the same id is stored."""
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: the ids that were new.
+    Segment deduplicates per source: another write key's message with the same id is stored.
+    On PostgreSQL events are partitioned and no unique index spans them: a trigger skips a taken
+    (source, messageId) (events_messagekey, campaigns migration 0018), so the INSERT names no
+    conflict target, and RETURNING still lists only the rows stored."""
     # Within one request a repeated messageId would conflict with itself; keep the first.
     unique: dict[str, Message] = {}
     for m in messages:
@@ -109,7 +112,7 @@ def _events_sql_postgresql() -> str:
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selected}, %s, %s "
         f"FROM json_populate_recordset(NULL::{table}, %s::json) WITH ORDINALITY AS r ORDER BY r.ordinality "
-        f"ON CONFLICT ({columns[-1]}, {columns[0]}) DO NOTHING RETURNING {columns[0]}"
+        f"ON CONFLICT DO NOTHING RETURNING {columns[0]}"
     )
 
 

@@ -146,3 +146,21 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.type} from {self.user_id}"
+
+
+class MessageKey(models.Model):
+    """A (source, messageId) stored, for MESSAGE_DEDUPE_DAYS: on PostgreSQL, where events are
+    partitioned by day (triggermail.partitions), the events table cannot hold a unique index on
+    (source, message_id) across its partitions, so this table holds it. A BEFORE INSERT trigger on
+    events (campaigns migration 0018) inserts here and skips the event when the key is taken, so the
+    ingest's INSERT … RETURNING returns only the new events. Unused on SQLite, whose events table
+    keeps event_source_message."""
+
+    pk = models.CompositePrimaryKey("source_id", "message_id")
+    source_id = models.BigIntegerField()
+    message_id = models.CharField(max_length=255)
+    # Pruning deletes by age (campaigns.sending.retention).
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.message_id} from source {self.source_id}"

@@ -256,7 +256,8 @@ def test_it_inserts_events_with_one_statement_per_500_messages(api):
     assert response.status_code == 200, response.content
     inserts = _event_inserts(queries)
     assert len(inserts) == 3
-    assert all("ON CONFLICT (" in sql and "DO NOTHING RETURNING" in sql for sql in inserts)
+    # No conflict target on PostgreSQL: events are partitioned, and a trigger skips a taken messageId.
+    assert all("ON CONFLICT" in sql and "DO NOTHING RETURNING" in sql for sql in inserts)
     assert Event.objects.count() == 1200
     # Tracks without traits touch no contact: the whole request is a handful of statements.
     assert len(queries.captured_queries) <= 8, [q["sql"][:80] for q in queries.captured_queries]

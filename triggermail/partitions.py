@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ def _postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _partitioned(table: str) -> bool:
-    """Whether `table` is a partitioned root here (False before the migration that makes it one)."""
+def partitioned(table: str) -> bool:
+    """Whether `table` is a partitioned root here (False on SQLite, and before the migration)."""
+    if not _postgresql():
+        return False
     with connection.cursor() as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [table])
         row = cursor.fetchone()
@@ -88,6 +91,11 @@ def _days(table: str) -> dict[date, str]:
     return days
 
 
+def partitions_ensure_ahead() -> list[str]:
+    """Create today's and the next PARTITION_AHEAD_DAYS days' partitions (the worker, `migrate`)."""
+    return partitions_ensure(until=datetime.now(UTC) + timedelta(days=settings.PARTITION_AHEAD_DAYS))
+
+
 def partitions_ensure(*, until: datetime, since: datetime | None = None) -> list[str]:
     """Create the missing day partitions from `since` (default: today, UTC) to the day of `until`.
 
@@ -100,7 +108,7 @@ def partitions_ensure(*, until: datetime, since: datetime | None = None) -> list
     last = _day(until)
     created: list[str] = []
     for spec in TABLES:
-        if not _partitioned(spec.table):
+        if not partitioned(spec.table):
             continue
         existing = _days(spec.table)
         day = first
@@ -161,7 +169,7 @@ def partitions_drop_before(*, before: datetime) -> list[str]:
         return []
     dropped: list[str] = []
     for spec, drop in ((EVENTS, _events_day_drop), (PROVIDER_EVENTS, _provider_events_day_drop)):
-        if not _partitioned(spec.table):
+        if not partitioned(spec.table):
             continue
         for day, name in sorted(_days(spec.table).items()):
             if _start(day + timedelta(days=1)) > before:
@@ -177,9 +185,12 @@ def partitions_drop_before(*, before: datetime) -> list[str]:
 
 def _events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
-    decisions = _days(DECISIONS.table).get(day) if _partitioned(DECISIONS.table) else None
+    decisions = _days(DECISIONS.table).get(day) if partitioned(DECISIONS.table) else None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
+        # make PostgreSQL refuse the DROP: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # Lock the day first: no event of it can be claimed or marked while we look and drop.
         cursor.execute(f"LOCK TABLE {q(name)} IN SHARE MODE")
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {q(name)} WHERE processed_at IS NULL)")
@@ -204,6 +215,9 @@ def _provider_events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
+        # make PostgreSQL refuse the DROP: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"LOCK TABLE {q(name)} IN SHARE MODE")
         cursor.execute(
             "UPDATE campaigns_suppression SET provider_event_id = NULL "

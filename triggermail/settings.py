@@ -212,6 +212,13 @@ AMBIGUOUS_RESEND_AFTER = env.float("AMBIGUOUS_RESEND_AFTER", default=15 * 60.0)
 # Processed events and provider (webhook) events older than this are pruned (their sends keep
 # everything a person needs); `manage.py prune`, and every dispatcher once an hour.
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)
+# PostgreSQL keeps events, decisions and provider events in daily partitions (triggermail.partitions);
+# the worker and `migrate` create this many days ahead, so a day's partition exists before it starts.
+PARTITION_AHEAD_DAYS = env.int("PARTITION_AHEAD_DAYS", default=7)
+# How long a (source, messageId) and a provider event id are remembered as seen, so that a resent
+# message or a redelivered webhook event is stored once. Segment's own window is about 24 hours;
+# the default keeps the behaviour of the unique index it replaced on PostgreSQL (as long as events).
+MESSAGE_DEDUPE_DAYS = env.int("MESSAGE_DEDUPE_DAYS", default=EVENT_RETENTION_DAYS)
 # How often the dispatcher inside every qcluster looks for due sends and unprocessed events.
 DISPATCH_INTERVAL = env.float("DISPATCH_INTERVAL", default=0.2)
 # Every qcluster writes a heartbeat row this often; one older than HEARTBEAT_STALE_AFTER is a host

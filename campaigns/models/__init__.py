@@ -15,7 +15,7 @@ from __future__ import annotations
 # order, and that order is what fresh databases number content types and permissions by.
 # isort: off
 from campaigns.models.rules import CappedAction, Category, Condition, DedupePolicy, Rule, Template
-from campaigns.models.sends import Decision, IdempotencyKey, ProviderEvent, Send
+from campaigns.models.sends import Decision, IdempotencyKey, ProviderEvent, ProviderEventKey, Send
 from campaigns.models.settings import CampaignSettings, RulesStamp
 from campaigns.models.consent import Suppression
 from campaigns.models.history import ChangeRecord
@@ -34,6 +34,7 @@ __all__ = [
     "DedupePolicy",
     "IdempotencyKey",
     "ProviderEvent",
+    "ProviderEventKey",
     "Rule",
     "RuleVariant",
     "RulesStamp",

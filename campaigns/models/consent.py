@@ -21,8 +21,10 @@ class Suppression(models.Model):
     email = models.CharField(max_length=254, db_index=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     detail = models.TextField(blank=True)
+    # No foreign key in the database: provider events are partitioned on PostgreSQL; dropping a day
+    # sets these NULL first (triggermail.partitions).
     provider_event = models.ForeignKey(
-        ProviderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        ProviderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     lifted_at = models.DateTimeField(null=True, blank=True)

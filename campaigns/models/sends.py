@@ -38,7 +38,12 @@ class Send(models.Model):
 
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="sends")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sends")
-    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends")
+    # No foreign key in the database: events are partitioned on PostgreSQL, and a foreign key must
+    # reference a unique key, which there includes received_at. The ORM's SET_NULL still applies to
+    # ORM deletes; dropping a day of events sets these NULL first (triggermail.partitions).
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends", db_constraint=False
+    )
     # When the triggering action happened: exit events after it cancel this send.
     triggered_at = models.DateTimeField()
     dedupe_key = models.CharField(max_length=255)
@@ -56,7 +61,9 @@ class Send(models.Model):
     last_error = models.TextField(blank=True)
     # Last-touch conversion: the rule's goal event from this contact within its window after the send.
     converted_at = models.DateTimeField(null=True, blank=True)
-    conversion_event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    conversion_event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     revenue = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     # What the Dashboard reads, kept on the send where each fact is learned so that the page never
     # joins provider events or events: the first provider event of each type (the webhook receiver),
@@ -118,8 +125,25 @@ class Send(models.Model):
         return f"{self.rule} → {self.contact} ({self.state})"
 
 
+class EventReceivedAtField(models.DateTimeField):
+    """A decision's copy of its event's received_at, taken from the event when the row is saved
+    (save and bulk_create both call pre_save): decisions are partitioned by it on PostgreSQL."""
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> object:
+        value = getattr(model_instance, self.attname)
+        if value is None:
+            value = model_instance.event.received_at  # type: ignore[attr-defined]
+            setattr(model_instance, self.attname, value)
+        return value
+
+
 class Decision(models.Model):
-    """What matching decided for one (event, rule) pair: the answer to "why (not)?"."""
+    """What matching decided for one (event, rule) pair: the answer to "why (not)?".
+
+    On PostgreSQL decisions are partitioned by their event's day (event_received_at), so an event's
+    decisions live and are dropped with it (triggermail.partitions); the event foreign key is the
+    ORM's only (db_constraint=False), and (event, rule) is unique with event_received_at in the key.
+    """
 
     class Outcome(models.TextChoices):
         SCHEDULED = "scheduled"
@@ -128,7 +152,8 @@ class Decision(models.Model):
     # One list shared with the pure matching code (campaigns.matching.reasons).
     Reason = DecisionReason
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions", db_constraint=False)
+    event_received_at = EventReceivedAtField(editable=False)
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="decisions")
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
@@ -141,7 +166,9 @@ class Decision(models.Model):
     # A holdout decision's conversion, as a send's: the rule's goal event within its goal window after
     # the due time its email would have had (campaigns.matching.conversions). Only holdouts have one.
     converted_at = models.DateTimeField(null=True, blank=True)
-    conversion_event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    conversion_event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     revenue = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -206,3 +233,16 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} for {self.key or self.recipient}"
+
+
+class ProviderEventKey(models.Model):
+    """A provider event id recorded, for MESSAGE_DEDUPE_DAYS: on PostgreSQL provider events are
+    partitioned by day and cannot keep a unique index on event_id across partitions, so a BEFORE
+    INSERT trigger (migration 0018) inserts the id here, and a redelivered event fails with the
+    IntegrityError the webhook receiver expects. Unused on SQLite."""
+
+    event_id = models.CharField(max_length=255, primary_key=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.event_id

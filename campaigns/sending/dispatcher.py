@@ -7,9 +7,10 @@ Matching runs here, in one process per host, rather than as a task per ingest re
 per request would cost more than the matching itself. Several clusters may run the loop at once:
 events and sends are claimed by row lock (SKIP LOCKED) and state change, so they share the work.
 
-The slow sweeps (in-flight sends that outlived their worker, unknown sends past their grace, pruning)
-run in a loop of their own, so that a slow prune never delays a due send. Both loops run under
-campaigns.operations.supervision, which restarts them after an error and reports their passes in the heartbeat.
+The slow sweeps (in-flight sends that outlived their worker, unknown sends past their grace, the
+days of partitions ahead on PostgreSQL, pruning) run in a loop of their own, so that a slow prune
+never delays a due send. Both loops run under campaigns.operations.supervision, which restarts them
+after an error and reports their passes in the heartbeat.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from campaigns.operations.heartbeats import dead_hosts_recover, heartbeats_prune
 from campaigns.sending.ambiguous import unknown_sends_resolve
 from campaigns.sending.queueing import due_sends_queue, stale_sending_settle
 from campaigns.sending.retention import records_prune
+from triggermail.partitions import partitions_ensure_ahead
 from triggermail.wakeup import Listener
 
 logger = logging.getLogger(__name__)
 
 SLOW_CHECKS_EVERY = 10.0
 PRUNE_EVERY = 3600.0
+# Partitions are made PARTITION_AHEAD_DAYS ahead: looking hourly (and at start-up) leaves days to spare.
+PARTITIONS_EVERY = 3600.0
 # How often the sweeps loop looks whether it should stop while it waits for its next pass.
 STOP_CHECK = 0.2
 # Matching a burst of events yields to the due-send dispatch after this long, then goes on.
@@ -105,14 +109,19 @@ def dispatcher_run(
 
 
 def sweeps_run(*, should_stop: Callable[[], bool], on_pass: Callable[[], None] = lambda: None) -> None:
-    """Every SLOW_CHECKS_EVERY seconds settle stale sends and abandon old unknowns; prune hourly."""
+    """Every SLOW_CHECKS_EVERY seconds settle stale sends and abandon old unknowns; make the partitions
+    ahead at start-up and hourly; prune hourly."""
     # Not at start-up: a crash-looping worker must not prune on every restart.
     last_prune = time.monotonic()
+    next_partitions = 0.0
     while not should_stop():
         close_old_connections()
         started = time.monotonic()
         prune = started - last_prune >= PRUNE_EVERY
         now = timezone.now()
+        if started >= next_partitions:
+            partitions_ensure_ahead()
+            next_partitions = started + PARTITIONS_EVERY
         stuck_sends_settle(now=now)
         if prune:
             _prune(now=now)
