@@ -266,6 +266,15 @@ def retention(scale: Scale, state: str) -> None:
     connections.close_all()
     scale.record(state, "drop a day", dropped_in)
     scale.record(state, "rows dropped", dropped_rows)
+    # The dedup keys of the dropped day are not in a partition: retention DELETEs them (records_prune).
+    started = time.perf_counter()
+    with psycopg.connect(scale.url, autocommit=True) as connection:
+        keys = connection.execute(
+            "DELETE FROM events_messagekey WHERE received_at >= %s AND received_at < %s", (drop_lo, drop_hi)
+        ).rowcount
+    keys_in = time.perf_counter() - started
+    scale.record(state, "DELETE a day's message keys", keys_in)
+    scale.note(f"retention {state}: DELETE of the dropped day's {keys:,} message keys took {keys_in:.2f} s")
     scale.note(
         f"retention {state}: partitions_drop_before({drop_hi:%Y-%m-%d}) dropped {', '.join(names) or 'nothing'} "
         f"({dropped_rows:,} rows) in {dropped_in * 1000:.0f} ms"
@@ -314,7 +323,15 @@ def sizes(url: str) -> list[tuple[str, str, int, int]]:
     WHERE c.relname = ANY(%(tables)s) AND c.relkind IN ('r', 'p')
     ORDER BY 1, 2
     """
-    tables = ["events_event", "campaigns_decision", "campaigns_send", "campaigns_providerevent", "events_contact"]
+    tables = [
+        "events_event",
+        "events_messagekey",
+        "campaigns_decision",
+        "campaigns_send",
+        "campaigns_providerevent",
+        "campaigns_providereventkey",
+        "events_contact",
+    ]
     with psycopg.connect(url, autocommit=True) as connection:
         rows = connection.execute(sql, {"tables": tables}).fetchall()
     return [(str(a), str(b), int(c or 0), int(d or 0)) for a, b, c, d in rows]
