@@ -71,8 +71,9 @@ FROM (SELECT e.id, e.received_at, e.id % {rules} + 1 AS rule_id, e.id % {contact
              interval '1 second' * (0.08 + 1.5 * power(random(), 3)) AS took
       FROM events_event AS e WHERE e.id % 6 <> 0) AS s;
 
-INSERT INTO campaigns_decision (event_id, rule_id, contact_id, outcome, reason, detail, due_at, send_id, created_at)
-SELECT e.id, e.id % {rules} + 1, e.id % {contacts} + 1,
+INSERT INTO campaigns_decision (event_id, event_received_at, rule_id, contact_id, outcome, reason, detail, due_at,
+                                send_id, created_at)
+SELECT e.id, e.received_at, e.id % {rules} + 1, e.id % {contacts} + 1,
        CASE WHEN s.id IS NULL THEN 'skipped' ELSE 'scheduled' END,
        CASE WHEN s.id IS NOT NULL THEN 'scheduled'
             ELSE (ARRAY['cooldown', 'condition_false', 'duplicate', 'capped', 'no_email'])[e.id % 5 + 1] END,

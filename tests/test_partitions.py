@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 import time_machine
 from django.db import DatabaseError, connection, connections
@@ -224,3 +225,24 @@ def test_a_decision_lives_in_its_event_day(api):
 
     assert decision.event_received_at == decision.event.received_at
     assert _partition_of(Decision, decision.pk) == partition_name("campaigns_decision", D.date())
+
+
+def test_a_day_waits_for_the_next_call_while_a_long_transaction_holds_the_default_partition(transactional_db):
+    # Committed DDL outlives the test: a day of its own, dropped at the end, so that no other test
+    # (tests.world.T0 is D) finds partitions it did not make.
+    day = datetime(2024, 6, 3, tzinfo=UTC)
+    try:
+        with psycopg.connect(**connection.get_connection_params()) as other:
+            other.execute("SELECT count(*) FROM events_event_default")  # a reader, its transaction left open
+
+            created = partitions_ensure(since=day, until=day)  # gives up on events after lock_timeout
+
+            assert partition_name("events_event", day.date()) not in created
+            assert partition_name("campaigns_decision", day.date()) in created
+            other.rollback()
+
+        assert partitions_ensure(since=day, until=day) == [partition_name("events_event", day.date())]
+    finally:
+        with connection.cursor() as cursor:
+            for table in PARTITIONED_TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {partition_name(table, day.date())}")

@@ -107,7 +107,8 @@ def test_the_prune_command_says_what_it_deleted(db, capsys):
 
     assert (
         capsys.readouterr().out.strip()
-        == "1 idempotency keys, 0 events, 0 provider events, 0 message keys, 0 provider event keys, 0 partitions deleted"
+        == "1 idempotency keys, 0 events, 0 provider events, 0 message keys, 0 provider event keys, "
+        "0 partitions deleted"
     )
     assert not IdempotencyKey.objects.exists()
 

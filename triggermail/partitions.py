@@ -38,9 +38,10 @@ PARTITIONED_TABLES: tuple[str, ...] = tuple(t.table for t in TABLES)
 
 # Two workers creating the same day at once: the second waits, then finds it made.
 _LOCK = 0x7472_6967_7061_7274  # "trigpart"
-# Dropping a partition locks its parent for a moment; waiting longer than this behind a long
-# transaction would hold every insert queued behind the drop. The next prune tries again.
-DROP_LOCK_TIMEOUT = "2s"
+# Dropping a partition locks its parent for a moment, creating one its DEFAULT partition; waiting
+# longer than this behind a long transaction would hold every insert queued behind us. The next
+# call tries again (days are made PARTITION_AHEAD_DAYS ahead, so there is time).
+LOCK_TIMEOUT = "2s"
 
 
 def partition_name(table: str, day: date) -> str:
@@ -113,8 +114,11 @@ def partitions_ensure(*, until: datetime, since: datetime | None = None) -> list
         existing = _days(spec.table)
         day = first
         while day <= last:
-            if day not in existing and _partition_create(spec, day):
-                created.append(partition_name(spec.table, day))
+            try:
+                if day not in existing and _partition_create(spec, day):
+                    created.append(partition_name(spec.table, day))
+            except OperationalError as error:  # lock_timeout: a long transaction holds the table
+                logger.warning("partition %s not created this time: %s", partition_name(spec.table, day), error)
             day += timedelta(days=1)
     if created:
         logger.info("created partitions %s", ", ".join(created))
@@ -122,38 +126,40 @@ def partitions_ensure(*, until: datetime, since: datetime | None = None) -> list
 
 
 def _partition_create(spec: PartitionedTable, day: date) -> bool:
-    """Create one day's partition of `spec`; False when another process made it first."""
+    """Create one day's partition of `spec`; False when another process made it first.
+
+    Built as a table of its own and then attached: ATTACH PARTITION takes only a SHARE UPDATE
+    EXCLUSIVE lock on the parent, so ingest and matching go on meanwhile (CREATE TABLE … PARTITION OF
+    would lock them out). The DEFAULT partition is locked for that moment: rows of the day that
+    waited there move into the new partition, and none can arrive there in between.
+    """
     name, default = partition_name(spec.table, day), default_partition_name(spec.table)
     low, high = _start(day), _start(day + timedelta(days=1))
     q = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
+        # make PostgreSQL refuse the ALTER TABLE: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
         if day in _days(spec.table):
             return False
-        cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {q(default)} WHERE {q(spec.key)} >= %s AND {q(spec.key)} < %s)",
-            [low, high],
-        )
-        (waiting,) = cursor.fetchone()
-        if not waiting:
-            cursor.execute(
-                f"CREATE TABLE {q(name)} PARTITION OF {q(spec.table)} FOR VALUES FROM (%s) TO (%s)", [low, high]
-            )
-            return True
-        # PostgreSQL refuses a new partition while the DEFAULT one holds rows of its range: build the
-        # day as a table of its own, move those rows into it, then attach it (which checks the rest).
         cursor.execute(f"CREATE TABLE {q(name)} (LIKE {q(spec.table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        cursor.execute(f"LOCK TABLE {q(default)} IN ACCESS EXCLUSIVE MODE")
         cursor.execute(
             f"WITH moved AS (DELETE FROM {q(default)} WHERE {q(spec.key)} >= %s AND {q(spec.key)} < %s "
             f"RETURNING *) INSERT INTO {q(name)} SELECT * FROM moved",
             [low, high],
         )
         moved = cursor.rowcount
+        # Literal bounds: DDL takes no parameters under server-side binding.
         cursor.execute(
-            f"ALTER TABLE {q(spec.table)} ATTACH PARTITION {q(name)} FOR VALUES FROM (%s) TO (%s)", [low, high]
+            f"ALTER TABLE {q(spec.table)} ATTACH PARTITION {q(name)} "
+            f"FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
         )
+    if moved:
         logger.warning("moved %d rows of %s from %s into the new partition %s", moved, day, default, name)
-        return True
+    return True
 
 
 def partitions_drop_before(*, before: datetime) -> list[str]:
@@ -187,7 +193,7 @@ def _events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
     decisions = _days(DECISIONS.table).get(day) if partitioned(DECISIONS.table) else None
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
         # make PostgreSQL refuse the DROP: run them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -214,7 +220,7 @@ def _events_day_drop(day: date, name: str) -> list[str]:
 def _provider_events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
         # make PostgreSQL refuse the DROP: run them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

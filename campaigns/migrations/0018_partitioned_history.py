@@ -148,6 +148,13 @@ def _partitioned(cursor, table, key, unique):
         cursor.execute(definition)
 
 
+def history_unpartition(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        raise migrations.exceptions.IrreversibleError(
+            "campaigns 0018 does not turn partitioned tables back into plain ones: restore a backup"
+        )
+
+
 def history_partition(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite keeps plain tables
@@ -198,13 +205,13 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="decision",
             name="event_received_at",
-            field=campaigns.models.sends.EventReceivedAtField(editable=False, null=True),
+            field=campaigns.models.sends.EventReceivedAtField(blank=True, editable=False, null=True),
         ),
         migrations.RunPython(event_received_at_fill, migrations.RunPython.noop),
         migrations.AlterField(
             model_name="decision",
             name="event_received_at",
-            field=campaigns.models.sends.EventReceivedAtField(editable=False),
+            field=campaigns.models.sends.EventReceivedAtField(blank=True, editable=False),
         ),
         migrations.AlterField(
             model_name="decision",
@@ -265,5 +272,5 @@ class Migration(migrations.Migration):
             ),
         ),
         # Django's state does not change: its constraints still describe SQLite's tables.
-        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunPython(history_partition)]),
+        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunPython(history_partition, history_unpartition)]),
     ]

@@ -153,7 +153,7 @@ class Decision(models.Model):
     Reason = DecisionReason
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions", db_constraint=False)
-    event_received_at = EventReceivedAtField(editable=False)
+    event_received_at = EventReceivedAtField(editable=False, blank=True)
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="decisions")
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
