@@ -14,7 +14,7 @@ PORT ?= 8000
 export PORT
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run smoke-run bench bench-quick bench-latency bench-dashboard test lint format typecheck pytest fuzz contract sdk-node venv deps-system clean distclean
+.PHONY: help run smoke-run bench bench-quick bench-latency bench-dashboard bench-scale test lint format typecheck pytest fuzz contract sdk-node venv deps-system clean distclean
 
 help: ## List the targets
 	@echo "TriggerMail make targets:"
@@ -50,6 +50,12 @@ bench-latency: $(STAMP) ## Only P3, P4 and P3R of make bench: event-to-provider 
 
 bench-dashboard: $(STAMP) ## Time the Dashboard with 1,000,000 sends on a PostgreSQL database of its own (BENCH_ARGS="--runs 5")
 	$(BIN)/python -m bench.dashboard $(BENCH_ARGS)
+
+# Issue #14's scale check (bench/scale.py, not in CI): P1, P3, the 7-day Dashboard and retention on an empty
+# database, then again with 20,000,000 stored events (and their decisions, sends, webhook events) loaded; the
+# table with its ratios goes to var/bench-scale-<stamp>.md. Needs ~10 GB of disk and over an hour on 2 cores.
+bench-scale: $(STAMP) ## Empty vs 20 M stored events: P1, P3, Dashboard, retention (BENCH_ARGS="--events 200000")
+	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 # Every step runs even when an earlier one fails, so one run shows all that is wrong.
 test: $(STAMP) ## Lint, type check and run the test suite (DATABASE_URL picks the database)

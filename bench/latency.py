@@ -67,9 +67,10 @@ P3_TARGET = 0.150
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def p3_immediate(run: Run, deployment: Deployment, *, broker: str = "orm") -> None:
+def p3_immediate(run: Run, deployment: Deployment, *, broker: str = "orm", prefix: str = "p3") -> None:
+    """`prefix` names the users (and so the messageIds): runs on one database need one each (bench.scale)."""
     profile, url = run.profile, deployment.env["DATABASE_URL"]
-    prefix, label = ("p3", "") if broker == "orm" else ("p3r", ", Redis broker")
+    prefix, label = (prefix, "") if broker == "orm" else (f"{prefix}r", ", Redis broker")
     target = Target.from_url(deployment.base_url, run.write_key)
     # Warm-up: worker processes, templates and connections, before anything is timed.
     warm = _post(run, target, "/v1/track", payloads.singles(f"{prefix}w", event=payloads.NOW_EVENT), rate=50, count=50)

@@ -175,8 +175,13 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["event", "rule"], name="decision_once_per_event_rule")]
-        # The Dashboard counts the decisions made in a period, per rule.
-        indexes = [models.Index(fields=["created_at", "rule"], name="decision_created_rule")]
+        indexes = [
+            # The Dashboard counts the decisions made in a period, per rule.
+            models.Index(fields=["created_at", "rule"], name="decision_created_rule"),
+            # ... and the A/B holdouts due in it (campaigns.reporting.variants): without this the query
+            # reads every decision of the whole history (bench.scale: 3.4 s with 60 days of 100,000 events).
+            models.Index(fields=["due_at"], condition=Q(reason="holdout"), name="decision_holdout_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.outcome} ({self.reason})"
