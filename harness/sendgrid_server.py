@@ -136,6 +136,9 @@ class FaultRates:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A worker process opens up to DELIVERY_CONCURRENCY (50) connections at once, several workers
+    # more; socketserver's backlog of 5 would reset the rest, which SendGrid's API does not do.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that died mid-request (the chaos suite kills workers with SIGKILL) resets its
