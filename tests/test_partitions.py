@@ -161,7 +161,13 @@ def test_received_at_never_changes(db):
         ProviderEvent.objects.filter(pk=provider_event.pk).update(received_at=D)
 
 
-def test_retention_drops_whole_days_and_the_sends_of_their_events_stay_readable(api, sendgrid, settings):
+def _xmin(send: Send) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmin::text FROM campaigns_send WHERE id = %s", [send.pk])
+        return cursor.fetchone()[0]
+
+
+def test_retention_drops_whole_days_and_the_sends_of_their_events_stay_readable(api, sendgrid, settings, admin_client):
     settings.EVENT_RETENTION_DAYS = 1
     partitions_ensure(since=D, until=D + timedelta(days=3))
     rule_make("welcome", "user_signup")
@@ -174,6 +180,7 @@ def test_retention_drops_whole_days_and_the_sends_of_their_events_stay_readable(
     newer = D + timedelta(days=2)
     post_at(api, newer, [track_at("page_viewed", "u1", newer)])
     run_worker(at=newer)
+    written = _xmin(send)
 
     pruned = records_prune(now=D + timedelta(days=2, hours=1))
 
@@ -181,8 +188,12 @@ def test_retention_drops_whole_days_and_the_sends_of_their_events_stay_readable(
     assert not _days_of("events_event") & {partition_name("events_event", D.date())}
     assert list(Event.objects.values_list("name", flat=True)) == ["page_viewed"]
     assert not Decision.objects.exists() and not ProviderEvent.objects.exists()
-    send.refresh_from_db()
-    assert (send.state, send.event_id, send.event) == ("sent", None, None)
+    # The drop wrote no row outside the day: the send keeps its event's id, and reads it as gone.
+    assert _xmin(send) == written
+    kept = Send.objects.select_related("event").get()
+    assert (kept.state, kept.event_id, kept.event) == ("sent", send.event_id, None)
+    page = admin_client.get(f"/admin/campaigns/send/{send.pk}/change/")
+    assert f"#{send.event_id}, past retention" in page.content.decode()
     assert Suppression.objects.get().provider_event_id is None
 
 
@@ -197,8 +208,8 @@ def test_a_send_whose_event_day_was_dropped_still_goes_out(api, sendgrid, settin
     assert partition_name("events_event", D.date()) in partitions_drop_before(before=D + timedelta(days=2))
     run_worker(at=D + timedelta(days=3, minutes=1))
 
-    send = Send.objects.get()
-    assert (send.state, send.event_id) == ("sent", None)
+    send = Send.objects.select_related("event").get()
+    assert (send.state, send.event) == ("sent", None)
     assert list(sendgrid.sends().values()) == [1]
 
 

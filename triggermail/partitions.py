@@ -17,9 +17,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -167,9 +171,11 @@ def partitions_drop_before(*, before: datetime) -> list[str]:
 
     An events day is dropped with the decisions of its events (the same day of campaigns_decision),
     and only once every event in it is processed: an unprocessed event is work still to do, and its
-    day waits for the next call. Before a day goes, the rows that point at its rows without a
-    foreign key (sends' event and conversion event, decisions' conversion event, suppressions'
-    provider event) are set NULL, as on_delete=SET_NULL says. DEFAULT partitions are never dropped.
+    day waits for the next call. Dropping a day touches no row outside it, so its cost does not grow
+    with the rows dropped: sends and decisions keep the ids of events whose day is gone (the columns
+    have no foreign key; ids are never reused, and the ORM's joins read a gone event as None).
+    Suppressions, which Admin links to their provider event, are the one exception: the few that
+    point into a dropped day of provider events are set NULL. DEFAULT partitions are never dropped.
     """
     if not _postgresql():
         return []
@@ -189,24 +195,11 @@ def partitions_drop_before(*, before: datetime) -> list[str]:
     return dropped
 
 
-# What points at events without a foreign key (the table is partitioned): on_delete=SET_NULL, by hand.
-_EVENT_REFERENCES = (
-    ("campaigns_send", "event_id"),
-    ("campaigns_send", "conversion_event_id"),
-    ("campaigns_decision", "conversion_event_id"),
-)
-
-
 def _events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
     decisions = _days(DECISIONS.table).get(day) if partitioned(DECISIONS.table) else None
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
-        # make PostgreSQL refuse the DROP: run them now.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        # Lock the day first: no event of it can be claimed or marked while we look and drop.
-        cursor.execute(f"LOCK TABLE {q(name)} IN SHARE MODE")
+        _drop_prepare(cursor, name)
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {q(name)} WHERE processed_at IS NULL)")
         (unprocessed,) = cursor.fetchone()
         if unprocessed:
@@ -216,32 +209,32 @@ def _events_day_drop(day: date, name: str) -> list[str]:
         if decisions:  # the day's events' decisions: CASCADE
             cursor.execute(f"DROP TABLE {q(decisions)}")
             names.append(decisions)
-        # Event ids grow with received_at, so the day's ids lie between its smallest and largest (read
-        # from its primary key): each reference column is searched by its index over that range only,
-        # in every decision partition too, instead of over all its rows. The IN keeps it exact at the
-        # day's edges, where a neighbouring day's ids can interleave.
-        cursor.execute(f"SELECT min(id), max(id) FROM {q(name)}")
-        low, high = cursor.fetchone()
-        if low is not None:
-            ids = f"BETWEEN {int(low)} AND {int(high)} AND {{column}} IN (SELECT id FROM {q(name)})"
-            for table, column in _EVENT_REFERENCES:
-                cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {column} " + ids.format(column=column))
         cursor.execute(f"DROP TABLE {q(name)}")
         names.append(name)
     return names
 
 
+def _drop_prepare(cursor: CursorWrapper, name: str) -> None:
+    """Ready a transaction to drop the day partition `name`: a bounded lock wait, and the day locked."""
+    cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
+    # make PostgreSQL refuse the DROP: run them now.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    # Lock the day first: no row of it can be claimed, marked or pointed at while we look and drop.
+    cursor.execute(f"LOCK TABLE {connection.ops.quote_name(name)} IN SHARE MODE")
+
+
 def _provider_events_day_drop(day: date, name: str) -> list[str]:
     q = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        # Deferred foreign key checks still pending (when the caller's transaction wrote rows) would
-        # make PostgreSQL refuse the DROP: run them now.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(f"LOCK TABLE {q(name)} IN SHARE MODE")
+        _drop_prepare(cursor, name)
+        # Provider event ids grow with received_at, so the day's ids lie between its smallest and
+        # largest (read from its primary key): the suppressions' index is searched over that range
+        # only. The IN keeps it exact at the day's edges, where a neighbouring day's ids can interleave.
         cursor.execute(
             "UPDATE campaigns_suppression SET provider_event_id = NULL "
-            f"WHERE provider_event_id IN (SELECT id FROM {q(name)})"
+            f"WHERE provider_event_id BETWEEN (SELECT min(id) FROM {q(name)}) AND (SELECT max(id) FROM {q(name)}) "
+            f"AND provider_event_id IN (SELECT id FROM {q(name)})"
         )
         cursor.execute(f"DROP TABLE {q(name)}")
     return [name]

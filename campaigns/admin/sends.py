@@ -17,6 +17,7 @@ from campaigns.admin.display import ReadOnlyAdmin, admin_link
 from campaigns.admin.settling import AttentionFilter, ProviderEventInline, sends_resend
 from campaigns.models import Decision, IdempotencyKey, Send
 from campaigns.sending import lifecycle
+from events.models import Event
 
 
 @admin.register(Send)
@@ -29,13 +30,13 @@ class SendAdmin(ReadOnlyAdmin):
     # The sends table grows without bound; an exact count of it on every page is not worth the query.
     show_full_result_count = False
     actions = ["sends_cancel", sends_resend]
-    readonly_fields = ["decision_link", "idempotency_keys", "resend_of", "resends_list"]
+    readonly_fields = ["decision_link", "event_link", "idempotency_keys", "resend_of", "resends_list"]
     inlines = [ProviderEventInline]
     fieldsets = [
         (None, {"fields": ["state", "reason", "rule", "contact", "to_email"]}),
         ("Timing", {"fields": ["triggered_at", "due_at", "enqueued_at", "sending_started_at", "sent_at", "attempts"]}),
         ("Provider", {"fields": ["provider_message_id", "last_error", "dedupe_key", "idempotency_keys"]}),
-        ("Why", {"fields": ["decision_link", "event", "resend_of", "resends_list"]}),
+        ("Why", {"fields": ["decision_link", "event_link", "resend_of", "resends_list"]}),
     ]
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
@@ -63,6 +64,16 @@ class SendAdmin(ReadOnlyAdmin):
         if decision is None:
             return "—"
         return admin_link(decision, f"{decision.get_outcome_display()}: {decision.detail or decision.reason}")
+
+    @admin.display(description="Event")
+    def event_link(self, send: Send) -> SafeString | str:
+        if send.event_id is None:
+            return "—"
+        # Retention drops an event's whole day without touching the sends that point into it.
+        event = Event.objects.filter(pk=send.event_id).only("name", "type").first()
+        if event is None:
+            return f"#{send.event_id}, past retention (EVENT_RETENTION_DAYS)"
+        return admin_link(event, f"{event.name or event.type} #{event.pk}")
 
     @admin.display(description="Resent as")
     def resends_list(self, send: Send) -> SafeString | str:
