@@ -216,26 +216,20 @@ def day_rows(connection: psycopg.Connection[Any], lo: datetime, hi: datetime) ->
 
 def retention(scale: Scale, state: str) -> None:
     """Drop day 0's partitions; DELETE day 1's rows, in one timed transaction, with what
-    partitions_drop_before does around a drop (the rows pointing at them set NULL)."""
+    partitions_drop_before does around a drop (the suppressions pointing at them set NULL; sends and
+    decisions keep the ids of gone events, on both sides)."""
     history = scale.history
     (drop_lo, drop_hi), (del_lo, del_hi) = history.day(0), history.day(1)
     with psycopg.connect(scale.url, autocommit=True) as connection:
         dropped_rows, deleted_rows = day_rows(connection, drop_lo, drop_hi), day_rows(connection, del_lo, del_hi)
         started = time.perf_counter()
         with connection.transaction():
-            # Decisions go with their events; sends stay, with event NULL (campaigns.sending.retention).
+            # Decisions go with their events; sends stay, keeping the gone event's id (triggermail.partitions).
             connection.execute(
                 "DELETE FROM campaigns_decision WHERE event_id IN"
                 " (SELECT id FROM events_event WHERE received_at >= %s AND received_at < %s)",
                 (del_lo, del_hi),
             )
-            events = "(SELECT id FROM events_event WHERE received_at >= %s AND received_at < %s)"
-            for table, column in (
-                ("campaigns_send", "event_id"),
-                ("campaigns_send", "conversion_event_id"),
-                ("campaigns_decision", "conversion_event_id"),
-            ):
-                connection.execute(f"UPDATE {table} SET {column} = NULL WHERE {column} IN {events}", (del_lo, del_hi))
             connection.execute(
                 "UPDATE campaigns_suppression SET provider_event_id = NULL WHERE provider_event_id IN"
                 " (SELECT id FROM campaigns_providerevent WHERE received_at >= %s AND received_at < %s)",
