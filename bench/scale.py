@@ -52,7 +52,7 @@ from bench.monitor import Monitor
 from bench.profile import FULL
 from bench.provider import ProviderServer
 from bench.scale_load import History, history_load
-from bench.scale_report import Measure, report_write
+from bench.scale_report import WAL_LZ4, Measure, report_write
 from bench.stats import percentile
 from bench.walsize import WalPoint, wal_bytes, wal_point
 from harness.processes import BASE_DIR
@@ -169,24 +169,47 @@ def p1(scale: Scale, state: str) -> None:
         connection.execute("UPDATE events_event SET processed_at = now() WHERE processed_at IS NULL")
 
 
-def p3(scale: Scale, state: str) -> None:
+def checkpoint(scale: Scale) -> None:
+    """Write out every dirty page now, so a measure starts at the same point of the checkpoint cycle
+    on both sides: otherwise the load's and its VACUUM's gigabytes are flushed during the full side."""
+    started = time.perf_counter()
+    with psycopg.connect(scale.url, autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
+    scale.run.say(f"CHECKPOINT took {time.perf_counter() - started:.1f} s")
+
+
+@contextlib.contextmanager
+def wal_compressed(scale: Scale) -> Iterator[None]:
+    """The run's database with wal_compression=lz4 for every new session (a superuser's per-database
+    setting): full-page images, which grow with the indexes' size, compressed."""
+    with psycopg.connect(scale.url, autocommit=True) as connection:
+        connection.execute(f'ALTER DATABASE "{scale.name}" SET wal_compression = lz4')
+    try:
+        yield
+    finally:
+        with psycopg.connect(scale.url, autocommit=True) as connection:
+            connection.execute(f'ALTER DATABASE "{scale.name}" RESET wal_compression')
+
+
+def p3(scale: Scale, state: str, variant: str = "") -> None:
     run = scale.run
-    with deployment(scale, f"p3-{state}", hosts=1) as deployed:
+    label = f"{state}{variant}"
+    with deployment(scale, f"p3-{label.replace(' ', '-').replace('=', '-')}", hosts=1) as deployed:
         wal = wal_point(scale.url)
-        p3_immediate(run, deployed, prefix=f"s3{state}")
+        p3_immediate(run, deployed, prefix=f"s3{label.replace(' ', '').replace('=', '')}")
         held = backends(scale)
     _phase, used, wall = run.cpu[-1]
-    run.cpu[-1] = (f"P3 {state}", used, wall)
-    run.checks[-1].phase = f"P3 {state}"
+    run.cpu[-1] = (f"P3 {label}", used, wall)
+    run.checks[-1].phase = f"P3 {label}"
     values = run.latencies.pop(P3_KEY)
     run.rows.clear()
-    scale.record(state, "P3 p50", percentile(values, 50))
-    scale.record(state, "P3 p99", percentile(values, 99))
+    scale.record(state, f"P3 p50{variant}", percentile(values, 50))
+    scale.record(state, f"P3 p99{variant}", percentile(values, 99))
     emails = len(values) + 50  # the measured events and the 50 of the warm-up, each an email
     per_email, source = wal_per(scale.url, wal, emails)
-    scale.record(state, "P3 WAL", per_email)
+    scale.record(state, f"P3 WAL{variant}", per_email)
     scale.note(
-        f"P3 {state}: n={len(values):,}, p50 {percentile(values, 50) * 1000:.0f} ms, "
+        f"P3 {label}: n={len(values):,}, p50 {percentile(values, 50) * 1000:.0f} ms, "
         f"p99 {percentile(values, 99) * 1000:.0f} ms; WAL {per_email:,.0f} B per event+email ({source}); "
         f"{held} connections held by web + worker host; {load_average()}"
     )
@@ -254,6 +277,14 @@ def retention(scale: Scale, state: str) -> None:
         return
     from django.db import connections
 
+    day_partitions = [partitions.partition_name(t.table, drop_lo.date()) for t in partitions.TABLES]
+    with psycopg.connect(scale.url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(to_regclass(name))), 0) FROM unnest(%s::text[]) AS name",
+            (day_partitions,),
+        ).fetchone()
+    files = int(row[0]) if row else 0
+    scale.record(state, "bytes dropped", files)
     started = time.perf_counter()
     names = partitions.partitions_drop_before(before=drop_hi)
     dropped_in = time.perf_counter() - started
@@ -271,7 +302,7 @@ def retention(scale: Scale, state: str) -> None:
     scale.note(f"retention {state}: DELETE of the dropped day's {keys:,} message keys took {keys_in:.2f} s")
     scale.note(
         f"retention {state}: partitions_drop_before({drop_hi:%Y-%m-%d}) dropped {', '.join(names) or 'nothing'} "
-        f"({dropped_rows:,} rows) in {dropped_in * 1000:.0f} ms"
+        f"({dropped_rows:,} rows, {files / 2**20:,.0f} MiB of files with their indexes) in {dropped_in * 1000:.0f} ms"
     )
 
 
@@ -291,8 +322,13 @@ def partitions_ensure(scale: Scale) -> None:
 
 def measure(scale: Scale, state: str) -> None:
     scale.run.say(f"measuring on the {state} database")
+    checkpoint(scale)
     p1(scale, state)
+    checkpoint(scale)
     p3(scale, state)
+    checkpoint(scale)
+    with wal_compressed(scale):
+        p3(scale, state, WAL_LZ4)
     dashboard(scale, state)
 
 
