@@ -23,10 +23,21 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+UNLIMITED: dict[str, Any] = {"rate_limit": 1e9, "rate_burst": 10**9}  # counted, never refused
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("limits off", {"INGEST_RATE_LIMIT_ENABLED": False}, {}),
-    ("limits on, database", {"INGEST_RATE_LIMIT_STORE": "database"}, {"rate_limit": 1e9, "rate_burst": 10**9}),
-    ("limits on, Redis", {"INGEST_RATE_LIMIT_STORE": "redis"}, {"rate_limit": 1e9, "rate_burst": 10**9}),
+    (
+        "limits on, database, a take per request",
+        {"INGEST_RATE_LIMIT_STORE": "database", "INGEST_RATE_LEASE_SECONDS": 0},
+        UNLIMITED,
+    ),
+    ("limits on, database, leases (default)", {"INGEST_RATE_LIMIT_STORE": "database"}, UNLIMITED),
+    (
+        "limits on, Redis, a take per request",
+        {"INGEST_RATE_LIMIT_STORE": "redis", "INGEST_RATE_LEASE_SECONDS": 0},
+        UNLIMITED,
+    ),
+    ("limits on, Redis, leases (default)", {"INGEST_RATE_LIMIT_STORE": "redis"}, UNLIMITED),
     ("refused (429)", {"INGEST_RATE_LIMIT_STORE": "database"}, {"rate_limit": 0.001, "rate_burst": 1}),
 ]
 

@@ -11,12 +11,21 @@ Over the limit the request is refused before its body is stored (a 429 stores no
 
 The clock is this host's (`time.time()`), passed into the store: hosts run NTP, a skew of a few
 milliseconds is a fraction of a request at any sane rate, and tests can move it with time-machine.
+
+A busy key does not cost a store round trip per request: a web process that saw a key make many
+requests in the last INGEST_RATE_LEASE_SECONDS takes that many places from the shared bucket in one
+take (a lease; GCRA with a cost of n) and lets the next requests in from it. Every request let in
+was counted in the shared bucket first, so a key never gets more than its limit; a leased place
+unused after INGEST_RATE_LEASE_SECONDS lapses (the cost: a key at its limit may get a few requests
+fewer, never more). Near the limit, when a lease does not fit, the process takes one place at a
+time again, exactly as without leases.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -68,12 +77,78 @@ def rate_limit_refused(key_hash: str) -> None:
     raise RateLimited(refusal.key_id, refusal.limit, retry_after)
 
 
+@dataclass
+class _Lease:
+    """What this process knows of one key: places taken ahead, and how busy the key is here."""
+
+    places: int = 0  # taken from the shared bucket, not yet used
+    until: float = 0.0  # when the unused places lapse
+    window_start: float = 0.0
+    seen: int = 0  # requests in the window that started at window_start
+    seen_before: int = 0  # requests in the window before it
+    exact_until: float = 0.0  # a lease did not fit: one place per take until then
+
+
+class _Leases:
+    """The places this process took from keys' shared buckets ahead of their requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, _Lease] = {}
+
+    def use(self, key_hash: str, now: float, seconds: float) -> bool:
+        """Count a request of the key here; True if a leased place lets it in without the store."""
+        with self._lock:
+            lease = self._keys.setdefault(key_hash, _Lease(window_start=now))
+            if now - lease.window_start >= seconds:
+                # Requests in the window just ended, or none if more than one window went by.
+                lease.seen_before = lease.seen if now - lease.window_start < 2 * seconds else 0
+                lease.window_start, lease.seen = now, 0
+            lease.seen += 1
+            if lease.places and now < lease.until:
+                lease.places -= 1
+                return True
+            lease.places = 0
+            return False
+
+    def size(self, key_hash: str, limit: Limit, now: float) -> int:
+        """How many places the next take should ask for: the key's requests here in a window, up to
+        a tenth of its burst (so that leases parked in several processes stay a small part of it)."""
+        with self._lock:
+            lease = self._keys[key_hash]
+            if now < lease.exact_until:
+                return 1
+            return max(1, min(max(lease.seen, lease.seen_before), limit.burst // 10))
+
+    def grant(self, key_hash: str, places: int, now: float, seconds: float) -> None:
+        with self._lock:
+            lease = self._keys[key_hash]
+            lease.places, lease.until = lease.places + places, now + seconds
+
+    def exact(self, key_hash: str, now: float, seconds: float) -> None:
+        """The key is near its limit: one place per take for a while (ten windows)."""
+        with self._lock:
+            self._keys[key_hash].exact_until = now + 10 * seconds
+
+
+_LEASES = _Leases()
+
+
 def rate_limit_take(key: WriteKey) -> None:
     """Count one request of `key`, or raise RateLimited if it is over its limit."""
     limit = write_key_limit(key)
     if limit is None:
         return
-    now = time.time()
+    now, seconds = time.time(), settings.INGEST_RATE_LEASE_SECONDS
+    if seconds > 0:
+        if _LEASES.use(key.key_hash, now, seconds):
+            return
+        size = _LEASES.size(key.key_hash, limit, now)
+        if size > 1:
+            if _store_take(key.pk, now, limit, size) is None:
+                _LEASES.grant(key.key_hash, size - 1, now, seconds)
+                return
+            _LEASES.exact(key.key_hash, now, seconds)
     # None: counted and let in. A number: refused, and the seconds until a request fits.
     wait = _store_take(key.pk, now, limit)
     if wait is not None:
@@ -87,8 +162,10 @@ def rate_limit_take(key: WriteKey) -> None:
         raise RateLimited(key.pk, limit.describe(), retry_after)
 
 
-def _store_take(key_id: int, now: float, limit: Limit) -> float | None:
-    interval, tolerance = 1.0 / limit.rate, limit.burst / limit.rate
+def _store_take(key_id: int, now: float, limit: Limit, places: int = 1) -> float | None:
+    """Take `places` places at once (GCRA with that cost: the interval times it); None when taken,
+    else the seconds until they would fit."""
+    interval, tolerance = places / limit.rate, limit.burst / limit.rate
     if settings.INGEST_RATE_LIMIT_STORE == "redis":
         return _redis_take(key_id, now, interval, tolerance)
     return _database_take(key_id, now, interval, tolerance)

@@ -231,3 +231,71 @@ def test_a_refused_key_is_refused_from_memory_for_at_least_half_its_retry_after(
     assert post_track(api, "m-2")["Retry-After"] == "1"
     clock.shift(timedelta(milliseconds=550))
     assert [post_track(api, f"m-{n}").status_code for n in (2, 3)] == [200, 429]
+
+
+# --- Leases: a busy key's places taken from the shared bucket ahead (INGEST_RATE_LEASE_SECONDS) --
+
+
+def _bucket_statements(queries: list[dict[str, Any]]) -> int:
+    return sum("events_ratebucket" in query["sql"] for query in queries)
+
+
+@pytest.mark.parametrize(("lease_seconds", "most_takes"), [(0, 300), (0.1, 20)])
+def test_a_busy_key_takes_places_from_the_store_a_lease_at_a_time(clock, client, settings, lease_seconds, most_takes):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.INGEST_RATE_LIMIT_STORE = "database"
+    settings.INGEST_RATE_LEASE_SECONDS = lease_seconds
+    key, api = limited_key(client, rate=1000, burst=1000)
+
+    with CaptureQueriesContext(connection) as queries:
+        answers = [post_track(api, f"m-{n}").status_code for n in range(300)]
+
+    assert answers == [200] * 300
+    assert Event.objects.filter(source=key).count() == 300
+    takes = _bucket_statements(queries.captured_queries)
+    # Without leases one take per request; with them the lease doubles up to a tenth of the burst.
+    assert takes == 300 if lease_seconds == 0 else 1 <= takes <= most_takes
+
+
+def test_leases_never_let_a_key_past_its_burst(store, clock, client):
+    _, api = limited_key(client, rate=1, burst=100)
+
+    answers = [post_track(api, f"m-{n}").status_code for n in range(130)]
+
+    # Leases of up to 10 places; when the last one does not fit, one place per take again.
+    assert answers == [200] * 100 + [429] * 30
+
+
+def test_leased_places_unused_lapse_and_are_not_used_later(store, clock, client):
+    key, api = limited_key(client, rate=1, burst=100)
+    assert [post_track(api, f"m-{n}").status_code for n in range(20)] == [200] * 20
+
+    clock.shift(timedelta(seconds=1))  # ten lease windows: whatever this process holds has lapsed
+    answers = [post_track(api, f"n-{n}").status_code for n in range(100)]
+
+    # 20 let in, up to a lease (9 places) lapsed, 1 place refilled: never more than 101 in all.
+    admitted = 20 + answers.count(200)
+    assert 101 - 9 <= admitted <= 101
+    assert answers == [200] * answers.count(200) + [429] * answers.count(429)
+    assert Event.objects.filter(source=key).count() == admitted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_leases_take_exactly_the_burst(store, clock):
+    from django.test import Client
+
+    from tests.test_concurrency import in_parallel
+
+    key, raw = WriteKey.issue(name="busy, several threads", rate_limit=0.001, rate_burst=200)
+    statuses: list[int] = []
+
+    def post(worker: int) -> None:
+        api = Api(Client(), raw)
+        statuses.extend(post_track(api, f"w{worker}-{n}").status_code for n in range(40))
+
+    assert in_parallel(post, workers=8) == []
+    # Every place taken ahead is used by a thread of this process before any request is refused.
+    assert sorted(statuses) == [200] * 200 + [429] * 120
+    assert Event.objects.filter(source=key).count() == 200

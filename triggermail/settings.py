@@ -362,6 +362,14 @@ INGEST_RATE_LIMIT_STORE = env.str(
 )
 if INGEST_RATE_LIMIT_STORE not in ("redis", "database"):
     raise ImproperlyConfigured(f"INGEST_RATE_LIMIT_STORE must be redis or database, not {INGEST_RATE_LIMIT_STORE!r}.")
+# A web process takes a busy key's places from the shared bucket ahead, as many as the key made
+# requests here in this many seconds (events/ratelimit.py); unused ones lapse after it. 0: every
+# request is one take from the store.
+INGEST_RATE_LEASE_SECONDS = env.float("INGEST_RATE_LEASE_SECONDS", default=0.1)
+if not 0 <= INGEST_RATE_LEASE_SECONDS <= 10:
+    raise ImproperlyConfigured(
+        f"INGEST_RATE_LEASE_SECONDS must be a number of seconds from 0 to 10, not {INGEST_RATE_LEASE_SECONDS!r}."
+    )
 INGEST_RATE_LIMIT_REDIS_URL = REDIS_URL or "redis://127.0.0.1:6379/0"
 INGEST_RATE_LIMIT_REDIS_PREFIX = f"{Q_CLUSTER['name']}:ratelimit:"
 
