@@ -150,21 +150,27 @@ def test_with_redis_down_the_ingest_goes_on_without_limits(clock, client, settin
         _redis_script.cache_clear()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_of_one_key_never_take_more_than_its_burst(store, clock):
+def _statuses_from_threads(raw: str, *, each: int, workers: int = 8) -> list[int]:
+    """Every answer when `workers` threads post `each` track calls with the key at once, sorted."""
     from django.test import Client
 
     from tests.test_concurrency import in_parallel
 
-    key, raw = WriteKey.issue(name="shared by several hosts", rate_limit=0.001, rate_burst=10)
     statuses: list[int] = []
 
     def post(worker: int) -> None:
         api = Api(Client(), raw)
-        statuses.extend(post_track(api, f"w{worker}-{n}").status_code for n in range(5))
+        statuses.extend(post_track(api, f"w{worker}-{n}").status_code for n in range(each))
 
-    assert in_parallel(post, workers=8) == []
-    assert sorted(statuses) == [200] * 10 + [429] * 30
+    assert in_parallel(post, workers=workers) == []
+    return sorted(statuses)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_of_one_key_never_take_more_than_its_burst(store, clock):
+    key, raw = WriteKey.issue(name="shared by several hosts", rate_limit=0.001, rate_burst=10)
+
+    assert _statuses_from_threads(raw, each=5) == [200] * 10 + [429] * 30
     assert Event.objects.filter(source=key).count() == 10
 
 
@@ -284,18 +290,8 @@ def test_leased_places_unused_lapse_and_are_not_used_later(store, clock, client)
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_leases_take_exactly_the_burst(store, clock):
-    from django.test import Client
-
-    from tests.test_concurrency import in_parallel
-
     key, raw = WriteKey.issue(name="busy, several threads", rate_limit=0.001, rate_burst=200)
-    statuses: list[int] = []
 
-    def post(worker: int) -> None:
-        api = Api(Client(), raw)
-        statuses.extend(post_track(api, f"w{worker}-{n}").status_code for n in range(40))
-
-    assert in_parallel(post, workers=8) == []
     # Every place taken ahead is used by a thread of this process before any request is refused.
-    assert sorted(statuses) == [200] * 200 + [429] * 120
+    assert _statuses_from_threads(raw, each=40) == [200] * 200 + [429] * 120
     assert Event.objects.filter(source=key).count() == 200
