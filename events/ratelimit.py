@@ -19,6 +19,12 @@ was counted in the shared bucket first, so a key never gets more than its limit;
 unused after INGEST_RATE_LEASE_SECONDS lapses (the cost: a key at its limit may get a few requests
 fewer, never more). Near the limit, when a lease does not fit, the process takes one place at a
 time again, exactly as without leases.
+
+In one process (gunicorn's threads), a key's takes from the store are made one at a time, under the
+key's own lock: a request that finds no leased place waits for a take already under way and uses
+the places it brought. So a process refuses a key only when it holds none of the key's places;
+without the lock, a refusal noted while another thread's lease was on its way left that lease's
+places unused until they lapsed.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ class _Leases:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[str, _Lease] = {}
+        self._taking: dict[str, threading.Lock] = {}
 
     def use(self, key_hash: str, now: float, seconds: float) -> bool:
         """Count a request of the key here; True if a leased place lets it in without the store."""
@@ -105,11 +112,25 @@ class _Leases:
                 lease.seen_before = lease.seen if now - lease.window_start < 2 * seconds else 0
                 lease.window_start, lease.seen = now, 0
             lease.seen += 1
-            if lease.places and now < lease.until:
-                lease.places -= 1
-                return True
-            lease.places = 0
-            return False
+            return self._place(lease, now)
+
+    def place(self, key_hash: str, now: float) -> bool:
+        """A leased place for a request already counted (one that waited for another's take)."""
+        with self._lock:
+            return self._place(self._keys[key_hash], now)
+
+    @staticmethod
+    def _place(lease: _Lease, now: float) -> bool:
+        if lease.places and now < lease.until:
+            lease.places -= 1
+            return True
+        lease.places = 0
+        return False
+
+    def taking(self, key_hash: str) -> threading.Lock:
+        """The key's lock for taking from the store: one take of a key at a time in this process."""
+        with self._lock:
+            return self._taking.setdefault(key_hash, threading.Lock())
 
     def size(self, key_hash: str, limit: Limit, now: float) -> int:
         """How many places the next take should ask for: the key's requests here in a window, up to
@@ -140,17 +161,15 @@ def rate_limit_take(key: WriteKey) -> None:
     if limit is None:
         return
     now, seconds = time.time(), settings.INGEST_RATE_LEASE_SECONDS
-    if seconds > 0:
-        if _LEASES.use(key.key_hash, now, seconds):
-            return
-        size = _LEASES.size(key.key_hash, limit, now)
-        if size > 1:
-            if _store_take(key.pk, now, limit, size) is None:
-                _LEASES.grant(key.key_hash, size - 1, now, seconds)
+    if seconds <= 0:
+        wait = _store_take(key.pk, now, limit)
+    elif _LEASES.use(key.key_hash, now, seconds):
+        return
+    else:
+        with _LEASES.taking(key.key_hash):
+            if _LEASES.place(key.key_hash, now):
                 return
-            _LEASES.exact(key.key_hash, now, seconds)
-    # None: counted and let in. A number: refused, and the seconds until a request fits.
-    wait = _store_take(key.pk, now, limit)
+            wait = _leased_take(key, limit, now, seconds)
     if wait is not None:
         # Retry-After is whole seconds; rounding up means the retry fits, and 0 would say "now".
         retry_after = max(1, math.ceil(wait))
@@ -160,6 +179,18 @@ def rate_limit_take(key: WriteKey) -> None:
         # raised in Admin meanwhile applies once the refusal ends (at most its Retry-After).
         refusal_note(key.key_hash, now=now, until=now + retry_after, key_id=key.pk, limit=limit.describe())
         raise RateLimited(key.pk, limit.describe(), retry_after)
+
+
+def _leased_take(key: WriteKey, limit: Limit, now: float, seconds: float) -> float | None:
+    """Take a lease's worth of places, one of them for this request, or else one place (as
+    _store_take answers)."""
+    size = _LEASES.size(key.key_hash, limit, now)
+    if size > 1:
+        if _store_take(key.pk, now, limit, size) is None:
+            _LEASES.grant(key.key_hash, size - 1, now, seconds)
+            return None
+        _LEASES.exact(key.key_hash, now, seconds)
+    return _store_take(key.pk, now, limit)
 
 
 def _store_take(key_id: int, now: float, limit: Limit, places: int = 1) -> float | None:

@@ -295,3 +295,43 @@ def test_concurrent_requests_with_leases_take_exactly_the_burst(store, clock):
     # Every place taken ahead is used by a thread of this process before any request is refused.
     assert _statuses_from_threads(raw, each=40) == [200] * 200 + [429] * 120
     assert Event.objects.filter(source=key).count() == 200
+
+
+def test_a_request_waits_for_a_take_under_way_and_uses_its_places(clock, settings, monkeypatch):
+    import threading
+    import time
+
+    from events import ratelimit
+
+    settings.INGEST_RATE_LIMIT_ENABLED = True
+    key, _ = WriteKey.issue(name="one take at a time", rate_limit=1, rate_burst=100)
+    store_takes: list[tuple[Any, ...]] = []
+    real_take, real_use = ratelimit._store_take, ratelimit._LEASES.use
+    counted = threading.Event()
+
+    def store_take(*args: Any) -> float | None:
+        store_takes.append(args)
+        return real_take(*args)
+
+    def use(*args: Any) -> bool:
+        used = real_use(*args)
+        counted.set()
+        return used
+
+    monkeypatch.setattr(ratelimit, "_store_take", store_take)
+    monkeypatch.setattr(ratelimit._LEASES, "use", use)
+
+    # Another thread of this process is taking a lease for the key (it holds the key's lock) when
+    # a request comes that finds no place here: the request waits and takes one of those places.
+    now = time.time()  # the clock stands still
+    taking = ratelimit._LEASES.taking(key.key_hash)
+    with taking:
+        waiting = threading.Thread(target=ratelimit.rate_limit_take, args=(key,))
+        waiting.start()
+        assert counted.wait(timeout=10)
+        ratelimit._LEASES.grant(key.key_hash, 5, now, settings.INGEST_RATE_LEASE_SECONDS)
+    waiting.join(timeout=10)
+
+    assert not waiting.is_alive()
+    assert store_takes == []  # without the wait, its own take: a refusal could strand the places
+    assert ratelimit._LEASES.place(key.key_hash, now)  # and the other four are still here
