@@ -1,9 +1,15 @@
-"""What building one SendGrid request body costs: CPU time per message, best of 5 runs of N messages.
+"""What one SendGrid request costs this process: CPU time per message, best of 5 runs of N messages.
 
-Anymail's own SendGrid backend against campaigns.sending.sendgrid_backend (the project's, which
-parses addresses for less CPU), on a message shaped as a send's: one bare contact address, the
-template's "Name <address>" from, metadata, tags and the one-click unsubscribe headers. The
-payload is built and serialized to JSON; nothing is sent.
+Two measures, each Anymail's own SendGrid backend against campaigns.sending.sendgrid_backend (the
+project's), on a message shaped as a send's: one bare contact address, the template's "Name
+<address>" from, metadata, tags and the one-click unsubscribe headers.
+
+- "payload": the request body built and serialized to JSON; nothing is sent (the project's backend
+  parses addresses for less CPU).
+- "provider call": the whole call as a send makes it (campaigns.sending.provider.provider_send, one
+  kept-alive connection) to bench.sendgrid_fast answering at once, started here; the project's
+  backend also prepares the request once per URL (campaigns.sending.provider_session). The server's
+  CPU is not counted.
 
     python -m bench.payload_cpu [--messages 2000]
 """
@@ -12,8 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 import timeit
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 
@@ -52,8 +62,41 @@ def main() -> None:
             for message in messages:
                 backend.build_message_payload(message, {}).serialize_data()
 
-        best = min(timeit.Timer(build, timer=time.process_time).repeat(number=1, repeat=5))
-        print(f"{name} SendGrid backend: {best / len(messages) * 1e6:.1f} µs CPU per message")
+        print(f"payload, {name} SendGrid backend: {_best(build) / len(messages) * 1e6:.1f} µs CPU per message")
+    _provider_calls(messages)
+
+
+def _best(work: Callable[[], None]) -> float:
+    return min(timeit.Timer(work, timer=time.process_time).repeat(number=1, repeat=5))
+
+
+def _provider_calls(messages: list[Any]) -> None:
+    from django.test.utils import override_settings
+
+    from bench.provider import ProviderServer
+
+    with tempfile.TemporaryDirectory() as log_dir:
+        server = ProviderServer.start(env=dict(os.environ), log_dir=Path(log_dir), latency=0)
+        try:
+            anymail = {"SENDGRID_API_KEY": server.api_key, "SENDGRID_API_URL": server.url}
+            for name, backend in (
+                ("anymail", "anymail.backends.sendgrid"),
+                ("project", "campaigns.sending.sendgrid_backend"),
+            ):
+                with override_settings(EMAIL_BACKEND=f"{backend}.EmailBackend", ANYMAIL=anymail):
+                    seconds = _best(partial(_calls, messages))
+                print(f"provider call, {name} SendGrid backend: {seconds / len(messages) * 1e6:.1f} µs CPU per message")
+        finally:
+            server.stop()
+
+
+def _calls(messages: list[Any]) -> None:
+    from campaigns.sending.provider import ProviderOutcome, provider_send
+
+    for message in messages:
+        result = provider_send(message)
+        if result.outcome is not ProviderOutcome.ACCEPTED:
+            raise SystemExit(f"the provider did not accept a message: {result.error}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from address (the same for every message of a template) is parsed once per proce
 `local@domain` address of plain characters, the shape every contact's address has, is split without
 the parser: for such an address the parser returns exactly the two halves, with no defects
 (tests/test_sendgrid_backend.py checks both paths against Anymail's own). Anything else goes through
-Anymail's parse_address_list, with its errors naming the field. Everything else is Anymail's.
+Anymail's parse_address_list, with its errors naming the field. Its requests session is a
+campaigns.sending.provider_session.ProviderSession, which prepares the request once per URL and
+headers instead of once per message. Everything else is Anymail's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 from anymail.backends.sendgrid import EmailBackend as AnymailSendGridBackend
 from anymail.backends.sendgrid import SendGridPayload
 from anymail.utils import EmailAddress, parse_address_list
+
+from campaigns.sending.provider_session import ProviderSession
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _BARE_ADDRESS = re.compile(rf"(?P<local>{_ATOM}(?:\.{_ATOM})*)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
@@ -50,3 +54,11 @@ class CachedAddressPayload(SendGridPayload):
 class EmailBackend(AnymailSendGridBackend):
     def build_message_payload(self, message: Any, defaults: dict[str, Any]) -> CachedAddressPayload:
         return CachedAddressPayload(message, defaults, self)
+
+    def create_session(self) -> ProviderSession:
+        # Anymail's session (its User-Agent, its debug hook) in a class that prepares each request once.
+        anymails = super().create_session()
+        session = ProviderSession()
+        session.headers, session.hooks = anymails.headers, anymails.hooks
+        anymails.close()
+        return session
