@@ -88,11 +88,13 @@ def claim_facts_load(
     now: datetime,
     settings: CampaignSettings | None = None,
     consent: dict[int, Consent] | None = None,
+    engagement_conditions: dict[int, tuple[ConditionData, ...]] | None = None,
 ) -> ClaimFacts:
     """The facts for these sends (rule, template and contact already loaded on each).
 
-    `consent` is given by a claim that has just read it under the contacts' row locks; otherwise
-    it is read here.
+    `consent` is given by a claim that has just read it under the contacts' row locks, and
+    `engagement_conditions` (rule id → its engagement conditions) by a claim that keeps them
+    (campaigns.sending.claim_rules); otherwise they are read here.
     """
     facts = ClaimFacts(settings=settings or CampaignSettings.current())
     contact_ids = {s.contact_id for s in sends if s.contact_id is not None}
@@ -102,7 +104,9 @@ def claim_facts_load(
     if since is not None and contact_ids:
         facts.counted = _counted_load(contact_ids, since)
     facts.exits = _exits_load(sends, now=now)
-    facts.engagement_conditions = engagement_conditions_load(s.rule_id for s in sends)
+    if engagement_conditions is None:
+        engagement_conditions = engagement_conditions_load(s.rule_id for s in sends)
+    facts.engagement_conditions = engagement_conditions
     earlier = engagement_rule_ids(c for found in facts.engagement_conditions.values() for c in found)
     facts.engagement = engagement_facts_load(contact_ids, earlier)
     return facts

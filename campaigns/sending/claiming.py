@@ -6,8 +6,9 @@ provider; only an answer that proves the message was not accepted releases the k
 
 One transaction claims a whole batch: the sends are locked (SKIP LOCKED, so concurrent workers
 share them), then their contacts in id order (so claims for one contact take turns, and two
-batches cannot deadlock), the facts the checks need are read once for the batch, and the keys are
-reserved by one INSERT … ON CONFLICT DO NOTHING RETURNING. Commit cost is the floor of this work,
+batches cannot deadlock), the facts the checks need are read once for the batch (the rules and
+settings only when they changed, campaigns.sending.claim_rules), and the keys are reserved by one
+INSERT … ON CONFLICT DO NOTHING RETURNING. Commit cost is the floor of this work,
 and it is paid once per batch instead of once per send.
 """
 
@@ -23,10 +24,11 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from campaigns.authoring.rendering import RenderError
-from campaigns.models import DedupePolicy, IdempotencyKey, Rule, Send
+from campaigns.models import DedupePolicy, IdempotencyKey, Send
 from campaigns.sending import lifecycle
 from campaigns.sending.checks import send_checks_run
 from campaigns.sending.claim_facts import ClaimFacts, claim_facts_load, consent_read
+from campaigns.sending.claim_rules import claim_rules
 from campaigns.sending.message import message_build
 from triggermail.bulk import insert_new_returning
 from triggermail.errors import error_summary
@@ -58,15 +60,21 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
         )
         if not sends:
             return []
-        rules = _rules_load({send.rule_id for send in sends})
+        kept = claim_rules({send.rule_id for send in sends})
         for send in sends:
-            send.rule = rules[send.rule_id]
+            send.rule = kept.rules[send.rule_id]
         # Address and consent are read under the contacts' row locks: an unsubscribe or a new
         # address that committed after the send rows were read still counts.
         consent = consent_read({s.contact_id for s in sends}, lock=True)
         for send in sends:
             send.contact.email = consent[send.contact_id].email
-        facts = claim_facts_load(sends, now=now, consent=consent)
+        facts = claim_facts_load(
+            sends,
+            now=now,
+            settings=kept.settings,
+            consent=consent,
+            engagement_conditions=kept.engagement_of(send.rule_id for send in sends),
+        )
         ready = [(send, message) for send in sends if (message := _send_prepare(send, facts, now=now)) is not None]
         reserved = _keys_reserve([send for send, _ in ready], now=now)
         claims = []
@@ -77,17 +85,6 @@ def sends_claim(send_ids: Sequence[int], *, now: datetime) -> list[Claim]:
                 _finish(send, Send.State.CANCELLED, f"duplicate: key {send.dedupe_key} was already used")
         lifecycle.sends_start(send_ids=[c.send_id for c in claims], now=now)
     return claims
-
-
-def _rules_load(rule_ids: set[int]) -> dict[int, Rule]:
-    """The batch's rules with their templates and translations, one instance per rule.
-
-    A batch's sends share a few rules: joined to every send row they would be built (and their
-    translations fetched) once per send, which cost more CPU than the rest of the claim.
-    """
-    # The message is built in the contact's language (campaigns.authoring.localized).
-    rules = Rule.objects.select_related("template").prefetch_related("template__translations")
-    return rules.in_bulk(rule_ids)
 
 
 def _send_prepare(send: Send, facts: ClaimFacts, *, now: datetime) -> AnymailMessage | None:
