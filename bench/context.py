@@ -106,8 +106,15 @@ class Run:
             self.databases.drop(name)
 
     def cpu_record(self, phase: str, start: Mark, end: Mark) -> dict[str, float]:
+        """The CPU used between the marks, by component; a phase recorded again (P2's rounds) adds up."""
         used = self.monitor.cpu_between(start, end)
-        self.cpu.append((phase, used, end.at - start.at))
+        wall = end.at - start.at
+        for n, (recorded, before, before_wall) in enumerate(self.cpu):
+            if recorded == phase:
+                total = {name: before.get(name, 0.0) + used.get(name, 0.0) for name in before.keys() | used.keys()}
+                self.cpu[n] = (phase, total, before_wall + wall)
+                return used
+        self.cpu.append((phase, used, wall))
         return used
 
     def noise(self, *phases: str) -> str:

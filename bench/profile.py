@@ -19,7 +19,9 @@ class Profile:
     warmup_seconds: float = 2.0
     p1_seconds: float = 15.0
     p1_batch: int = 100
-    p2_seconds: float = 12.0
+    # P2 measures /v1/track and its two baselines in turn, p2_seconds each, p2_rounds times (bench.ingest).
+    p2_seconds: float = 8.0
+    p2_rounds: int = 3
     p3_rate: float = 200.0
     p3_seconds: float = 45.0
     p3_drain: float = 20.0
@@ -66,6 +68,7 @@ QUICK = Profile(
     warmup_seconds=1.0,
     p1_seconds=4.0,
     p2_seconds=3.0,
+    p2_rounds=1,
     p3_seconds=8.0,
     p3_drain=30.0,
     p3_redis=False,

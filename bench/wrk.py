@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import statistics
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -57,6 +58,20 @@ class WrkResult:
     elapsed: float
     p50_ms: float
     p99_ms: float
+    rounds: int = 1  # >1: runs combined (combined()), latency the median p50 and the highest p99
+
+    @classmethod
+    def combined(cls, runs: list[WrkResult]) -> WrkResult:
+        """Several runs of one side as one: counts and time added up."""
+        return cls(
+            requests=sum(r.requests for r in runs),
+            non_2xx=sum(r.non_2xx for r in runs),
+            socket_errors=sum(r.socket_errors for r in runs),
+            elapsed=sum(r.elapsed for r in runs),
+            p50_ms=statistics.median(r.p50_ms for r in runs),
+            p99_ms=max(r.p99_ms for r in runs),
+            rounds=sum(r.rounds for r in runs),
+        )
 
     @property
     def ok(self) -> int:
@@ -71,6 +86,7 @@ class WrkResult:
         return (
             f"{self.ok:,} answered 2xx in {self.elapsed:.1f} s, {self.non_2xx} other statuses, "
             f"{self.socket_errors} socket errors, latency p50 {self.p50_ms:.1f} ms p99 {self.p99_ms:.1f} ms"
+            + (f" (of {self.rounds} runs: the median p50, the highest p99)" if self.rounds > 1 else "")
         )
 
 
