@@ -74,6 +74,7 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--p5-triggering", type=float, help="share of P5's events that cause an email (0..1)")
     parser.add_argument("--provider-latency", type=float, help="the SendGrid server's answer time, seconds")
     parser.add_argument("--s-hosts", help="S's host counts, comma-separated (default 1,2; 1 to profile one host)")
+    parser.add_argument("--s-events", type=int, help="S's (and the peer's) backlog, events (default 10,000)")
     return parser.parse_args(argv)
 
 
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         p5_triggering=args.p5_triggering,
         provider_latency=args.provider_latency,
         scaling_hosts=tuple(int(n) for n in args.s_hosts.split(",")) if args.s_hosts else None,
+        scaling_events=args.s_events,
+        # A longer backlog takes longer to drain: at least 250 emails/s before S gives up waiting.
+        scaling_timeout=max(40.0, args.s_events / 250) if args.s_events else None,
     )
     only = {p.strip().upper() for p in args.only.split(",") if p.strip()}
     signal.signal(signal.SIGTERM, _terminate)
