@@ -25,6 +25,7 @@ from django.utils import timezone as django_timezone
 from events.models import Contact, Event, WriteKey
 from events.parsing import Message
 from triggermail.bulk import insert_new_returning
+from triggermail.wakeup import wake
 
 _INSERT_CHUNK = 500
 _EVENT_COLUMNS = (
@@ -59,8 +60,10 @@ def events_ingest(*, source: WriteKey, messages: Sequence[Message], received_at:
             new_ids = _events_insert_values(_first_of_each_id(messages), source, received_at)
             # A retried message must not re-apply old traits over newer ones: only new messages count.
             fresh = [m for m in messages if m.message_id in new_ids]
-            # The insert itself wakes the matching: a trigger sends a NOTIFY delivered at commit (events/0004).
             _contacts_upsert_orm(_contact_updates(fresh))
+    if new_ids:
+        # Only after the commit, as a statement of its own (triggermail.wakeup: why not inside it).
+        transaction.on_commit(wake)
     # A messageId repeated within the request was stored once, as its first message.
     stored = Counter(m.type for m in {m.message_id: m for m in reversed(fresh)}.values())
     return IngestResult(
@@ -138,8 +141,8 @@ def _event_rows(rows: Sequence[Message]) -> list[dict[str, Any]]:
 @cache
 def _ingest_sql_postgresql(*, with_contacts: bool) -> str:
     # Rows are inserted in the order they were posted (WITH ORDINALITY), so event ids, the order
-    # in which events are matched, follow the batch. The insert wakes the matching: a trigger
-    # sends a NOTIFY, delivered when the statement commits (events/0004).
+    # in which events are matched, follow the batch. The matching is woken after the commit
+    # (events_ingest, triggermail.wakeup.wake).
     table, columns = _name(Event._meta.db_table), [_name(c) for c in _EVENT_COLUMNS]
     selected = ", ".join(f"r.{c}" for c in columns[:-2])
     message_id = columns[0]

@@ -266,8 +266,10 @@ def test_it_inserts_events_with_one_statement_per_request_on_postgresql_per_500_
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement ingest is PostgreSQL's")
 @pytest.mark.parametrize("with_traits", [False, True], ids=["track", "identify"])
-def test_a_call_is_one_statement_in_autocommit_once_its_key_was_read(client, settings, with_traits):
-    # Issue #15: no health check, no key lookup (cached), no BEGIN or COMMIT: one round trip.
+def test_a_call_is_one_statement_in_autocommit_then_its_wake_up_once_its_key_was_read(client, settings, with_traits):
+    # Issue #15: no health check, no key lookup (cached), no BEGIN or COMMIT: one round trip for the
+    # events, then the matching's wake-up as a statement of its own, after the commit
+    # (triggermail.wakeup: a NOTIFY inside the transaction serialises every ingest commit).
     from events.models import WriteKey
     from tests.conftest import Api
 
@@ -285,8 +287,9 @@ def test_a_call_is_one_statement_in_autocommit_once_its_key_was_read(client, set
     with connection.execute_wrapper(spy):
         response = api.post("/v1/identify" if with_traits else "/v1/track", message)
     assert response.status_code == 200, response.content
-    assert len(seen) == 1, [sql[:80] for sql, _ in seen]
-    assert seen[0][1], "the statement ran inside a transaction"
+    assert len(seen) == 2, [sql[:80] for sql, _ in seen]
+    assert "INSERT INTO" in seen[0][0] and seen[1][0] == "SELECT pg_notify(%s, '')"
+    assert all(autocommit for _, autocommit in seen), "a statement ran inside a transaction"
     assert Event.objects.filter(user_id="u1").count() == 1
     if with_traits:
         contact = Contact.objects.get(user_id="u1")

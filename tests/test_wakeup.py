@@ -37,3 +37,15 @@ def test_a_batch_of_only_duplicates_wakes_nobody(api, listener):
 def test_a_rejected_batch_wakes_nobody(api, listener):
     assert api.batch([{"type": "track", "userId": "u1"}]).status_code == 400
     assert listener.wait(0.3) is False
+
+
+def test_no_trigger_notifies_from_inside_the_ingest_transaction(transactional_db):
+    # events/0008: a NOTIFY in the durable ingest transaction held every other ingest commit until
+    # this one was on disk; the ingest wakes the loops after its commit instead (events.ingest).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events_event'::regclass AND NOT tgisinternal ORDER BY 1"
+        )
+        triggers = [name for (name,) in cursor.fetchall()]
+    assert "events_event_notify" not in triggers
+    assert "events_event_message_once" in triggers  # the partitioned table's own triggers stay

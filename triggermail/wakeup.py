@@ -1,11 +1,16 @@
 """Waking a waiting loop the moment its work is committed, without polling for it.
 
-On PostgreSQL a trigger on the events table (migration events/0004) sends a NOTIFY from every
-statement that inserted events, which the database delivers only if and when that transaction
-commits; each qcluster's dispatcher LISTENs on a connection of its own and starts matching at
-once. A trigger on django-q2's task table (campaigns/0018) does the same for queued tasks, which
-wakes the queue's consumer (triggermail.broker). Elsewhere (SQLite), and whenever a notification is
-missed (the listening connection dropped), the loops' regular looks find the work a moment later.
+On PostgreSQL the ingest, once its events are committed, sends a NOTIFY (`wake`) as a statement of
+its own; each qcluster's dispatcher LISTENs on a connection of its own and starts matching at once.
+Not from inside the ingest's transaction: PostgreSQL serialises the commits of all transactions
+that sent a NOTIFY under one lock held until each commit is on disk, so a NOTIFY in the ingest's
+durable transaction made every ingest commit wait for the one before it (events/0008 dropped the
+trigger that did so). A transaction that only notifies writes no WAL and does not wait for the disk.
+A trigger on django-q2's task table (campaigns/0019) wakes the queue's consumer (triggermail.broker)
+from the matching's transaction, whose commit does not wait for the disk either
+(triggermail.durability). Elsewhere (SQLite), and whenever a notification is missed (the listening
+connection dropped, a web process gone between its commit and its NOTIFY), the loops' regular looks
+find the work a moment later.
 
 LISTEN needs a session that stays ours, which PgBouncer in transaction mode does not give: behind
 it (DATABASE_POOLING=transaction) the listener connects through DATABASE_DIRECT_URL (the `direct`
@@ -20,7 +25,7 @@ import time
 
 import psycopg
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +33,22 @@ CHANNEL = "triggermail_events"
 TASKS_CHANNEL = "triggermail_tasks"
 # The connection alias that reaches PostgreSQL without the pooler (settings: DATABASE_DIRECT_URL).
 DIRECT = "direct"
+
+
+def wake(channel: str = CHANNEL) -> None:
+    """Tell the loops listening on `channel` that work was committed (PostgreSQL; elsewhere nothing).
+
+    Call it after the commit (transaction.on_commit): a notification sent inside a transaction is
+    delivered at its commit, but holds every other notifying commit until this one is on disk. A
+    failure is logged and ignored: what was committed stays committed, and the regular looks find it.
+    """
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [channel])
+    except DatabaseError:
+        logger.warning("could not wake the loops listening on %s; they will look on their own", channel, exc_info=True)
 
 
 def listening_alias() -> str | None:
