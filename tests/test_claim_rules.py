@@ -40,6 +40,19 @@ def _all_due() -> datetime:
     return Send.objects.latest("due_at").due_at
 
 
+def _another_like(send: Send, *, dedupe_key: str) -> Send:
+    """A second scheduled send of the same rule, contact and event, due when `send` is."""
+    return Send.objects.create(
+        rule_id=send.rule_id,
+        contact_id=send.contact_id,
+        event_id=send.event_id,
+        state=Send.State.SCHEDULED,
+        triggered_at=send.triggered_at,
+        due_at=send.due_at,
+        dedupe_key=dedupe_key,
+    )
+
+
 def _rules_queries(queries: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if any(f'"{t}"' in q["sql"] for t in RULES_TABLES)]
 
@@ -64,15 +77,7 @@ def test_a_cooldown_added_between_claims_is_applied_by_the_next_claim(recovery, 
     # Every send of the contact u2 is cancelled but the first when the rule gains a cooldown.
     Rule.objects.filter(pk=recovery.pk).update(cooldown=timedelta(days=1))
     u2 = Send.objects.filter(contact__user_id="u2").get()
-    Send.objects.create(
-        rule=recovery,
-        contact=u2.contact,
-        event=u2.event,
-        state=Send.State.SCHEDULED,
-        triggered_at=u2.triggered_at,
-        due_at=u2.due_at,
-        dedupe_key="second-for-u2",
-    )
+    _another_like(u2, dedupe_key="second-for-u2")
 
     run_worker(at=u2.due_at)
 
@@ -84,15 +89,7 @@ def test_a_marketing_cap_set_between_claims_is_applied_by_the_next_claim(recover
     Template.objects.filter(pk=recovery.template_id).update(category=Category.MARKETING)
     baker_recipes.campaign_settings.make(marketing_cap_count=1, marketing_cap_period=timedelta(days=1))
     u1 = Send.objects.filter(contact__user_id="u1", state="sent").get()
-    Send.objects.create(
-        rule=recovery,
-        contact=u1.contact,
-        event=u1.event,
-        state=Send.State.SCHEDULED,
-        triggered_at=u1.triggered_at,
-        due_at=u1.due_at,
-        dedupe_key="second-for-u1",
-    )
+    _another_like(u1, dedupe_key="second-for-u1")
 
     run_worker(at=_all_due())
 
