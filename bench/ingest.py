@@ -37,6 +37,9 @@ EVENT_COLUMNS = (
     " processed_at, source_id"
 )
 COPY_ROWS = 100
+# Issue #15: P1 at least half of COPY ("nothing else regresses: P1 >= 0.5"); the table printed 0.35,
+# the first benchmark's target, since.
+P1_TARGET = 0.5
 
 
 def _batch_requests(target: Target, prefix: str, size: int) -> Iterator[tuple[bytes, int]]:
@@ -115,8 +118,8 @@ def p1_batch(run: Run, deployment: Deployment, url: str) -> None:
             baseline=f"{baseline:,.0f} rows/s (COPY, {COPY_ROWS}-row transactions, 1 connection)",
             value=f"{result.items_per_second:,.0f} events/s{run.noise('P1 /v1/batch', 'P1 baseline COPY')}",
             ratio=f"{ratio:.2f}",
-            target=">= 0.35",
-            met=_verdict(ratio, 0.35),
+            target=f">= {P1_TARGET}",
+            met=_verdict(ratio, P1_TARGET),
         )
     )
     run.detail(
