@@ -22,6 +22,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 
@@ -141,13 +142,21 @@ def _wrk(run: Run, base_url: str, path: str, prefix: str, phase: str, *, warm_up
     return result
 
 
-# P2's three sides: the phase name its CPU is recorded under, the settings module of its gunicorn
-# (None: TriggerMail's own) and the path that answers once it is up, the prefix of its messageIds.
-P2_SIDES = (
-    ("P2 /v1/track", None, "", "p2"),
-    ("P2 baseline view", "bench.baseline.settings", "/v1/track", "p2b"),
-    ("P2 baseline INSERT view", "bench.baseline.insert_settings", "/ready", "p2i"),
-)
+@dataclass(frozen=True)
+class P2Side:
+    """One server P2 measures: its CPU phase, its gunicorn's settings module (None: TriggerMail's own)
+    and the path that answers once it is up, and the prefix of its messageIds."""
+
+    phase: str
+    settings_module: str | None
+    ready_path: str
+    prefix: str
+
+
+P2_TRACK = P2Side("P2 /v1/track", None, "", "p2")
+P2_BARE = P2Side("P2 baseline view", "bench.baseline.settings", "/v1/track", "p2b")
+P2_INSERT = P2Side("P2 baseline INSERT view", "bench.baseline.insert_settings", "/ready", "p2i")
+P2_SIDES = (P2_TRACK, P2_BARE, P2_INSERT)
 
 
 def p2_track(run: Run, deployment: Deployment, url: str) -> None:
@@ -162,24 +171,24 @@ def p2_track(run: Run, deployment: Deployment, url: str) -> None:
         raise RuntimeError("P2 needs wrk (Debian package `wrk`: make deps-system)")
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(BASELINE_TABLE_SQL)
-    urls = [deployment.base_url]
-    urls += [deployment.web_start(settings_module=module, ready_path=ready) for _, module, ready, _ in P2_SIDES[1:]]
-    rounds: list[dict[str, WrkResult]] = []
-    for n in range(run.profile.p2_rounds):
-        rounds.append(
-            {
-                phase: _wrk(run, base, "/v1/track", f"{prefix}r{n}", phase, warm_up=n == 0)
-                for (phase, _, _, prefix), base in zip(P2_SIDES, urls, strict=True)
-            }
-        )
-    stored = sum(_stored(url, f"p2r{n}") for n in range(len(rounds)))
-    track, bare, insert = (WrkResult.combined([r[phase] for r in rounds]) for phase, *_ in P2_SIDES)
-    noise = run.noise(*(phase for phase, *_ in P2_SIDES))
-    for id, phase, base, what, target in (
-        ("P2", P2_SIDES[2][0], insert, "Django view doing one durable INSERT", 0.8),
-        ("P2 (no DB)", P2_SIDES[1][0], bare, "minimal Django JSON view, no database", 0.0),
+    urls = {P2_TRACK: deployment.base_url}
+    for side in (P2_BARE, P2_INSERT):
+        urls[side] = deployment.web_start(settings_module=side.settings_module, ready_path=side.ready_path)
+    rounds: list[dict[P2Side, WrkResult]] = [
+        {
+            side: _wrk(run, urls[side], "/v1/track", f"{side.prefix}r{n}", side.phase, warm_up=n == 0)
+            for side in P2_SIDES
+        }
+        for n in range(run.profile.p2_rounds)
+    ]
+    stored = sum(_stored(url, f"{P2_TRACK.prefix}r{n}") for n in range(len(rounds)))
+    track, bare, insert = (WrkResult.combined([r[side] for r in rounds]) for side in P2_SIDES)
+    noise = run.noise(*(side.phase for side in P2_SIDES))
+    for id, side, base, what, target in (
+        ("P2", P2_INSERT, insert, "Django view doing one durable INSERT", 0.8),
+        ("P2 (no DB)", P2_BARE, bare, "minimal Django JSON view, no database", 0.0),
     ):
-        ratios = sorted(r[P2_SIDES[0][0]].requests_per_second / (r[phase].requests_per_second or 1) for r in rounds)
+        ratios = sorted(r[P2_TRACK].requests_per_second / (r[side].requests_per_second or 1) for r in rounds)
         ratio = statistics.median(ratios)
         spread = f" (rounds {ratios[0]:.2f} to {ratios[-1]:.2f})" if len(ratios) > 1 else ""
         run.rows.append(
@@ -197,7 +206,7 @@ def p2_track(run: Run, deployment: Deployment, url: str) -> None:
     run.detail(
         f"P2: /v1/track {track.describe()}; {stored:,} stored. Baselines: no database {bare.describe()}; "
         f"one INSERT {insert.describe()}. By round (track / no DB / one INSERT, req/s): "
-        + "; ".join(" / ".join(f"{r[phase].requests_per_second:,.0f}" for phase, *_ in P2_SIDES) for r in rounds)
+        + "; ".join(" / ".join(f"{r[side].requests_per_second:,.0f}" for side in P2_SIDES) for r in rounds)
     )
     # wrk counts only answered requests: a request in flight when it stopped may be stored unanswered.
     if stored < track.ok:
