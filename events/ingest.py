@@ -4,7 +4,7 @@ On PostgreSQL a request is ONE statement in autocommit, whatever its size: a dat
 inserts the events (ON CONFLICT DO NOTHING, RETURNING the new ones) and merges what the new ones
 say about their senders into their contacts. A statement is atomic by itself, so there is no
 BEGIN and no COMMIT to wait for: one round trip (issue #15). The rows travel as JSON parameters,
-read by `json_populate_recordset`/`json_to_recordset`: one json.dumps in C replaces adapting each
+read by `json_populate_recordset`/`json_to_recordset`: one JSON text (orjson) replaces adapting each
 value of each row, and the statement's text stays the same whatever the batch. Other databases
 (SQLite, the embedded default) take a transaction, a multi-row VALUES insert and the ORM.
 """
@@ -25,6 +25,7 @@ from django.utils import timezone as django_timezone
 from events.models import Contact, Event, WriteKey
 from events.parsing import Message
 from triggermail.bulk import insert_new_returning
+from triggermail.json_text import compact_json
 from triggermail.wakeup import wake
 
 _INSERT_CHUNK = 500
@@ -124,7 +125,7 @@ def _ingest_postgresql(source: WriteKey, messages: Sequence[Message], received_a
 def _json(rows: list[dict[str, Any]]) -> str:
     # Parsing refused anything PostgreSQL cannot store (NUL, lone surrogates, NaN), so the
     # document converts as it is; the column types come from the table itself.
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(rows).decode()
 
 
 def _event_rows(rows: Sequence[Message]) -> list[dict[str, Any]]:

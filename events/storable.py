@@ -6,10 +6,10 @@ message that passes these checks cannot make the database refuse its row.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from events.body import MAX_DEPTH
+from triggermail.json_text import compact_json
 from triggermail.text import unstorable_text
 
 
@@ -33,7 +33,7 @@ def storable_size(raw: dict[str, Any]) -> int | tuple[str, str]:
 
 def _encoded(raw: dict[str, Any]) -> bytes | None:
     try:
-        return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+        return compact_json(raw)
     except UnicodeEncodeError:
         return None
     except RecursionError:
