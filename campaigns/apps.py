@@ -10,15 +10,18 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from anymail.signals import tracking
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
         from campaigns.sending.webhooks import tracking_event_receive
         from triggermail import checks  # noqa: F401  (registers the system checks)
+        from triggermail.pg_timestamps import utc_timestamps_register
 
         # A dispatch_uid, so that importing this twice (tests, autoreload) never records an event twice.
         tracking.connect(tracking_event_receive, dispatch_uid="campaigns.sending.webhooks.tracking_event_receive")
         # `migrate` creates the days ahead too, so a fresh database takes events in partitions at once.
         post_migrate.connect(partitions_ahead, sender=self, dispatch_uid="campaigns.apps.partitions_ahead")
+        connection_created.connect(utc_timestamps_register, dispatch_uid="triggermail.pg_timestamps")
 
 
 def partitions_ahead(using: str = "default", **kwargs: object) -> None:
