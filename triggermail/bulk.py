@@ -11,12 +11,18 @@ that hit a unique constraint are skipped. Values are prepared exactly as the ORM
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, models
 
+from triggermail.json_text import compact_json
+
 # Rows per statement: SQLite allows 32,766 parameters in one statement.
 CHUNK = 200
+_NOT_AS_JSON = (models.JSONField, models.FloatField)
 
 
 def insert_new_returning(
@@ -63,22 +69,41 @@ def _prepared(field: models.Field[Any, Any], value: Any) -> Any:
 def _rows_source(
     fields: Sequence[models.Field[Any, Any]], rows: Sequence[Sequence[Any]], *, typed: bool = False
 ) -> tuple[str, list[Any]]:
-    """The rows as a SELECT or VALUES clause, and its parameters; `typed` casts each VALUES cell to its
-    column's type on PostgreSQL, which types parameters in VALUES as text unless told (an UPDATE needs it).
+    """The rows as a SELECT or VALUES clause whose columns are named column1, column2, …, and its
+    parameters; `typed` casts each VALUES cell to its column's type on PostgreSQL, which types
+    parameters in VALUES as text unless told (an UPDATE needs it).
 
-    On PostgreSQL, one array per column (`unnest`): the statement's text is then the same for any
-    number of rows, so psycopg parses its placeholders once and caches that, where a VALUES list of a
-    parameter per cell is parsed again on every call (its cache stops at 50 parameters). Inserting 100
-    Send rows that way took 89 instead of 160-181 µs of CPU per row here. Not with JSON columns: psycopg
-    escapes every JSON text again to put it in an array literal, and 100 ingested events took 134-139
-    instead of 84-88 µs per row. SQLite has no arrays: VALUES there.
+    On PostgreSQL, all the rows as one JSON parameter read by `json_to_recordset` with the columns'
+    types: the statement's text is the same for any number of rows (psycopg parses its placeholders
+    once), and the rows are written by orjson in C (triggermail.json_text). An array per column
+    (`unnest`) had psycopg quote every cell in Python (its array dumper was 4 % of the qcluster's
+    CPU in `make bench` S), and a VALUES list of a parameter per cell cost more again. Not with JSON
+    columns, which the ORM's JSON adapters would have to unwrap, nor float ones (JSON has no NaN):
+    VALUES there, as on SQLite.
     """
-    if connection.vendor == "postgresql" and not any(isinstance(f, models.JSONField) for f in fields):
-        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-        return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]
+    if connection.vendor == "postgresql" and not any(isinstance(f, _NOT_AS_JSON) for f in fields):
+        columns = ", ".join(f"column{i + 1} {f.cast_db_type(connection)}" for i, f in enumerate(fields))
+        return f"SELECT * FROM json_to_recordset(%s::json) AS r({columns})", [_rows_json(rows)]
     cast = typed and connection.vendor == "postgresql"
     row = "(" + ", ".join(f"CAST(%s AS {f.db_type(connection)})" if cast else "%s" for f in fields) + ")"
     return f"VALUES {', '.join([row] * len(rows))}", [value for row in rows for value in row]
+
+
+def _rows_json(rows: Sequence[Sequence[Any]]) -> str:
+    names = [f"column{i + 1}" for i in range(len(rows[0]))]
+    return compact_json([dict(zip(names, row, strict=True)) for row in rows], default=_json_cell).decode()
+
+
+def _json_cell(value: Any) -> Any:
+    """A prepared value JSON has no type for, as the text its column's type reads (orjson writes
+    datetimes, dates, times and UUIDs itself; the json module, its fallback, asks for them here)."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value this insert can send as JSON")
 
 
 def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
@@ -105,11 +130,8 @@ def update_from_values(model: type[models.Model], rows: Sequence[Sequence[Any]],
     columns = [quote(_column(model, name)) for name in ("pk", *fields)]
     prepared = [[f.get_db_prep_save(value, connection) for f, value in zip(targets, row, strict=True)] for row in rows]
     source, params = _rows_source(targets, prepared, typed=True)
-    # The alias names the rows' columns column1, column2, … as a VALUES list names them by itself.
-    names = ", ".join(f"column{i + 1}" for i in range(len(columns)))
-    alias = f"v ({names})" if source.startswith("SELECT") else "v"
     assignments = ", ".join(f"{column} = v.column{i + 1}" for i, column in enumerate(columns) if i)
-    sql = f"UPDATE {table} SET {assignments} FROM ({source}) AS {alias} WHERE {table}.{columns[0]} = v.column1"
+    sql = f"UPDATE {table} SET {assignments} FROM ({source}) AS v WHERE {table}.{columns[0]} = v.column1"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -16,14 +16,16 @@ null, json the invalid NaN): parsed JSON has none, the ingest refuses them (even
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 
-def compact_json(value: Any) -> bytes:
+def compact_json(value: Any, *, default: Callable[[Any], Any] | None = None) -> bytes:
+    """`default` turns a value neither writes by itself into one they do (json.dumps's `default`)."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, default=default)
     except TypeError:
         # orjson.JSONEncodeError is a TypeError; anything orjson will not write, json decides.
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default).encode()

@@ -1,0 +1,87 @@
+"""`python -m bench.bulk_cpu`: this process's CPU per row for triggermail.bulk's two statements.
+
+Matching inserts its sends with `insert_new_returning` and delivery records them with
+`update_from_values`, 50 rows a statement as a delivery task's slice; this times both on a fresh
+PostgreSQL database (CPU time of this process only: preparing the values, writing the statement's
+parameters, reading the answer), best of --repeat passes of 20 statements each.
+
+    python -m bench.bulk_cpu [--rows 50] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from bench.database import Databases, database_url, template_prepare
+
+STATEMENTS = 20
+
+
+def _best(work: Callable[[int], None], *, rows: int, repeat: int) -> float:
+    """The least CPU seconds per row over `repeat` passes of STATEMENTS calls of work(statement)."""
+    passes = []
+    for n in range(repeat):
+        started = time.process_time()
+        for statement in range(STATEMENTS):
+            work(n * STATEMENTS + statement)
+        passes.append((time.process_time() - started) / (STATEMENTS * rows))
+    return min(passes)
+
+
+def _measure(rows: int, repeat: int) -> None:
+    from campaigns.models import Rule, Send
+    from events.models import Contact
+    from triggermail.bulk import insert_new_returning, update_from_values
+
+    rule = Rule.objects.order_by("pk").first()
+    assert rule is not None, "the benchmark's rules exist"
+    contact = Contact.objects.create(user_id="bulk-cpu", email="bulk-cpu@bench.example")
+    when = datetime.now(UTC)
+
+    def insert(statement: int) -> None:
+        sends = [
+            Send(rule=rule, contact=contact, triggered_at=when, due_at=when + timedelta(hours=1),
+                 dedupe_key=f"bulk-cpu-{statement}-{i}", reason="matched", to_email="bulk-cpu@bench.example")
+            for i in range(rows)
+        ]  # fmt: skip
+        insert_new_returning(sends, returning=["pk"])
+
+    inserted = _best(insert, rows=rows, repeat=repeat)
+    ids = list(Send.objects.order_by("pk").values_list("pk", flat=True)[:rows])
+    fields = ["state", "reason", "sent_at", "provider_message_id", "latency_ms", "latency_kind"]
+
+    def update(statement: int) -> None:
+        values = [(pk, "sent", "", when, f"message-{statement}-{pk}", 12, "immediate") for pk in ids]
+        update_from_values(Send, values, fields=fields)
+
+    updated = _best(update, rows=rows, repeat=repeat)
+    print(f"insert_new_returning, {rows} Send rows a statement: {inserted * 1e6:.1f} µs CPU per row")
+    print(f"update_from_values, {rows} Send rows a statement: {updated * 1e6:.1f} µs CPU per row")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bulk_cpu", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=50, help="rows per statement")
+    parser.add_argument("--repeat", type=int, default=7, help="passes of 20 statements; the best is printed")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+    databases = Databases()
+    try:
+        template_prepare(database_url(databases.create("bulk")))
+        _measure(args.rows, args.repeat)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        databases.drop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
