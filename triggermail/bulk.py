@@ -76,7 +76,7 @@ def _rows_source(
     On PostgreSQL, all the rows as one JSON parameter read by `json_to_recordset` with the columns'
     types: the statement's text is the same for any number of rows (psycopg parses its placeholders
     once), and the rows are written by orjson in C (triggermail.json_text). An array per column
-    (`unnest`) had psycopg quote every cell in Python (its array dumper was 4 % of the qcluster's
+    (`unnest`) had psycopg quote every cell in Python (its array dumper was 5.6 % of the qcluster's
     CPU in `make bench` S), and a VALUES list of a parameter per cell cost more again. Not with JSON
     columns, which the ORM's JSON adapters would have to unwrap, nor float ones (JSON has no NaN):
     VALUES there, as on SQLite.
