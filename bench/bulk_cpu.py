@@ -1,9 +1,10 @@
 """`python -m bench.bulk_cpu`: this process's CPU per row for triggermail.bulk's two statements.
 
-Matching inserts its sends with `insert_new_returning` and delivery records them with
-`update_from_values`, 50 rows a statement as a delivery task's slice; this times both on a fresh
-PostgreSQL database (CPU time of this process only: preparing the values, writing the statement's
-parameters, reading the answer), best of --repeat passes of 20 statements each.
+Matching inserts its sends with `insert_new_returning` and its decisions with `insert_all`, and
+delivery records sends with `update_from_values`, 50 rows a statement as a delivery task's slice;
+this times the three, and Django's `bulk_create` of the same decisions beside `insert_all`, on a
+fresh PostgreSQL database (CPU time of this process only: preparing the values, writing the
+statement's parameters, reading the answer), best of --repeat passes of 20 statements each.
 
     python -m bench.bulk_cpu [--rows 50] [--repeat 7]
 """
@@ -35,9 +36,9 @@ def _best(work: Callable[[int], None], *, rows: int, repeat: int) -> float:
 
 
 def _measure(rows: int, repeat: int) -> None:
-    from campaigns.models import Rule, Send
-    from events.models import Contact
-    from triggermail.bulk import insert_new_returning, update_from_values
+    from campaigns.models import Decision, Rule, Send
+    from events.models import Contact, Event
+    from triggermail.bulk import insert_all, insert_new_returning, update_from_values
 
     rule = Rule.objects.order_by("pk").first()
     assert rule is not None, "the benchmark's rules exist"
@@ -63,6 +64,32 @@ def _measure(rows: int, repeat: int) -> None:
     updated = _best(update, rows=rows, repeat=repeat)
     print(f"insert_new_returning, {rows} Send rows a statement: {inserted * 1e6:.1f} µs CPU per row")
     print(f"update_from_values, {rows} Send rows a statement: {updated * 1e6:.1f} µs CPU per row")
+    # Each pass decides for events of its own: (event, rule) is unique.
+    events = [
+        Event.objects.create(type="track", name="bulk_cpu", message_id=f"bulk-cpu-{n}", user_id="bulk-cpu",
+                             occurred_at=when, received_at=when)
+        for n in range(2 * repeat * STATEMENTS * rows)
+    ]  # fmt: skip
+
+    def decisions(statement: int) -> list[Decision]:
+        return [
+            Decision(event=event, rule=rule, contact=contact, outcome="skipped", reason="cooldown", detail="cooldown")
+            for event in events[statement * rows : (statement + 1) * rows]
+        ]
+
+    Writer = Callable[[list[Decision]], object]
+    writers: list[tuple[str, Writer]] = [
+        ("Decision.objects.bulk_create", Decision.objects.bulk_create),
+        ("insert_all", insert_all),
+    ]
+    for first, (name, write) in enumerate(writers):
+        offset = first * repeat * STATEMENTS
+
+        def insert_decisions(statement: int, write: Writer = write, at: int = offset) -> None:
+            write(decisions(at + statement))
+
+        cost = _best(insert_decisions, rows=rows, repeat=repeat)
+        print(f"{name}, {rows} Decision rows a statement: {cost * 1e6:.1f} µs CPU per row")
 
 
 def main(argv: list[str] | None = None) -> int:

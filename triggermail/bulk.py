@@ -39,25 +39,41 @@ def insert_new_returning(
     return new
 
 
+def insert_all(objs: Sequence[models.Model], *, chunk: int = CHUNK) -> None:
+    """INSERT every one of these unsaved instances, as `bulk_create(objs)` does, but with the rows as
+    one parameter on PostgreSQL (`_rows_source`) where Django writes a parameter per cell: a row that
+    breaks a constraint fails the statement. The instances' primary keys are not set."""
+    for start in range(0, len(objs), chunk):
+        if part := objs[start : start + chunk]:
+            sql, params = _insert_statement(part)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+
+
 def _insert(objs: Sequence[models.Model], returning: Sequence[str], conflict: Sequence[str]) -> list[tuple[Any, ...]]:
     if not objs:
         return []
     model = type(objs[0])
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    columns = [_column(model, f.name) for f in fields]
     returned = [_column(model, name) for name in returning]
     target = f"({', '.join(quote(_column(model, name)) for name in conflict)}) " if conflict else ""
-    rows = [[_prepared(f, f.pre_save(obj, add=True)) for f in fields] for obj in objs]
-    source, params = _rows_source(fields, rows)
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "
-        f"{source} ON CONFLICT {target}DO NOTHING "
-        f"RETURNING {', '.join(map(quote, returned))}"
-    )
+    sql, params = _insert_statement(objs)
+    sql += f" ON CONFLICT {target}DO NOTHING RETURNING {', '.join(map(quote, returned))}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [tuple(r) for r in cursor.fetchall()]
+
+
+def _insert_statement(objs: Sequence[models.Model]) -> tuple[str, list[Any]]:
+    """INSERT INTO the instances' table their rows, with every field but the primary key prepared as
+    the ORM prepares it for an insert (auto_now fields stamped)."""
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = [_column(model, f.name) for f in fields]
+    rows = [[_prepared(f, f.pre_save(obj, add=True)) for f in fields] for obj in objs]
+    source, params = _rows_source(fields, rows)
+    return f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) {source}", params
 
 
 def _prepared(field: models.Field[Any, Any], value: Any) -> Any:

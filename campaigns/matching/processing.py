@@ -28,6 +28,7 @@ from campaigns.models import Decision, Send
 from campaigns.sending import lifecycle
 from campaigns.sending.queueing import deliveries_queue, exit_sends_cancel
 from events.models import Contact, Event
+from triggermail.bulk import insert_all
 from triggermail.durability import commit_without_waiting
 from triggermail.errors import error_is_transient, error_summary
 
@@ -174,7 +175,7 @@ class _Pending:
                     variant=decision.variant,
                 )
             )
-        Decision.objects.bulk_create(rows)
+        insert_all(rows)
         self.decisions = []
 
     @staticmethod
