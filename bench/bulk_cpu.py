@@ -1,10 +1,13 @@
-"""`python -m bench.bulk_cpu`: this process's CPU per row for triggermail.bulk's two statements.
+"""`python -m bench.bulk_cpu`: this process's CPU per row for triggermail.bulk's statements, and per
+timestamp read.
 
 Matching inserts its sends with `insert_new_returning` and its decisions with `insert_all`, and
 delivery records sends with `update_from_values`, 50 rows a statement as a delivery task's slice;
 this times the three, and Django's `bulk_create` of the same decisions beside `insert_all`, on a
 fresh PostgreSQL database (CPU time of this process only: preparing the values, writing the
-statement's parameters, reading the answer), best of --repeat passes of 20 statements each.
+statement's parameters, reading the answer), best of --repeat passes of 20 statements each. Then
+2,000 timestamptz values a query are read through Django's own loader and through
+triggermail.pg_timestamps' (the query's cost included).
 
     python -m bench.bulk_cpu [--rows 50] [--repeat 7]
 """
@@ -92,6 +95,32 @@ def _measure(rows: int, repeat: int) -> None:
         print(f"{name}, {rows} Decision rows a statement: {cost * 1e6:.1f} µs CPU per row")
 
 
+def _timestamps(repeat: int) -> None:
+    from django.db import connection
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    from triggermail.pg_timestamps import UtcTimestamptzLoader
+
+    values = 2000
+    sql = f"SELECT now() + i * interval '1.000001 second' FROM generate_series(1, {values}) AS i"
+    connection.ensure_connection()
+    raw = connection.connection
+    loaders = {"Django's loader": None, "triggermail.pg_timestamps": UtcTimestamptzLoader}
+    for name, loader in loaders.items():
+        if loader is None:
+            register_tzloader(UTC, raw)
+        else:
+            raw.adapters.register_loader("timestamptz", loader)
+
+        def read(_: int) -> None:
+            with raw.cursor() as cursor:  # a cursor takes the connection's loaders when it is made
+                cursor.execute(sql)
+                cursor.fetchall()
+
+        cost = _best(read, rows=values, repeat=repeat)
+        print(f"{name}: {cost * 1e6:.2f} µs CPU per timestamptz value read ({values:,} a query)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bulk_cpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=50, help="rows per statement")
@@ -102,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template_prepare(database_url(databases.create("bulk")))
         _measure(args.rows, args.repeat)
+        _timestamps(args.repeat)
     finally:
         from django.db import connections
 
