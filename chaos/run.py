@@ -27,7 +27,7 @@ from chaos.config import Config, config_parse
 from chaos.faults import Host, ProcessChaos, pg_connections_drop
 from chaos.ingest import Poster
 from chaos.poison import poison_add, poison_expectations, poison_rule_break, poison_rules_add
-from chaos.settle import Deployment, settle
+from chaos.settle import CLUSTER_STALL_AFTER, Deployment, settle
 from chaos.workload import (
     Clock,
     User,
@@ -42,13 +42,15 @@ from harness.sendgrid_server import API_KEY, Accepted, FaultRates, SendGridServe
 from harness.sendgrid_webhook import webhook_keypair
 
 # The short knobs of a run: everything that normally takes minutes happens within seconds. They keep
-# the system checks' order: PROVIDER_TIMEOUT < SENDING_STALE_AFTER, PROVIDER_TIMEOUT < Q_TIMEOUT < Q_RETRY.
+# the system checks' order: PROVIDER_TIMEOUT < SENDING_STALE_AFTER, PROVIDER_TIMEOUT < Q_TIMEOUT < Q_RETRY,
+# Q_TIMEOUT < CLUSTER_STALL_AFTER.
 PROVIDER_TIMEOUT = 2.0
 KNOBS = {
     "PROVIDER_TIMEOUT": str(PROVIDER_TIMEOUT),
     "SENDING_STALE_AFTER": "6",
     "Q_TIMEOUT": "30",
     "Q_RETRY": "35",
+    "CLUSTER_STALL_AFTER": str(CLUSTER_STALL_AFTER),
     "Q_WORKERS": "3",
     "Q_BROKER": "redis",
     "REDIS_URL": "redis://127.0.0.1:6379/0",

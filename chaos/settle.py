@@ -25,6 +25,9 @@ from harness.sendgrid_webhook import WebhookKeypair
 
 # Seconds for the dispatchers' slow checks (stale `sending`, lost events) to come round again.
 SLOW_CHECK_PERIOD = 10.0
+# A host whose django-q2 workers stalled (one killed holding the task queue's lock) is restarted
+# after this long without a task taken (campaigns.operations.cluster_watch); chaos.run sets it.
+CLUSTER_STALL_AFTER = 35.0
 SETTLE_MARGIN = 60.0
 
 
@@ -153,8 +156,12 @@ def settle(deployment: Deployment, chaos: ProcessChaos) -> bool:
         )
 
     # A lost task is re-found after Q_RETRY, a dead worker's `sending` after SENDING_STALE_AFTER plus a
-    # slow-check period; 429s push retries a few seconds out.
-    flowing = _wait(open_work, timeout=config.cart_delay + 35 + SLOW_CHECK_PERIOD + SETTLE_MARGIN, what="open work")
+    # slow-check period, a stalled cluster's after its restart; 429s push retries a few seconds out.
+    flowing = _wait(
+        open_work,
+        timeout=config.cart_delay + CLUSTER_STALL_AFTER + 35 + SLOW_CHECK_PERIOD + SETTLE_MARGIN,
+        what="open work",
+    )
     drained = webhooks is None or _wait_draining(webhooks.pending, stall=60, what="webhook callbacks")
     # An unknown send becomes abandoned once its attempt is older than the grace window.
     resolved = _wait(

@@ -13,6 +13,9 @@ Q_POLL, as the stock broker does, and so it does behind PgBouncer without DATABA
 
 Claiming is the stock broker's, unchanged: a compare-and-set on the row's `lock`, so several
 consumers (hosts) woken by one notification share the tasks without running one twice at once.
+
+Both brokers here (this one, and django-q2's Redis broker as StampedRedis) note when the cluster
+takes tasks (triggermail.task_clock), for the qcluster's watch on a stalled cluster.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from typing import Any
 
 from django.utils import timezone
 from django_q.brokers.orm import ORM
+from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 
+from triggermail.task_clock import pulled_stamp
 from triggermail.wakeup import TASKS_CHANNEL, Listener, listening_alias
 
 # The look for tasks no notification announced; on PostgreSQL Q_POLL no longer paces the hand-off.
@@ -38,6 +43,7 @@ class NotifiedORM(ORM):
     def dequeue(self) -> list[tuple[Any, Any]] | None:
         tasks = self._claim()
         if tasks:
+            pulled_stamp()
             return tasks
         if listening_alias() is not None:
             self._listener.wait(max(Conf.POLL, NOTIFIED_POLL))
@@ -54,3 +60,13 @@ class NotifiedORM(ORM):
             if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
                 claimed.append((task.pk, task.payload))
         return claimed
+
+
+class StampedRedis(Redis):
+    """django-q2's Redis broker, noting when the cluster takes tasks (triggermail.task_clock)."""
+
+    def dequeue(self) -> list[tuple[Any, Any]] | None:
+        tasks = super().dequeue()
+        if tasks:
+            pulled_stamp()
+        return tasks

@@ -39,6 +39,15 @@ def queue_and_provider_timeouts(app_configs: Any, **kwargs: Any) -> list[Error]:
                 id="triggermail.E002",
             )
         )
+    if settings.CLUSTER_STALL_AFTER <= q["timeout"]:
+        errors.append(
+            Error(
+                f"CLUSTER_STALL_AFTER ({settings.CLUSTER_STALL_AFTER}s) must exceed Q_TIMEOUT ({q['timeout']}s).",
+                hint="Workers all busy with tasks that may run Q_TIMEOUT would otherwise look stalled, "
+                "and the cluster would be restarted under them.",
+                id="triggermail.E012",
+            )
+        )
     if settings.SENDING_STALE_AFTER <= settings.PROVIDER_TIMEOUT:
         errors.append(
             Error(

@@ -33,6 +33,11 @@ PROVIDER_CALLS = Histogram(
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+CLUSTER_RESTARTS = Counter(
+    "triggermail_cluster_restarts",
+    "django-q2 clusters restarted because their workers took no task while tasks waited (stalled).",
+)
+
 
 def events_ingested_count(outcome: str, by_type: Mapping[str, int]) -> None:
     for kind, count in by_type.items():
@@ -46,6 +51,10 @@ def ingest_rate_limited_count(write_key_id: int) -> None:
 
 def provider_call_observe(outcome: str, seconds: float) -> None:
     PROVIDER_CALLS.labels(outcome).observe(seconds)
+
+
+def cluster_restart_count() -> None:
+    CLUSTER_RESTARTS.inc()
 
 
 def metrics_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:

@@ -327,6 +327,9 @@ Q_CLUSTER: dict[str, Any] = {
     "poll": env.float("Q_POLL", default=0.05),
     "bulk": 10,
 }
+# A cluster whose workers took no task while tasks waited in the broker this long is stalled, and is
+# restarted (campaigns.operations.cluster_watch). Above Q_TIMEOUT, the longest a task may run.
+CLUSTER_STALL_AFTER = env.float("CLUSTER_STALL_AFTER", default=Q_CLUSTER["timeout"] + 30.0)
 # When set (or with the Redis broker), the ingest's rate limits are counted in Redis too.
 REDIS_URL = env.str("REDIS_URL", default="")
 if Q_BROKER == "orm":
@@ -336,6 +339,8 @@ if Q_BROKER == "orm":
     Q_CLUSTER["broker_class"] = "triggermail.broker.NotifiedORM"
 else:
     Q_CLUSTER["redis"] = REDIS_URL or "redis://127.0.0.1:6379/0"
+    # django-q2's own, noting when tasks are taken (triggermail/broker.py).
+    Q_CLUSTER["broker_class"] = "triggermail.broker.StampedRedis"
 
 # --- Ingest rate limits (events/ratelimit.py; README, Security) -----------------------------
 # Requests per second per write key on average, and at once (a key's own values in Admin win);

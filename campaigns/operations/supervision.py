@@ -9,7 +9,9 @@ a clean process and a visible restart than by a worker that looks alive and does
 error is expected to pass (databases restart and fail over), so it only ends the process once the
 loop has been failing for LOOP_DATABASE_PATIENCE seconds; a new process would meet the same database.
 
-The process also stops, non-zero, when django-q2's sentinel dies: its workers are gone with it.
+The process also stops, non-zero, when django-q2's sentinel dies: its workers are gone with it. A
+cluster that runs but takes no task is the cluster keeper's to mend (campaigns.operations.cluster_watch):
+the main thread calls its check between looks at the stop request.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def loop_gives_up(error: BaseException, *, failures: int, failing_for: float) ->
 class Supervisor:
     """Runs the loops and the heartbeat until a stop is requested, a loop gives up or the cluster dies."""
 
-    def __init__(self, *, cluster_alive: Callable[[], bool]) -> None:
+    def __init__(self, *, cluster_alive: Callable[[], bool], cluster_check: Callable[[], None] = lambda: None) -> None:
         self.cluster_alive = cluster_alive
+        self.cluster_check = cluster_check
         self.status = LoopStatus()
         self.heartbeat = Heartbeat(self.status)
         # Why the process must exit non-zero; empty while all is well.
@@ -78,6 +81,7 @@ class Supervisor:
             while not self._stop.is_set() and not stop_requested.is_set():
                 if not self.cluster_alive():
                     self._give_up("the django-q2 cluster stopped (its sentinel died)")
+                self._cluster_check()
                 time.sleep(WATCH_EVERY)
         finally:
             self._stop.set()
@@ -91,6 +95,14 @@ class Supervisor:
                             self.failure)  # fmt: skip
             return 1
         return 0
+
+    def _cluster_check(self) -> None:
+        try:
+            self.cluster_check()
+        except Exception as error:
+            # Restarting a stalled cluster failed (it could not fork, say): a fresh process may.
+            logger.exception("watching the django-q2 cluster failed")
+            self._give_up(f"watching the django-q2 cluster failed with {error!r}")
 
     def _supervise(self, name: str, loop: Loop) -> None:
         failing_since = 0.0
