@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns.consent.tokens import TokenState, consent_token, consent_token_check
 from campaigns.models import Category, Decision, Send
+from campaigns.sending import message
 from events.models import Contact
 from tests import baker_recipes
 from tests.conftest import identify, later, run_worker, track
@@ -81,6 +82,23 @@ def test_a_marketing_email_carries_one_click_list_unsubscribe_and_a_receipt_none
     # The footer link is still there for transactional email that wants it.
     [footer_token] = re.findall(r"^Thanks\. https://mail\.example\.com/u/([^/]+)/$", receipt.content("text/plain"))
     assert consent_token_check(footer_token, now=timezone.now()).state is TokenState.VALID
+
+
+def test_the_token_is_made_only_for_an_email_that_carries_it(shop, sendgrid, monkeypatch):
+    made = []
+
+    def counted(contact: Contact, *, now: Any) -> str:
+        made.append(contact.user_id)
+        return consent_token(contact, now=now)
+
+    monkeypatch.setattr(message, "consent_token", counted)
+    shipped = template_make("Shipped", category=Category.TRANSACTIONAL, text_body="On its way.")
+    rule_make("shipped", "order_shipped", template=shipped)
+    shop.batch([track("order_shipped", "u1"), track("promo_viewed", "u1")])
+    run_worker()
+    assert len(sendgrid.accepted) == 2
+    # The newsletter's headers and footer share one; the shipping notice links to nothing and needs none.
+    assert made == ["u1"]
 
 
 def test_without_a_mailto_address_only_the_https_target_is_given(shop, sendgrid, settings):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
+from django.utils import timezone
+
+from campaigns.consent.tokens import consent_token_check
 from campaigns.models import Category, IdempotencyKey, Send
+from events.models import Contact
 from tests import baker_recipes
 from tests.conftest import identify, run_worker, track
 from tests.steps import events_process_pending, send_deliver
@@ -58,6 +63,10 @@ def test_a_dynamic_template_gets_the_merge_data(api, sendgrid):
     data = message.payload["personalizations"][0]["dynamic_template_data"]
     assert data["event"] == {"plan": "Pro <b>"}
     assert (data["contact"]["first_name"], data["contact"]["email"]) == ("Ann", "u1@example.com")
+    # The links a dynamic template may use arrive made, as text (the message builds them on demand).
+    token = data["unsubscribe_url"].removeprefix(settings.SITE_URL + "/u/").removesuffix("/")
+    assert consent_token_check(token, now=timezone.now()).contact == Contact.objects.get(user_id="u1")
+    assert data["preferences_url"] == data["unsubscribe_url"]
 
 
 def test_a_template_syntax_error_fails_the_send_and_names_the_line(api, sendgrid):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -15,6 +16,11 @@ from campaigns.models import Template
 # HTML bodies are escaped; subjects and text bodies are plain text and must not be.
 _HTML = Engine(autoescape=True, debug=True)
 _TEXT = Engine(autoescape=False, debug=True)
+
+# A value of the context made only if a template uses it: Django's template language calls a callable
+# it finds in the context when it reads it. The unsubscribe link is one (campaigns.sending.message):
+# its token is encrypted, and a receipt's template usually has no link to unsubscribe.
+Deferred = Callable[[], str]
 
 
 class RenderError(Exception):
@@ -40,8 +46,8 @@ def render_context(
     user_id: str,
     email: str,
     traits: dict[str, Any],
-    unsubscribe_url: str = "",
-    preferences_url: str = "",
+    unsubscribe_url: str | Deferred = "",
+    preferences_url: str | Deferred = "",
 ) -> dict[str, Any]:
     """The data a template sees: {{ event.<property> }}, {{ contact.<trait> }} and the contact's
     {{ unsubscribe_url }} and {{ preferences_url }} (campaigns.consent.policy) for the footer."""
@@ -53,6 +59,11 @@ def render_context(
     }
 
 
+def context_data(context: dict[str, Any]) -> dict[str, Any]:
+    """The context as plain data, each deferred value made: what a SendGrid dynamic template merges."""
+    return {name: value() if callable(value) else value for name, value in context.items()}
+
+
 @lru_cache(maxsize=1024)
 def _compiled(engine: Engine, source: str) -> DjangoTemplate:
     # A compiled template renders any number of contexts (and is safe to share between threads);
@@ -62,6 +73,8 @@ def _compiled(engine: Engine, source: str) -> DjangoTemplate:
 
 
 def _render(engine: Engine, part: str, source: str, context: dict[str, Any]) -> str:
+    if not source:
+        return ""  # an empty part (a template with no HTML body) renders as nothing: no need to ask Django
     try:
         template = _compiled(engine, source)
         # A Context escapes HTML unless told otherwise, whatever the engine says.

@@ -7,6 +7,7 @@ their message here, so a test shows exactly what a contact would get.
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from anymail.message import AnymailMessage
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.authoring.localized import template_localized
-from campaigns.authoring.rendering import render_context, template_render
+from campaigns.authoring.rendering import context_data, render_context, template_render
 from campaigns.consent.policy import unsubscribe_headers, unsubscribe_url
 from campaigns.consent.tokens import consent_token
 from campaigns.models import Category, RuleVariant, Send, Template
@@ -45,9 +46,19 @@ def message_build(send: Send) -> AnymailMessage:
     # delay counts.
     template, _ = template_localized(send_template(send), contact.locale)
     properties = send.event.properties if send.event is not None else {}
-    # One token for the footer link and the headers: made once (encryption costs time), dated now.
-    token = consent_token(contact, now=timezone.now())
-    unsubscribe = unsubscribe_url(contact, token=token)
+    now = timezone.now()
+
+    # One token for the footer link and the headers, dated now, and made only if the email carries it
+    # (marketing email's headers, a footer that links it): encrypting it was a twelfth of a claim's CPU
+    # (python -m bench.claim_cpu --profile), and a receipt or a welcome email usually has no such link.
+    @cache
+    def token() -> str:
+        return consent_token(contact, now=now)
+
+    @cache
+    def unsubscribe() -> str:
+        return unsubscribe_url(contact, token=token())
+
     context = render_context(
         properties=properties,
         user_id=contact.user_id,
@@ -65,7 +76,7 @@ def message_build(send: Send) -> AnymailMessage:
     if template.category == Category.MARKETING:
         # RFC 8058 one-click unsubscribe (Anymail passes these as SendGrid `headers`); mailbox
         # providers require it of bulk senders. Transactional email is not a list to leave.
-        message.extra_headers.update(unsubscribe_headers(contact, token=token))
+        message.extra_headers.update(unsubscribe_headers(contact, token=token()))
     return message
 
 
@@ -81,7 +92,7 @@ def message_compose(
     if template.sendgrid_template_id:
         # SendGrid renders the subject from its own template; a prefix cannot reach it.
         message.template_id = template.sendgrid_template_id
-        message.merge_global_data = context
+        message.merge_global_data = context_data(context)
     else:
         rendered = template_render(template, context)
         if rendered.removed_links:
