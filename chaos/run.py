@@ -233,6 +233,10 @@ def faults_tally(deployment: Deployment, injected: Injected) -> Counter[str]:
         faults.update(deployment.webhooks.counts)
     faults["duplicate deliveries (same messageId, later batch)"] = injected.dup_added
     faults["retried batches (client gave up first)"] = injected.poster.stats.impatient_retries
+    # Not injected but met: a cluster stalled by a worker killed holding its task queue's lock, and
+    # restarted by its qcluster (campaigns.operations.cluster_watch).
+    host_logs = [path for host in deployment.hosts for path in host.log_dir.glob(f"{host.name}-*.log")]
+    faults["stalled clusters restarted"] = sum(path.read_text().count("the cluster is stalled") for path in host_logs)
     faults["batches posted again after a 200"] = injected.poster.stats.reposts
     faults.update({f"ingest answer {k}": n for k, n in injected.poster.stats.answers.items()})
     return faults
