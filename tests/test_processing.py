@@ -83,6 +83,27 @@ def test_events_are_processed_in_batches_until_none_is_left(api):
     assert Send.objects.filter(due_at__lte=timezone.now()).count() == 7
 
 
+def test_matching_reads_the_events_once_a_batch_and_never_their_context(api):
+    rule_make("receipt", "order_completed", exit_events=["order_refunded"], goal_event="order_completed")
+
+    def matched(count: int) -> list[str]:
+        with_context = [
+            {**track("order_completed", f"u{n}", total=n), "context": {"userAgent": "x" * 2000}} for n in range(count)
+        ]
+        api.batch([identify(f"u{n}", f"u{n}@example.com") for n in range(count)] + with_context)
+        api.batch([track("order_refunded", "u0")])
+        with CaptureQueriesContext(connection) as queries:
+            events_process_pending()
+        return [q["sql"] for q in queries if q["sql"].startswith("SELECT") and '"events_event"' in q["sql"]]
+
+    one, six = matched(1), matched(6)
+    assert Send.objects.count() == 7
+    # The same reads for six events as for one (no event's fields fetched one at a time) ...
+    assert len(six) == len(one)
+    # ... and none of them asks for what matching does not use, an SDK's context of any size.
+    assert not [sql for sql in one + six if '"events_event"."context"' in sql or '"events_event"."traits"' in sql]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
 def test_matching_commits_without_waiting_but_leaves_the_connection_synchronous(transactional_db, api):
     api.batch([track("user_signup", "u1")])

@@ -79,7 +79,13 @@ def _events_process_halves(ids: list[int]) -> int:
 
 def _events_claim_and_match(*, limit: int, ids: list[int] | None = None) -> int:
     with transaction.atomic():
-        pending = Event.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
+        # Matching reads an event's name, user, time and properties; its context and traits (an SDK's
+        # device, page and library details, often most of its size) are left in the database.
+        pending = (
+            Event.objects.select_for_update(skip_locked=True)
+            .defer("context", "traits")
+            .filter(processed_at__isnull=True)
+        )
         if ids is not None:
             pending = pending.filter(pk__in=ids)
         events = list(pending.order_by("id")[:limit])
