@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bench.database import Databases, database_url, template_prepare
+from bench.database import prepared_database
 
 STATEMENTS = 20
 
@@ -127,16 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="passes of 20 statements; the best is printed")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
-    databases = Databases()
-    try:
-        template_prepare(database_url(databases.create("bulk")))
+    with prepared_database("bulk"):
         _measure(args.rows, args.repeat)
         _timestamps(args.repeat)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        databases.drop_all()
     return 0
 
 

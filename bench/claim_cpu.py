@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 
 from bench import payloads
-from bench.database import Databases, database_url, template_prepare
+from bench.database import prepared_database
 
 CLAIMS = 20
 
@@ -92,15 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also print cProfile's view of one more pass")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
-    databases = Databases()
-    try:
-        template_prepare(database_url(databases.create("claim")))
+    with prepared_database("claim"):
         _measure(args.sends, args.repeat, args.profile)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        databases.drop_all()
     return 0
 
 

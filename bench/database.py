@@ -119,6 +119,20 @@ def pipeline_counts(connection: psycopg.Connection[Any]) -> tuple[int, int, int]
 
 
 @contextlib.contextmanager
+def prepared_database(label: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated with the benchmark's rules, for this process's Django to
+    use (bench.bulk_cpu, bench.claim_cpu); yields the write key, and drops the database afterwards."""
+    databases = Databases()
+    try:
+        yield template_prepare(database_url(databases.create(label)))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        databases.drop_all()
+
+
+@contextlib.contextmanager
 def bench_database(kind: str) -> Iterator[str]:
     """A fresh, empty database URL (PostgreSQL or SQLite), removed afterwards (bench.dashboard uses it)."""
     if kind == "sqlite":
