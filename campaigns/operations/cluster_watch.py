@@ -153,9 +153,12 @@ class ClusterKeeper:
 def cluster_processes_kill(sentinel_pid: int) -> None:
     """SIGKILL the sentinel and every process under it (its pusher, monitor and workers).
 
-    Read from /proc: the processes under the sentinel are found before any is killed, since an
-    orphan is adopted by another parent. Where there is no /proc only the sentinel is killed.
+    The sentinel is stopped first (SIGSTOP), so that it starts no new worker meanwhile; then the
+    processes under it are read from /proc while it still is their parent (an orphan is adopted by
+    another) and all are killed. Where there is no /proc only the sentinel is killed.
     """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(sentinel_pid, signal.SIGSTOP)
     under = _descendants(sentinel_pid) if Path("/proc").is_dir() else []
     for pid in [sentinel_pid, *under]:
         with contextlib.suppress(ProcessLookupError):
