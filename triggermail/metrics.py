@@ -33,9 +33,12 @@ PROVIDER_CALLS = Histogram(
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+# Labelled, like every counter here: prometheus-client's multiprocess mode makes the file of a counter
+# without labels when the module is imported, in every process, before its directory may exist.
 CLUSTER_RESTARTS = Counter(
     "triggermail_cluster_restarts",
-    "django-q2 clusters restarted because their workers took no task while tasks waited (stalled).",
+    "django-q2 clusters a qcluster restarted, by reason (stalled: workers started no task while tasks waited).",
+    ["reason"],
 )
 
 
@@ -53,8 +56,8 @@ def provider_call_observe(outcome: str, seconds: float) -> None:
     PROVIDER_CALLS.labels(outcome).observe(seconds)
 
 
-def cluster_restart_count() -> None:
-    CLUSTER_RESTARTS.inc()
+def cluster_restart_count(reason: str) -> None:
+    CLUSTER_RESTARTS.labels(reason).inc()
 
 
 def metrics_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:

@@ -146,7 +146,7 @@ class ClusterKeeper:
         # What the old cluster had taken went with it: the new one holds nothing yet.
         task_clock.started_stamp()
         self.restarts += 1
-        cluster_restart_count()
+        cluster_restart_count("stalled")
         self.watch.restarted()
 
 
